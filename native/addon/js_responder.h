@@ -1,0 +1,36 @@
+// JS class Responder: a node's sockets and I/O thread over an AffinityTable.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "../responder.h"
+
+namespace affinityd {
+
+class JsResponder : public Napi::ObjectWrap<JsResponder> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit JsResponder(const Napi::CallbackInfo& info);
+  ~JsResponder() override;
+
+ private:
+  Napi::Value JS_send(const Napi::CallbackInfo& info);
+  Napi::Value JS_setKeyring(const Napi::CallbackInfo& info);
+  Napi::Value JS_stats(const Napi::CallbackInfo& info);
+  Napi::Value JS_address(const Napi::CallbackInfo& info);
+  Napi::Value JS_close(const Napi::CallbackInfo& info);
+  void Deliver(Napi::Env env, Napi::Function callback);
+  void Shutdown();
+  static void CleanupHook(void* self);
+
+  std::shared_ptr<AffinityTable> table_;        // kept alive while the thread runs
+  std::shared_ptr<EndpointRegistry> endpoints_;
+  std::unique_ptr<Responder> responder_;
+  Napi::ThreadSafeFunction tsfn_;
+  Napi::Env env_;
+  uint32_t max_batch_ = 256;
+  bool closed_ = false;
+};
+
+}  // namespace affinityd

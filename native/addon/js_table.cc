@@ -1,0 +1,207 @@
+#include "js_table.h"
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "napi_util.h"
+
+namespace affinityd {
+
+Napi::Function JsAffinityTable::Init(Napi::Env env) {
+  return DefineClass(env, "AffinityTable",
+                     {InstanceMethod("upsert", &JsAffinityTable::JS_upsert),
+                      InstanceMethod("lookup", &JsAffinityTable::JS_lookup),
+                      InstanceMethod("lookupBatch", &JsAffinityTable::JS_lookupBatch),
+                      InstanceMethod("remove", &JsAffinityTable::JS_remove),
+                      InstanceMethod("clear", &JsAffinityTable::JS_clear),
+                      InstanceMethod("sweep", &JsAffinityTable::JS_sweep),
+                      InstanceMethod("entries", &JsAffinityTable::JS_entries),
+                      InstanceMethod("internEndpoint", &JsAffinityTable::JS_internEndpoint),
+                      InstanceMethod("endpoint", &JsAffinityTable::JS_endpoint),
+                      InstanceMethod("stats", &JsAffinityTable::JS_stats)});
+}
+
+// new AffinityTable(capacity, endpointCapacity)
+JsAffinityTable::JsAffinityTable(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsAffinityTable>(info) {
+  uint32_t capacity = U32Arg(info, 0, "capacity");
+  uint32_t endpoint_capacity = U32Arg(info, 1, "endpointCapacity");
+  if (capacity < 1 || capacity > (1u << 28))
+    throw Napi::RangeError::New(info.Env(), "capacity must be 1 to 268435456 entries");
+  if (endpoint_capacity < 1 || endpoint_capacity > (1u << 20))
+    throw Napi::RangeError::New(info.Env(), "endpointCapacity must be 1 to 1048576");
+  std::random_device rd;
+  uint64_t seed = uint64_t(rd()) << 32 ^ rd();
+  table_ = std::make_shared<AffinityTable>(capacity, seed);
+  endpoints_ = std::make_shared<EndpointRegistry>(endpoint_capacity);
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), int64_t(table_->MemoryBytes()));
+}
+
+// upsert(key, endpointId, version, originNode, ttlSeconds, nowSeconds?) -> UpsertResult
+Napi::Value JsAffinityTable::JS_upsert(const Napi::CallbackInfo& info) {
+  auto key = BufferArg(info, 0, "key");
+  EntryFields f;
+  f.endpoint_id = U32Arg(info, 1, "endpointId");
+  f.version = U32Arg(info, 2, "version");
+  f.origin_node = U32Arg(info, 3, "originNode");
+  uint32_t ttl = U32Arg(info, 4, "ttlSeconds");
+  uint32_t now = NowSecondsArg(info, 5);
+  if (f.endpoint_id >= endpoints_->Size()) throw Napi::RangeError::New(info.Env(), "endpointId is not interned");
+  f.created_s = now;
+  f.expires_s = now + ttl;
+  return Napi::Number::New(info.Env(), int(table_->Upsert(key.Data(), key.Length(), f, now)));
+}
+
+// lookup(key, out: Uint32Array(5), nowSeconds?) -> boolean
+// out = [endpointId, version, originNode, createdSeconds, expiresSeconds]
+Napi::Value JsAffinityTable::JS_lookup(const Napi::CallbackInfo& info) {
+  auto key = BufferArg(info, 0, "key");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      info[1].As<Napi::TypedArray>().ElementLength() < 5)
+    throw Napi::TypeError::New(info.Env(), "out must be a Uint32Array of 5 elements");
+  auto out = info[1].As<Napi::Uint32Array>();
+  EntryView e;
+  if (!table_->Lookup(key.Data(), key.Length(), NowSecondsArg(info, 2), &e))
+    return Napi::Boolean::New(info.Env(), false);
+  out[0] = e.fields.endpoint_id;
+  out[1] = e.fields.version;
+  out[2] = e.fields.origin_node;
+  out[3] = e.fields.created_s;
+  out[4] = e.fields.expires_s;
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+// lookupBatch(keys: Buffer, offsets: Uint32Array(count+1), count,
+//             endpoints: Int32Array(count), versions: Uint32Array|null, nowSeconds?) -> hits
+Napi::Value JsAffinityTable::JS_lookupBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto keys = BufferArg(info, 0, "keys");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(env, "offsets must be a Uint32Array");
+  auto offsets = info[1].As<Napi::Uint32Array>();
+  uint32_t count = U32Arg(info, 2, "count");
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(env, "endpoints must be an Int32Array");
+  auto endpoints = info[3].As<Napi::Int32Array>();
+  uint32_t* versions = nullptr;
+  if (!info[4].IsNull() && !info[4].IsUndefined()) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[4].As<Napi::TypedArray>().ElementLength() < count)
+      throw Napi::TypeError::New(env, "versions must be a Uint32Array of count elements, or null");
+    versions = info[4].As<Napi::Uint32Array>().Data();
+  }
+  if (offsets.ElementLength() < size_t(count) + 1 || endpoints.ElementLength() < count)
+    throw Napi::RangeError::New(env, "offsets needs count+1 elements and endpoints count");
+  uint32_t now = NowSecondsArg(info, 5);
+  constexpr size_t kChunk = 256;
+  const uint8_t* ptrs[kChunk];
+  uint16_t lens[kChunk];
+  size_t hits = 0;
+  const uint32_t* off = offsets.Data();
+  for (size_t base = 0; base < count; base += kChunk) {
+    size_t n = count - base < kChunk ? count - base : kChunk;
+    for (size_t j = 0; j < n; j++) {
+      uint32_t a = off[base + j], b = off[base + j + 1];
+      if (b < a || b > keys.Length()) throw Napi::RangeError::New(env, "offsets out of order or past the keys");
+      ptrs[j] = keys.Data() + a;
+      lens[j] = uint16_t(b - a > 0xFFFF ? 0xFFFF : b - a);
+    }
+    hits += table_->LookupBatch(ptrs, lens, n, now, endpoints.Data() + base, versions ? versions + base : nullptr);
+  }
+  return Napi::Number::New(env, double(hits));
+}
+
+Napi::Value JsAffinityTable::JS_remove(const Napi::CallbackInfo& info) {
+  auto key = BufferArg(info, 0, "key");
+  return Napi::Boolean::New(info.Env(), table_->Remove(key.Data(), key.Length()));
+}
+
+Napi::Value JsAffinityTable::JS_clear(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(table_->Clear()));
+}
+
+// sweep(nowSeconds, maxSlots) -> removed
+Napi::Value JsAffinityTable::JS_sweep(const Napi::CallbackInfo& info) {
+  uint32_t now = NowSecondsArg(info, 0);
+  uint32_t max = U32Arg(info, 1, "maxSlots");
+  return Napi::Number::New(info.Env(), double(table_->Sweep(now, max)));
+}
+
+// entries(cursor, max, nowSeconds?) -> {cursor, done, entries: [{key, endpointId, ...}]}
+Napi::Value JsAffinityTable::JS_entries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t cursor = U32Arg(info, 0, "cursor");
+  uint32_t max = U32Arg(info, 1, "max");
+  uint32_t now = NowSecondsArg(info, 2);
+  Napi::Array list = Napi::Array::New(env);
+  uint32_t i = 0;
+  table_->Iterate(&cursor, max, now, [&](const EntryView& e) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("key", Napi::Buffer<uint8_t>::Copy(env, e.key, e.key_len));
+    o.Set("endpointId", e.fields.endpoint_id);
+    o.Set("version", e.fields.version);
+    o.Set("originNode", e.fields.origin_node);
+    o.Set("createdSeconds", e.fields.created_s);
+    o.Set("expiresSeconds", e.fields.expires_s);
+    list.Set(i++, o);
+  });
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("cursor", double(cursor));
+  r.Set("done", cursor >= table_->SlotCount());
+  r.Set("entries", list);
+  return r;
+}
+
+// internEndpoint(address: Buffer(4|16), port, name: Buffer(utf8)) -> id, or -1 when full
+Napi::Value JsAffinityTable::JS_internEndpoint(const Napi::CallbackInfo& info) {
+  auto addr = BufferArg(info, 0, "address");
+  uint32_t port = U32Arg(info, 1, "port");
+  auto name = BufferArg(info, 2, "name");
+  if (addr.Length() != 4 && addr.Length() != 16)
+    throw Napi::RangeError::New(info.Env(), "endpoint address must be 4 or 16 octets");
+  if (port < 1 || port > 65535) throw Napi::RangeError::New(info.Env(), "endpoint port must be 1 to 65535");
+  if (name.Length() > kMaxEndpointName || !IsWellFormedUtf8(name.Data(), name.Length()))
+    throw Napi::RangeError::New(info.Env(), "endpoint name must be UTF-8 of at most 64 octets");
+  Endpoint e;
+  e.family = addr.Length() == 4 ? 4 : 6;
+  std::memcpy(e.address, addr.Data(), addr.Length());
+  e.port = uint16_t(port);
+  e.name_len = uint8_t(name.Length());
+  std::memcpy(e.name, name.Data(), name.Length());
+  uint32_t id = endpoints_->Intern(e);
+  return Napi::Number::New(info.Env(), id == EndpointRegistry::kNone ? -1.0 : double(id));
+}
+
+// endpoint(id) -> {address: Buffer, port, name: Buffer} | null
+Napi::Value JsAffinityTable::JS_endpoint(const Napi::CallbackInfo& info) {
+  uint32_t id = U32Arg(info, 0, "id");
+  if (id >= endpoints_->Size()) return info.Env().Null();
+  const Endpoint& e = endpoints_->Get(id);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("address", Napi::Buffer<uint8_t>::Copy(info.Env(), e.address, e.family == 4 ? 4 : 16));
+  o.Set("port", e.port);
+  o.Set("name", Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t*>(e.name), e.name_len));
+  return o;
+}
+
+Napi::Value JsAffinityTable::JS_stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const TableCounters& c = table_->counters();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("size", table_->Size());
+  o.Set("capacity", table_->Capacity());
+  o.Set("slots", double(table_->SlotCount()));
+  o.Set("memoryBytes", double(table_->MemoryBytes()));
+  o.Set("endpoints", endpoints_->Size());
+  o.Set("endpointCapacity", endpoints_->Capacity());
+  o.Set("inserted", double(c.inserted.load()));
+  o.Set("replaced", double(c.replaced.load()));
+  o.Set("ignored", double(c.ignored.load()));
+  o.Set("full", double(c.full.load()));
+  o.Set("removed", double(c.removed.load()));
+  o.Set("expired", double(c.expired.load()));
+  o.Set("readRetries", double(c.read_retries.load()));
+  return o;
+}
+
+}  // namespace affinityd

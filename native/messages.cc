@@ -1,0 +1,272 @@
+#include "messages.h"
+
+#include <cstring>
+
+#include "endpoint_registry.h"
+#include "protobuf_wire.h"
+
+namespace affinityd {
+
+namespace {
+
+// Each decoder walks every field; a known field with the wrong wire type, a
+// varint too long, or a length past the end makes the body malformed. A
+// repeated field: the last occurrence wins (as in protobufjs), but every
+// occurrence must itself be well-formed.
+
+bool DecodeClientKeyWire(const uint8_t* p, size_t n, WireClientKey* k) {
+  *k = WireClientKey{};
+  WireReader r(p, n);
+  while (!r.AtEnd()) {
+    uint32_t f, wt;
+    if (!r.Tag(&f, &wt)) return false;
+    bool ok;
+    switch (f) {
+      case 1: ok = wt == kVarint && r.Uint32(&k->discriminator_class); break;
+      case 2: ok = wt == kLen && r.Bytes(&k->address, &k->address_len); break;
+      case 3: ok = wt == kLen && r.Bytes(&k->username, &k->username_len); break;
+      default: ok = r.Skip(wt);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool ValidClientKey(const WireClientKey& k) {
+  if (ValidateDiscriminator(k.discriminator_class, k.address, k.address_len) != KeyError::kOk) return false;
+  return k.username_len <= kMaxUsernameOctets && IsWellFormedUtf8(k.username, k.username_len);
+}
+
+// Wire-level parse of an Endpoint; the semantic rules are in ValidEndpoint.
+struct RawEndpoint {
+  const uint8_t* address = nullptr;
+  size_t address_len = 0;
+  uint32_t port = 0;
+  const uint8_t* name = nullptr;
+  size_t name_len = 0;
+};
+
+bool DecodeEndpointWire(const uint8_t* p, size_t n, RawEndpoint* e) {
+  *e = RawEndpoint{};
+  WireReader r(p, n);
+  while (!r.AtEnd()) {
+    uint32_t f, wt;
+    if (!r.Tag(&f, &wt)) return false;
+    bool ok;
+    switch (f) {
+      case 1: ok = wt == kLen && r.Bytes(&e->address, &e->address_len); break;
+      case 2: ok = wt == kVarint && r.Uint32(&e->port); break;
+      case 3: ok = wt == kLen && r.Bytes(&e->name, &e->name_len); break;
+      default: ok = r.Skip(wt);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool ValidEndpoint(const RawEndpoint& raw, WireEndpoint* e) {
+  if (raw.address_len != 4 && raw.address_len != 16) return false;
+  if (raw.port == 0 || raw.port > 65535) return false;
+  if (raw.name_len > kMaxEndpointName || !IsWellFormedUtf8(raw.name, raw.name_len)) return false;
+  *e = WireEndpoint{};
+  e->family = raw.address_len == 4 ? 4 : 6;
+  std::memcpy(e->address, raw.address, raw.address_len);
+  e->port = uint16_t(raw.port);
+  e->name = raw.name;
+  e->name_len = raw.name_len;
+  return true;
+}
+
+bool DecodeEntryWire(const uint8_t* p, size_t n, WireEntry* e) {
+  *e = WireEntry{};
+  bool has_key = false, has_endpoint = false;
+  RawEndpoint endpoint;
+  WireReader r(p, n);
+  while (!r.AtEnd()) {
+    uint32_t f, wt;
+    if (!r.Tag(&f, &wt)) return false;
+    const uint8_t* d;
+    size_t len;
+    bool ok;
+    switch (f) {
+      case 1:
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeClientKeyWire(d, len, &e->client_key);
+        has_key = true;
+        break;
+      case 2:
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEndpointWire(d, len, &endpoint);
+        has_endpoint = true;
+        break;
+      case 3: ok = wt == kVarint && r.Uint32(&e->version); break;
+      case 4: ok = wt == kVarint && r.Uint32(&e->origin_node); break;
+      case 5: ok = wt == kVarint && r.Uint32(&e->ttl_seconds); break;
+      default: ok = r.Skip(wt);
+    }
+    if (!ok) return false;
+  }
+  return has_key && has_endpoint && ValidClientKey(e->client_key) &&
+         ValidEndpoint(endpoint, &e->endpoint);
+}
+
+size_t EncodeEntry(const WireEntry& e, uint8_t* out, size_t cap) {
+  uint8_t key[128], ep[kMaxEncodedEndpoint];
+  size_t kl = EncodeClientKey(e.client_key, key, sizeof key);
+  size_t el = EncodeEndpoint(e.endpoint, ep, sizeof ep);
+  WireWriter w(out, cap);
+  w.BytesField(1, key, kl, true);
+  w.BytesField(2, ep, el, true);
+  w.Uint32Field(3, e.version);
+  w.Uint32Field(4, e.origin_node);
+  w.Uint32Field(5, e.ttl_seconds);
+  return w.ok() ? w.size() : 0;
+}
+
+}  // namespace
+
+size_t EncodeClientKey(const WireClientKey& k, uint8_t* out, size_t cap) {
+  WireWriter w(out, cap);
+  w.Uint32Field(1, k.discriminator_class);
+  w.BytesField(2, k.address, k.address_len);
+  w.BytesField(3, k.username, k.username_len);
+  return w.ok() ? w.size() : 0;
+}
+
+size_t EncodeEndpoint(const WireEndpoint& e, uint8_t* out, size_t cap) {
+  WireWriter w(out, cap);
+  w.BytesField(1, e.address, e.family == 4 ? 4 : 16);
+  w.Uint32Field(2, e.port);
+  w.BytesField(3, e.name, e.name_len);
+  return w.ok() ? w.size() : 0;
+}
+
+bool DecodeQuery(const uint8_t* p, size_t n, WireQuery* out) {
+  *out = WireQuery{};
+  bool has_key = false;
+  WireReader r(p, n);
+  while (!r.AtEnd()) {
+    uint32_t f, wt;
+    if (!r.Tag(&f, &wt)) return false;
+    const uint8_t* d;
+    size_t len;
+    bool ok;
+    switch (f) {
+      case 1:
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeClientKeyWire(d, len, &out->client_key);
+        has_key = true;
+        break;
+      case 2: ok = wt == kVarint && r.Uint32(&out->query_id); break;
+      default: ok = r.Skip(wt);
+    }
+    if (!ok) return false;
+  }
+  return has_key && ValidClientKey(out->client_key);
+}
+
+bool DecodeReply(const uint8_t* p, size_t n, WireReply* out) {
+  *out = WireReply{};
+  const uint8_t* entry = nullptr;
+  size_t entry_len = 0;
+  bool has_entry = false;
+  WireReader r(p, n);
+  while (!r.AtEnd()) {
+    uint32_t f, wt;
+    if (!r.Tag(&f, &wt)) return false;
+    bool ok;
+    switch (f) {
+      case 1: ok = wt == kVarint && r.Uint32(&out->query_id); break;
+      case 2:
+        ok = wt == kLen && r.Bytes(&entry, &entry_len);
+        // every occurrence must decode; the last one is kept
+        if (ok) ok = DecodeEntryWire(entry, entry_len, &out->entry);
+        has_entry = true;
+        break;
+      default: ok = r.Skip(wt);
+    }
+    if (!ok) return false;
+  }
+  return has_entry;
+}
+
+bool DecodeUpdate(const uint8_t* p, size_t n, WireUpdate* out) {
+  *out = WireUpdate{};
+  bool has_entry = false;
+  WireReader r(p, n);
+  while (!r.AtEnd()) {
+    uint32_t f, wt;
+    if (!r.Tag(&f, &wt)) return false;
+    const uint8_t* d;
+    size_t len;
+    bool ok;
+    switch (f) {
+      case 1:
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEntryWire(d, len, &out->entry);
+        has_entry = true;
+        break;
+      default: ok = r.Skip(wt);
+    }
+    if (!ok) return false;
+  }
+  return has_entry;
+}
+
+size_t EncodeQuery(const WireQuery& m, uint8_t* out, size_t cap) {
+  uint8_t key[128];
+  size_t kl = EncodeClientKey(m.client_key, key, sizeof key);
+  WireWriter w(out, cap);
+  w.BytesField(1, key, kl, true);
+  w.Uint32Field(2, m.query_id);
+  return w.ok() ? w.size() : 0;
+}
+
+size_t EncodeReply(const WireReply& m, uint8_t* out, size_t cap) {
+  uint8_t entry[512];
+  size_t el = EncodeEntry(m.entry, entry, sizeof entry);
+  if (!el) return 0;
+  WireWriter w(out, cap);
+  w.Uint32Field(1, m.query_id);
+  w.BytesField(2, entry, el, true);
+  return w.ok() ? w.size() : 0;
+}
+
+size_t EncodeUpdate(const WireUpdate& m, uint8_t* out, size_t cap) {
+  uint8_t entry[512];
+  size_t el = EncodeEntry(m.entry, entry, sizeof entry);
+  if (!el) return 0;
+  WireWriter w(out, cap);
+  w.BytesField(1, entry, el, true);
+  return w.ok() ? w.size() : 0;
+}
+
+size_t EncodeReplyPreencoded(uint32_t query_id, const WireClientKey& key, const uint8_t* endpoint,
+                             size_t endpoint_len, uint32_t version, uint32_t origin_node,
+                             uint32_t ttl_seconds, uint8_t* out, size_t cap) {
+  uint8_t kb[128], entry[512];
+  size_t kl = EncodeClientKey(key, kb, sizeof kb);
+  WireWriter e(entry, sizeof entry);
+  e.BytesField(1, kb, kl, true);
+  e.BytesField(2, endpoint, endpoint_len, true);
+  e.Uint32Field(3, version);
+  e.Uint32Field(4, origin_node);
+  e.Uint32Field(5, ttl_seconds);
+  if (!e.ok()) return 0;
+  WireWriter w(out, cap);
+  w.Uint32Field(1, query_id);
+  w.BytesField(2, entry, e.size(), true);
+  return w.ok() ? w.size() : 0;
+}
+
+size_t CanonicalKey(const WireClientKey& k, uint8_t out[kMaxKeyOctets]) {
+  KeyError err;
+  return BuildCanonicalKey(k.discriminator_class, k.address, k.address_len, k.username,
+                           k.username_len, out, &err);
+}
+
+void ClientKeyFromCanonical(const uint8_t* key, size_t len, WireClientKey* out) {
+  out->discriminator_class = key[0];
+  out->address_len = key[1];
+  out->address = key + 2;
+  out->username = key + 2 + key[1];
+  out->username_len = len - 2 - key[1];
+}
+
+}  // namespace affinityd

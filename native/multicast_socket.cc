@@ -1,0 +1,187 @@
+#include "multicast_socket.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace affinityd {
+
+namespace {
+bool Fail(SocketError* err, int code, const char* syscall, const std::string& address) {
+  if (err) *err = SocketError{code, syscall, address};
+  return false;
+}
+}  // namespace
+
+std::string FormatAddress(const sockaddr_storage& a, uint16_t* port) {
+  char buf[INET6_ADDRSTRLEN + 16] = {};
+  if (a.ss_family == AF_INET) {
+    auto* s = reinterpret_cast<const sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &s->sin_addr, buf, sizeof buf);
+    if (port) *port = ntohs(s->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    auto* s = reinterpret_cast<const sockaddr_in6*>(&a);
+    inet_ntop(AF_INET6, &s->sin6_addr, buf, sizeof buf);
+    if (port) *port = ntohs(s->sin6_port);
+    if (s->sin6_scope_id) {
+      char name[IF_NAMESIZE] = {};
+      std::string out = buf;
+      out += "%";
+      out += if_indextoname(s->sin6_scope_id, name) ? name : std::to_string(s->sin6_scope_id);
+      return out;
+    }
+  }
+  return buf;
+}
+
+bool ParseAddress(const std::string& text, uint16_t port, sockaddr_storage* out, socklen_t* len) {
+  std::memset(out, 0, sizeof *out);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+  if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    *len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+  std::string host = text;
+  size_t pct = host.find('%');
+  if (pct != std::string::npos) {
+    v6->sin6_scope_id = if_nametoindex(host.substr(pct + 1).c_str());
+    if (!v6->sin6_scope_id) return false;
+    host = host.substr(0, pct);
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) != 1) return false;
+  v6->sin6_family = AF_INET6;
+  v6->sin6_port = htons(port);
+  *len = sizeof(sockaddr_in6);
+  return true;
+}
+
+std::unique_ptr<MulticastSocket> MulticastSocket::Open(const SocketOptions& o, SocketError* err) {
+  std::unique_ptr<MulticastSocket> s(new MulticastSocket());
+  if (!ParseAddress(o.group, o.port, &s->group_, &s->group_len_)) {
+    Fail(err, EINVAL, "inet_pton", o.group);
+    return nullptr;
+  }
+  s->family_ = s->group_.ss_family;
+  const bool v6 = s->family_ == AF_INET6;
+  const bool is_multicast =
+      v6 ? IN6_IS_ADDR_MULTICAST(&reinterpret_cast<sockaddr_in6*>(&s->group_)->sin6_addr)
+         : IN_MULTICAST(ntohl(reinterpret_cast<sockaddr_in*>(&s->group_)->sin_addr.s_addr));
+  if (!is_multicast) {
+    Fail(err, EINVAL, "group is not a multicast address", o.group);
+    return nullptr;
+  }
+  std::string local = o.local_address;
+  if (v6) {
+    s->if_index_ = if_nametoindex(o.interface_.c_str());
+    if (!s->if_index_) {
+      Fail(err, ENODEV, "if_nametoindex", o.interface_);
+      return nullptr;
+    }
+    auto* g = reinterpret_cast<sockaddr_in6*>(&s->group_);
+    if (IN6_IS_ADDR_MC_LINKLOCAL(&g->sin6_addr)) g->sin6_scope_id = s->if_index_;
+    if (local.empty()) local = "::";
+  } else {
+    if (inet_pton(AF_INET, o.interface_.c_str(), &s->if_addr_) != 1) {
+      Fail(err, EINVAL, "inet_pton (IPv4 interface address)", o.interface_);
+      return nullptr;
+    }
+    if (local.empty()) local = o.interface_;
+  }
+
+  const int one = 1;
+  // Group socket: receive only.
+  s->group_fd_ = socket(s->family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->group_fd_ < 0) { Fail(err, errno, "socket", o.group); return nullptr; }
+  if (setsockopt(s->group_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+    Fail(err, errno, "setsockopt(SO_REUSEADDR)", o.group);
+    return nullptr;
+  }
+  setsockopt(s->group_fd_, SOL_SOCKET, SO_RCVBUF, &o.receive_buffer, sizeof o.receive_buffer);
+  if (v6) {
+    setsockopt(s->group_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  } else {
+    const int zero = 0;  // only the group we joined on this socket, not every group on the host
+    setsockopt(s->group_fd_, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero);
+  }
+  // Binding to the group address (not the wildcard) keeps unicast and other
+  // groups on the same port away from this socket.
+  if (bind(s->group_fd_, reinterpret_cast<sockaddr*>(&s->group_), s->group_len_) < 0) {
+    Fail(err, errno, "bind", o.group + ":" + std::to_string(o.port));
+    return nullptr;
+  }
+
+  // Unicast socket: everything the node sends, and the replies to it.
+  sockaddr_storage la;
+  socklen_t la_len;
+  if (!ParseAddress(local, o.unicast_port, &la, &la_len) || la.ss_family != s->family_) {
+    Fail(err, EINVAL, "inet_pton (local address)", local);
+    return nullptr;
+  }
+  s->unicast_fd_ = socket(s->family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->unicast_fd_ < 0) { Fail(err, errno, "socket", local); return nullptr; }
+  setsockopt(s->unicast_fd_, SOL_SOCKET, SO_RCVBUF, &o.receive_buffer, sizeof o.receive_buffer);
+  if (v6) setsockopt(s->unicast_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(s->unicast_fd_, reinterpret_cast<sockaddr*>(&la), la_len) < 0) {
+    Fail(err, errno, "bind", local + ":" + std::to_string(o.unicast_port));
+    return nullptr;
+  }
+  socklen_t ll = sizeof s->local_;
+  getsockname(s->unicast_fd_, reinterpret_cast<sockaddr*>(&s->local_), &ll);
+  const int ttl = o.ttl, loop = o.loopback ? 1 : 0;
+  if (v6) {
+    if (setsockopt(s->unicast_fd_, IPPROTO_IPV6, IPV6_MULTICAST_IF, &s->if_index_, sizeof s->if_index_) < 0)
+      { Fail(err, errno, "setsockopt(IPV6_MULTICAST_IF)", o.interface_); return nullptr; }
+    if (setsockopt(s->unicast_fd_, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl) < 0)
+      { Fail(err, errno, "setsockopt(IPV6_MULTICAST_HOPS)", std::to_string(ttl)); return nullptr; }
+    if (setsockopt(s->unicast_fd_, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &loop, sizeof loop) < 0)
+      { Fail(err, errno, "setsockopt(IPV6_MULTICAST_LOOP)", o.group); return nullptr; }
+  } else {
+    if (setsockopt(s->unicast_fd_, IPPROTO_IP, IP_MULTICAST_IF, &s->if_addr_, sizeof s->if_addr_) < 0)
+      { Fail(err, errno, "setsockopt(IP_MULTICAST_IF)", o.interface_); return nullptr; }
+    const unsigned char ttl8 = static_cast<unsigned char>(ttl), loop8 = static_cast<unsigned char>(loop);
+    if (setsockopt(s->unicast_fd_, IPPROTO_IP, IP_MULTICAST_TTL, &ttl8, sizeof ttl8) < 0)
+      { Fail(err, errno, "setsockopt(IP_MULTICAST_TTL)", std::to_string(ttl)); return nullptr; }
+    if (setsockopt(s->unicast_fd_, IPPROTO_IP, IP_MULTICAST_LOOP, &loop8, sizeof loop8) < 0)
+      { Fail(err, errno, "setsockopt(IP_MULTICAST_LOOP)", o.group); return nullptr; }
+  }
+  if (!s->Join(err)) return nullptr;
+  return s;
+}
+
+bool MulticastSocket::Membership(bool join, SocketError* err) {
+  if (family_ == AF_INET6) {
+    ipv6_mreq m{};
+    m.ipv6mr_multiaddr = reinterpret_cast<sockaddr_in6*>(&group_)->sin6_addr;
+    m.ipv6mr_interface = if_index_;
+    int opt = join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP;
+    if (setsockopt(group_fd_, IPPROTO_IPV6, opt, &m, sizeof m) < 0)
+      return Fail(err, errno, join ? "setsockopt(IPV6_JOIN_GROUP)" : "setsockopt(IPV6_LEAVE_GROUP)",
+                  FormatAddress(group_, nullptr));
+  } else {
+    ip_mreq m{};
+    m.imr_multiaddr = reinterpret_cast<sockaddr_in*>(&group_)->sin_addr;
+    m.imr_interface = if_addr_;
+    int opt = join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP;
+    if (setsockopt(group_fd_, IPPROTO_IP, opt, &m, sizeof m) < 0)
+      return Fail(err, errno, join ? "setsockopt(IP_ADD_MEMBERSHIP)" : "setsockopt(IP_DROP_MEMBERSHIP)",
+                  FormatAddress(group_, nullptr));
+  }
+  joined_ = join;
+  return true;
+}
+
+bool MulticastSocket::Join(SocketError* err) { return joined_ || Membership(true, err); }
+bool MulticastSocket::Leave(SocketError* err) { return !joined_ || Membership(false, err); }
+
+MulticastSocket::~MulticastSocket() {
+  if (group_fd_ >= 0) close(group_fd_);
+  if (unicast_fd_ >= 0) close(unicast_fd_);
+}
+
+}  // namespace affinityd

@@ -1,0 +1,67 @@
+// The cluster's sockets. A node has two:
+// - the group socket, bound to the multicast group and port and joined on one
+//   interface: it receives QUERYs and UPDATEs multicast to the cluster;
+// - the unicast socket, bound to the node's own address: every frame the node
+//   sends leaves from it (multicast too: IP_MULTICAST_IF, TTL and loop are set
+//   on it), so REPLYs and direct queries come back to it, and two nodes on one
+//   host never receive each other's unicast.
+// Failures carry errno, the syscall and the address, like zeromq.js's errors.
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace affinityd {
+
+struct SocketOptions {
+  std::string group;          // IPv4 or IPv6 multicast address
+  uint16_t port = 0;          // group port
+  std::string interface_;     // IPv4: the interface's address; IPv6: its name
+  std::string local_address;  // unicast bind address; default IPv4 interface_, IPv6 "::"
+  uint16_t unicast_port = 0;  // 0: ephemeral
+  int ttl = 1;                // multicast TTL / hop limit
+  bool loopback = true;       // deliver own multicast to sockets on this host
+  int receive_buffer = 4 << 20;
+};
+
+struct SocketError {
+  int code = 0;              // errno, or EINVAL for a bad option
+  std::string syscall;       // "bind", "setsockopt(IP_ADD_MEMBERSHIP)", "inet_pton"...
+  std::string address;       // what it was about
+};
+
+class MulticastSocket {
+ public:
+  static std::unique_ptr<MulticastSocket> Open(const SocketOptions& o, SocketError* err);
+  ~MulticastSocket();
+
+  bool Join(SocketError* err);
+  bool Leave(SocketError* err);
+  int group_fd() const { return group_fd_; }
+  int unicast_fd() const { return unicast_fd_; }
+  int family() const { return family_; }
+  const sockaddr_storage& group_address() const { return group_; }
+  socklen_t group_address_len() const { return group_len_; }
+  const sockaddr_storage& local_address() const { return local_; }
+  bool joined() const { return joined_; }
+
+ private:
+  MulticastSocket() = default;
+  bool Membership(bool join, SocketError* err);
+  int family_ = 0;
+  int group_fd_ = -1, unicast_fd_ = -1;
+  unsigned if_index_ = 0;
+  in_addr if_addr_{};
+  sockaddr_storage group_{};
+  socklen_t group_len_ = 0;
+  sockaddr_storage local_{};
+  bool joined_ = false;
+};
+
+std::string FormatAddress(const sockaddr_storage& a, uint16_t* port);
+bool ParseAddress(const std::string& text, uint16_t port, sockaddr_storage* out, socklen_t* len);
+
+}  // namespace affinityd

@@ -1,0 +1,109 @@
+// The responder: a node's I/O thread. It receives datagrams in batches,
+// verifies them (structure, authentication, time, replay), answers QUERYs
+// from the affinity table and applies UPDATEs by the version rule without
+// entering JS, and queues every other accepted frame for JS. A GC pause or a
+// busy JS loop therefore never delays an answer to a peer.
+#pragma once
+#include <sys/socket.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "affinity_table.h"
+#include "authenticator.h"
+#include "counters.h"
+#include "endpoint_registry.h"
+#include "inbound_queue.h"
+#include "multicast_socket.h"
+#include "replay_window.h"
+
+namespace affinityd {
+
+struct ResponderOptions {
+  uint32_t node_id = 0;             // this node; never 0
+  uint32_t boot_epoch = 0;          // this run; must grow across restarts
+  uint64_t max_skew_ms = 30000;     // accepted frame timestamp skew
+  uint32_t default_ttl_s = 3600;    // for an UPDATE that carries no TTL
+  uint32_t max_ttl_s = 86400;       // cap on an UPDATE's TTL
+  size_t queue_capacity = 4096;     // frames waiting for JS
+  uint32_t sweep_interval_ms = 1000;
+  size_t sweep_slots = 16384;       // slots examined per sweep
+};
+
+// A frame JS asks to send: the responder adds header, sequence and tag.
+struct OutFrame {
+  uint8_t type = 0;
+  const uint8_t* body = nullptr;
+  size_t body_len = 0;
+  const sockaddr_storage* dest = nullptr;  // null: the group
+  socklen_t dest_len = 0;
+};
+
+class Responder {
+ public:
+  Responder(AffinityTable& table, EndpointRegistry& endpoints, std::unique_ptr<MulticastSocket> socket,
+            std::shared_ptr<const Keyring> keyring, const ResponderOptions& options);
+  ~Responder();
+
+  // notify is called on the I/O thread, without blocking, when frames wait
+  // for JS and no notification is pending.
+  bool Start(std::function<void()> notify, std::string* err);
+  void Stop();  // joins the I/O thread; idempotent
+  bool running() const { return running_.load(); }
+
+  // JS thread. Returns the number of frames handed to the kernel; *err is the
+  // errno of the first refusal (0 if none). A frame whose body is too big is
+  // skipped with EMSGSIZE.
+  size_t Send(const OutFrame* frames, size_t n, int* err);
+  // Any thread: the new keyring is used for the next frame sent and received.
+  bool SetKeyring(std::shared_ptr<const Keyring> keyring, std::string* err);
+
+  // JS thread: clear the pending flag, then drain. See inbound_queue.h.
+  void AckNotify() { notify_pending_.store(false); }
+  void RequestNotify();
+  InboundQueue& inbound() { return inbound_; }
+  ResponderCounters& counters() { return counters_; }
+  const MulticastSocket& socket() const { return *socket_; }
+  const ResponderOptions& options() const { return options_; }
+  uint64_t next_sequence() const { return sequence_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Out;
+  void Run();
+  void Receive(int fd, bool via_unicast, Out* out);
+  void Handle(const uint8_t* d, size_t n, bool truncated, const sockaddr_storage& from, socklen_t from_len,
+              bool via_unicast, uint64_t now_ms, Out* out);
+  size_t Flush(Out* out);  // returns the frames the kernel took
+  void RefreshKeys();
+
+  AffinityTable& table_;
+  EndpointRegistry& endpoints_;
+  std::unique_ptr<MulticastSocket> socket_;
+  const ResponderOptions options_;
+  InboundQueue inbound_;
+  ResponderCounters counters_;
+  ReplayWindow replay_;  // I/O thread only
+
+  std::mutex keys_mu_;
+  std::shared_ptr<const Keyring> keys_;       // under keys_mu_
+  std::atomic<uint64_t> keys_generation_{1};
+  uint64_t io_keys_generation_ = 0;           // I/O thread only
+  std::unique_ptr<Authenticator> io_auth_;    // I/O thread only
+  std::unique_ptr<Authenticator> js_auth_;    // JS thread only
+
+  std::atomic<uint64_t> sequence_{1};  // shared by both senders: one sequence space per boot
+  std::atomic<bool> notify_pending_{false};
+  std::function<void()> notify_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;
+  std::thread thread_;
+};
+
+uint64_t WallClockMs();
+
+}  // namespace affinityd

@@ -1,0 +1,182 @@
+// Client key: the RFC 1990 endpoint discriminator (class and address) plus the
+// username. The same rules as native/client_key.cc; docs/protocol.md defines them.
+import { isIPv4 } from 'node:net';
+
+import { ProtocolError } from './errors';
+
+/** RFC 1990 section 5.1.3 endpoint discriminator classes. */
+export enum DiscriminatorClass {
+  Null = 0,
+  LocallyAssigned = 1,
+  Ipv4Address = 2,
+  Ieee802Address = 3,
+  MagicNumberBlock = 4,
+  DirectoryNumber = 5,
+}
+
+export const MAX_ADDRESS_OCTETS = 20;
+export const MAX_USERNAME_OCTETS = 64;
+export const MAX_KEY_OCTETS = 2 + MAX_ADDRESS_OCTETS + MAX_USERNAME_OCTETS;
+
+export interface EndpointDiscriminator {
+  readonly class: DiscriminatorClass;
+  readonly address: Buffer;
+}
+
+/** Who a client is. Every link of one client's bundle carries the same key. */
+export interface ClientKey {
+  readonly discriminator: EndpointDiscriminator;
+  readonly username: string;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Throws ProtocolError if the discriminator breaks its class's rule. */
+export function validateDiscriminator(cls: number, address: Uint8Array): void {
+  const n = address.length;
+  const bad = (rule: string): never => {
+    throw new ProtocolError('badAddressLength', `discriminator class ${cls} needs ${rule}, got ${n} octets`);
+  };
+  switch (cls) {
+    case DiscriminatorClass.Null:
+      if (n !== 0) bad('an empty address');
+      return;
+    case DiscriminatorClass.LocallyAssigned:
+      if (n < 1 || n > MAX_ADDRESS_OCTETS) bad('1 to 20 octets');
+      return;
+    case DiscriminatorClass.Ipv4Address:
+      if (n !== 4) bad('4 octets');
+      return;
+    case DiscriminatorClass.Ieee802Address:
+      if (n !== 6) bad('6 octets');
+      return;
+    case DiscriminatorClass.MagicNumberBlock:
+      if (n < 4 || n > MAX_ADDRESS_OCTETS || n % 4 !== 0) bad('4 to 20 octets, a multiple of 4');
+      return;
+    case DiscriminatorClass.DirectoryNumber:
+      if (n < 1 || n > 15) bad('1 to 15 digits');
+      for (const c of address) {
+        if (c < 0x30 || c > 0x39) throw new ProtocolError('badAddress', 'a directory number holds only the digits 0-9');
+      }
+      return;
+    default:
+      throw new ProtocolError('badClass', `discriminator class must be 0 to 5, got ${cls}`);
+  }
+}
+
+/** Username octets, checked: well-formed UTF-8, at most 64 octets. */
+export function validateUsernameBytes(bytes: Uint8Array): string {
+  if (bytes.length > MAX_USERNAME_OCTETS) {
+    throw new ProtocolError('usernameTooLong', `username is ${bytes.length} octets; at most ${MAX_USERNAME_OCTETS}`);
+  }
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new ProtocolError('usernameNotUtf8', 'username is not well-formed UTF-8');
+  }
+}
+
+/** Builds a checked client key. Throws ProtocolError, never truncates. */
+export function clientKey(discriminator: EndpointDiscriminator, username: string): ClientKey {
+  validateDiscriminator(discriminator.class, discriminator.address);
+  const bytes = Buffer.from(username, 'utf8');
+  // A lone surrogate in a JS string encodes as U+FFFD: refuse it rather than
+  // store a different name than the caller gave.
+  if (!username.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
+  validateUsernameBytes(bytes);
+  return { discriminator: { class: discriminator.class, address: Buffer.from(discriminator.address) }, username };
+}
+
+/**
+ * The canonical octet string of a key, as the table stores it:
+ * [class][address length][address][username UTF-8].
+ */
+export function clientKeyBytes(key: ClientKey): Buffer {
+  const user = Buffer.from(key.username, 'utf8');
+  const a = key.discriminator.address;
+  const out = Buffer.allocUnsafe(2 + a.length + user.length);
+  out[0] = key.discriminator.class;
+  out[1] = a.length;
+  a.copy(out, 2);
+  user.copy(out, 2 + a.length);
+  return out;
+}
+
+/** Inverse of clientKeyBytes, with every rule checked. */
+export function clientKeyFromBytes(bytes: Uint8Array): ClientKey {
+  if (bytes.length < 2 || bytes[1] + 2 > bytes.length) {
+    throw new ProtocolError('badKeyBytes', 'canonical key too short for its address length');
+  }
+  const address = Buffer.from(bytes.subarray(2, 2 + bytes[1]));
+  validateDiscriminator(bytes[0], address);
+  const username = validateUsernameBytes(bytes.subarray(2 + bytes[1]));
+  return { discriminator: { class: bytes[0], address }, username };
+}
+
+/**
+ * Text form of a discriminator, for CLIs and logs:
+ * `0`, `1:0a0b0c` (hex), `2:192.0.2.7`, `3:00:11:22:33:44:55`, `4:hex`, `5:15551234567`.
+ */
+export function formatDiscriminator(d: EndpointDiscriminator): string {
+  switch (d.class) {
+    case DiscriminatorClass.Null:
+      return '0';
+    case DiscriminatorClass.Ipv4Address:
+      return `2:${[...d.address].join('.')}`;
+    case DiscriminatorClass.Ieee802Address:
+      return `3:${[...d.address].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+    case DiscriminatorClass.DirectoryNumber:
+      return `5:${d.address.toString('latin1')}`;
+    default:
+      return `${d.class}:${d.address.toString('hex')}`;
+  }
+}
+
+/** Parses the text form of formatDiscriminator. Throws ProtocolError. */
+export function parseDiscriminator(text: string): EndpointDiscriminator {
+  const m = /^([0-5])(?::(.*))?$/s.exec(text.trim());
+  if (!m) throw new ProtocolError('badDiscriminatorText', `discriminator "${text}" is not CLASS[:ADDRESS] with class 0-5`);
+  const cls = Number(m[1]) as DiscriminatorClass;
+  const rest = m[2] ?? '';
+  let address: Buffer;
+  switch (cls) {
+    case DiscriminatorClass.Null:
+      address = Buffer.alloc(0);
+      if (rest !== '') throw new ProtocolError('badAddressLength', 'class 0 has no address');
+      break;
+    case DiscriminatorClass.Ipv4Address:
+      if (!isIPv4(rest)) throw new ProtocolError('badAddress', `"${rest}" is not an IPv4 address`);
+      address = Buffer.from(rest.split('.').map(Number));
+      break;
+    case DiscriminatorClass.Ieee802Address:
+      if (!/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(rest)) {
+        throw new ProtocolError('badAddress', `"${rest}" is not a MAC address like 00:11:22:33:44:55`);
+      }
+      address = Buffer.from(rest.replace(/[:-]/g, ''), 'hex');
+      break;
+    case DiscriminatorClass.DirectoryNumber:
+      address = Buffer.from(rest, 'latin1');
+      break;
+    default:
+      if (!/^([0-9a-f]{2})*$/i.test(rest)) throw new ProtocolError('badAddress', `"${rest}" is not hex octets`);
+      address = Buffer.from(rest, 'hex');
+  }
+  validateDiscriminator(cls, address);
+  return { class: cls, address };
+}
+
+/** `DISCRIMINATOR/username`, e.g. `2:192.0.2.7/alice@example.net`. */
+export function formatClientKey(key: ClientKey): string {
+  return `${formatDiscriminator(key.discriminator)}/${key.username}`;
+}
+
+/** Parses formatClientKey's form; the username is everything after the first `/`. */
+export function parseClientKey(text: string): ClientKey {
+  const slash = text.indexOf('/');
+  if (slash < 0) throw new ProtocolError('badClientKeyText', `client key "${text}" is not DISCRIMINATOR/USERNAME`);
+  return clientKey(parseDiscriminator(text.slice(0, slash)), text.slice(slash + 1));
+}
+
+export function sameClientKey(a: ClientKey, b: ClientKey): boolean {
+  return clientKeyBytes(a).equals(clientKeyBytes(b));
+}

@@ -1,0 +1,239 @@
+// The reference codec of every message body: protobufjs over proto/affinity.proto,
+// with the protocol's strict wire rules (wire-check.ts) and semantic rules
+// (client keys, endpoints). native/messages.cc must agree byte for byte.
+import { join } from 'node:path';
+
+import * as protobuf from 'protobufjs';
+
+import { packageRoot } from '../util/package-root';
+import {
+  type ClientKey,
+  type DiscriminatorClass,
+  validateDiscriminator,
+  validateUsernameBytes,
+  clientKey as checkedClientKey,
+} from './client-key';
+import { addressBytes, addressText, type Endpoint, endpointNameFromBytes, validateEndpoint } from './endpoint';
+import { ProtocolError } from './errors';
+import { checkWire, type WireSchema } from './wire-check';
+
+/** Frame header octet 3. */
+export enum MessageType {
+  Query = 1,
+  Reply = 2,
+  Update = 3,
+  /** Reserved for bulk sync. */
+  SyncRequest = 4,
+  /** Reserved for bulk sync. */
+  SyncChunk = 5,
+  /** Reserved for deletions. */
+  Withdraw = 6,
+}
+
+export const MESSAGE_TYPE_NAMES: Record<number, string> = {
+  1: 'QUERY',
+  2: 'REPLY',
+  3: 'UPDATE',
+  4: 'SYNC_REQUEST',
+  5: 'SYNC_CHUNK',
+  6: 'WITHDRAW',
+};
+
+/** One affinity entry as it travels between nodes. */
+export interface Entry {
+  readonly clientKey: ClientKey;
+  readonly endpoint: Endpoint;
+  readonly version: number;
+  readonly originNode: number;
+  /** Remaining lifetime in seconds; 0: the receiver's default. */
+  readonly ttlSeconds: number;
+}
+
+export interface Query {
+  readonly clientKey: ClientKey;
+  readonly queryId: number;
+}
+
+export interface Reply {
+  readonly queryId: number;
+  readonly entry: Entry;
+}
+
+export interface Update {
+  readonly entry: Entry;
+}
+
+export type Message =
+  | { readonly type: MessageType.Query; readonly query: Query }
+  | { readonly type: MessageType.Reply; readonly reply: Reply }
+  | { readonly type: MessageType.Update; readonly update: Update };
+
+const root = protobuf.loadSync(join(packageRoot(), 'proto', 'affinity.proto'));
+const T = {
+  ClientKey: root.lookupType('affinityd.v1.ClientKey'),
+  Endpoint: root.lookupType('affinityd.v1.Endpoint'),
+  Entry: root.lookupType('affinityd.v1.Entry'),
+  Query: root.lookupType('affinityd.v1.Query'),
+  Reply: root.lookupType('affinityd.v1.Reply'),
+  Update: root.lookupType('affinityd.v1.Update'),
+};
+
+// The wire-check schema of each message, derived from the .proto so there
+// is one description of the fields.
+function schemaOf(type: protobuf.Type): WireSchema {
+  const s: Record<number, { wireType: 0 | 2; message?: WireSchema }> = {};
+  for (const f of type.fieldsArray) {
+    f.resolve();
+    if (f.resolvedType instanceof protobuf.Type) s[f.id] = { wireType: 2, message: schemaOf(f.resolvedType) };
+    else if (f.type === 'bytes' || f.type === 'string') s[f.id] = { wireType: 2 };
+    else s[f.id] = { wireType: 0 };
+  }
+  return s;
+}
+const SCHEMA = { Query: schemaOf(T.Query), Reply: schemaOf(T.Reply), Update: schemaOf(T.Update) };
+
+// ---- encoding: proto3 scalars at their default are left out (protobufjs
+// writes a field that is set even at its default, so they are never set) ----
+
+type Plain = Record<string, unknown>;
+function put(o: Plain, k: string, v: number | Uint8Array): Plain {
+  if (typeof v === 'number' ? v !== 0 : v.length > 0) o[k] = v;
+  return o;
+}
+
+function plainClientKey(k: ClientKey): Plain {
+  const o: Plain = {};
+  put(o, 'discriminatorClass', k.discriminator.class);
+  put(o, 'discriminatorAddress', k.discriminator.address);
+  put(o, 'username', Buffer.from(k.username, 'utf8'));
+  return o;
+}
+
+function plainEntry(e: Entry): Plain {
+  validateEndpoint(e.endpoint);
+  const endpoint: Plain = {};
+  put(endpoint, 'address', addressBytes(e.endpoint.address));
+  put(endpoint, 'port', e.endpoint.port);
+  put(endpoint, 'name', Buffer.from(e.endpoint.name, 'utf8'));
+  const o: Plain = { clientKey: plainClientKey(checkedKey(e.clientKey)), endpoint };
+  put(o, 'version', u32(e.version, 'version'));
+  put(o, 'originNode', u32(e.originNode, 'originNode'));
+  put(o, 'ttlSeconds', u32(e.ttlSeconds, 'ttlSeconds'));
+  return o;
+}
+
+function u32(v: number, name: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw new ProtocolError('badField', `${name} must be an integer from 0 to 2^32-1, got ${v}`);
+  }
+  return v;
+}
+
+function checkedKey(k: ClientKey): ClientKey {
+  return checkedClientKey(k.discriminator, k.username);
+}
+
+function encode(type: protobuf.Type, o: Plain): Buffer {
+  return Buffer.from(type.encode(o).finish());
+}
+
+export function encodeQuery(q: Query): Buffer {
+  return encode(T.Query, put({ clientKey: plainClientKey(checkedKey(q.clientKey)) }, 'queryId', u32(q.queryId, 'queryId')));
+}
+
+export function encodeReply(r: Reply): Buffer {
+  const o: Plain = {};
+  put(o, 'queryId', u32(r.queryId, 'queryId'));
+  o.entry = plainEntry(r.entry);
+  return encode(T.Reply, o);
+}
+
+export function encodeUpdate(u: Update): Buffer {
+  return encode(T.Update, { entry: plainEntry(u.entry) });
+}
+
+export function encodeMessage(m: Message): Buffer {
+  switch (m.type) {
+    case MessageType.Query:
+      return encodeQuery(m.query);
+    case MessageType.Reply:
+      return encodeReply(m.reply);
+    case MessageType.Update:
+      return encodeUpdate(m.update);
+  }
+}
+
+// ---- decoding: wire rules first, then protobufjs, then semantic rules ----
+
+interface PbClientKey { discriminatorClass: number; discriminatorAddress: Uint8Array; username: Uint8Array }
+interface PbEndpoint { address: Uint8Array; port: number; name: Uint8Array }
+interface PbEntry { clientKey: PbClientKey | null; endpoint: PbEndpoint | null; version: number; originNode: number; ttlSeconds: number }
+
+const malformed = (why: string): never => {
+  throw new ProtocolError('malformedBody', why);
+};
+
+function decodeClientKey(k: PbClientKey | null): ClientKey {
+  if (!k) return malformed('client key missing');
+  const address = Buffer.from(k.discriminatorAddress);
+  try {
+    validateDiscriminator(k.discriminatorClass, address);
+    const username = validateUsernameBytes(k.username);
+    return { discriminator: { class: k.discriminatorClass as DiscriminatorClass, address }, username };
+  } catch (e) {
+    return malformed((e as Error).message);
+  }
+}
+
+function decodeEntry(e: PbEntry | null): Entry {
+  if (!e) return malformed('entry missing');
+  const clientKey = decodeClientKey(e.clientKey);
+  const ep = e.endpoint;
+  if (!ep) return malformed('endpoint missing');
+  let endpoint: Endpoint;
+  try {
+    if (ep.port < 1 || ep.port > 65535) throw new Error(`endpoint port ${ep.port} is not 1 to 65535`);
+    endpoint = { address: addressText(ep.address), port: ep.port, name: endpointNameFromBytes(ep.name) };
+  } catch (err) {
+    return malformed((err as Error).message);
+  }
+  return { clientKey, endpoint, version: e.version, originNode: e.originNode, ttlSeconds: e.ttlSeconds };
+}
+
+function decode<M>(type: protobuf.Type, schema: WireSchema, body: Uint8Array): M {
+  checkWire(body, schema);
+  try {
+    return type.decode(body) as unknown as M;
+  } catch (e) {
+    return malformed(`protobuf: ${(e as Error).message}`);
+  }
+}
+
+export function decodeQuery(body: Uint8Array): Query {
+  const m = decode<{ clientKey: PbClientKey | null; queryId: number }>(T.Query, SCHEMA.Query, body);
+  return { clientKey: decodeClientKey(m.clientKey), queryId: m.queryId };
+}
+
+export function decodeReply(body: Uint8Array): Reply {
+  const m = decode<{ queryId: number; entry: PbEntry | null }>(T.Reply, SCHEMA.Reply, body);
+  return { queryId: m.queryId, entry: decodeEntry(m.entry) };
+}
+
+export function decodeUpdate(body: Uint8Array): Update {
+  const m = decode<{ entry: PbEntry | null }>(T.Update, SCHEMA.Update, body);
+  return { entry: decodeEntry(m.entry) };
+}
+
+/** Decodes a body of a type this codec knows; throws ProtocolError otherwise. */
+export function decodeMessage(type: number, body: Uint8Array): Message {
+  switch (type) {
+    case MessageType.Query:
+      return { type, query: decodeQuery(body) };
+    case MessageType.Reply:
+      return { type, reply: decodeReply(body) };
+    case MessageType.Update:
+      return { type, update: decodeUpdate(body) };
+    default:
+      throw new ProtocolError('unknownType', `no body codec for message type ${type}`);
+  }
+}

@@ -1,0 +1,167 @@
+// The only file that loads the addon (build/Release/affinityd.node). It
+// declares what the native side exports, so the JS/C++ boundary is visible in
+// one place. Arguments are validated by callers in TypeScript; the native
+// side re-checks types and ranges and throws TypeError/RangeError.
+import { join } from 'node:path';
+
+import type { Keyring } from './codec/frame';
+import { packageRoot } from './util/package-root';
+
+/** Result of AffinityTable.upsert (native/affinity_table.h UpsertResult). */
+export enum UpsertResult {
+  Inserted = 0,
+  Replaced = 1,
+  /** The stored entry is as new or newer (version rule). */
+  Ignored = 2,
+  /** No room for a new key; counted in stats().full. */
+  Full = 3,
+  BadKey = 4,
+}
+
+export interface NativeEntry {
+  readonly key: Buffer;
+  readonly endpointId: number;
+  readonly version: number;
+  readonly originNode: number;
+  readonly createdSeconds: number;
+  readonly expiresSeconds: number;
+}
+
+export interface TableStats {
+  size: number;
+  capacity: number;
+  slots: number;
+  memoryBytes: number;
+  endpoints: number;
+  endpointCapacity: number;
+  inserted: number;
+  replaced: number;
+  ignored: number;
+  full: number;
+  removed: number;
+  expired: number;
+  readRetries: number;
+}
+
+export interface NativeAffinityTable {
+  /** Canonical key (client-key.ts clientKeyBytes); times in unix seconds. */
+  upsert(key: Buffer, endpointId: number, version: number, originNode: number, ttlSeconds: number, nowSeconds?: number): UpsertResult;
+  /** out = [endpointId, version, originNode, createdSeconds, expiresSeconds]. */
+  lookup(key: Buffer, out: Uint32Array, nowSeconds?: number): boolean;
+  /** Keys concatenated in `keys`, key i at offsets[i]..offsets[i+1]; -1 in endpoints on a miss. */
+  lookupBatch(keys: Buffer, offsets: Uint32Array, count: number, endpoints: Int32Array, versions: Uint32Array | null, nowSeconds?: number): number;
+  remove(key: Buffer): boolean;
+  clear(): number;
+  sweep(nowSeconds: number | undefined, maxSlots: number): number;
+  entries(cursor: number, max: number, nowSeconds?: number): { cursor: number; done: boolean; entries: NativeEntry[] };
+  /** Returns the endpoint's id, or -1 when the registry is full. */
+  internEndpoint(address: Buffer, port: number, name: Buffer): number;
+  endpoint(id: number): { address: Buffer; port: number; name: Buffer } | null;
+  stats(): TableStats;
+}
+
+export interface ResponderOptions {
+  nodeId: number;
+  bootEpoch: number;
+  group: string;
+  port: number;
+  /** IPv4: the interface's address; IPv6: its name. */
+  interface: string;
+  localAddress?: string;
+  unicastPort?: number;
+  ttl?: number;
+  loopback?: boolean;
+  receiveBufferBytes?: number;
+  maxSkewMs?: number;
+  defaultTtlSeconds?: number;
+  maxTtlSeconds?: number;
+  queueCapacity?: number;
+  sweepIntervalMs?: number;
+  maxBatch?: number;
+  keyring: Keyring;
+}
+
+/** A frame the responder passed to JS: authenticated, fresh, not replayed. */
+export interface InboundFrame {
+  readonly data: Buffer;
+  readonly address: string;
+  readonly port: number;
+  /** Arrived on the node's unicast socket (a reply or a direct query). */
+  readonly unicast: boolean;
+}
+
+export interface OutboundFrame {
+  type: number;
+  body: Buffer;
+  /** Unicast destination; absent: the group. */
+  address?: string;
+  port?: number;
+}
+
+export interface ResponderStats {
+  verdicts: Record<string, number>;
+  received: number;
+  queriesAnswered: number;
+  queriesUnanswered: number;
+  updatesApplied: number;
+  updatesIgnored: number;
+  tableFull: number;
+  endpointsFull: number;
+  queueFull: number;
+  delivered: number;
+  sent: number;
+  sendErrors: number;
+  swept: number;
+  nextSequence: number;
+}
+
+export interface NativeResponder {
+  /** Frames the kernel took; throws an errno error if it took none. */
+  send(frames: OutboundFrame[]): number;
+  setKeyring(keyring: Keyring): void;
+  stats(): ResponderStats;
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  /** Stops the I/O thread and closes the sockets; the process can then exit. */
+  close(): void;
+}
+
+export interface NativeCodec {
+  decodeMessage(type: number, body: Buffer): Record<string, unknown> | null;
+  reencodeMessage(type: number, body: Buffer): Buffer | null;
+  inspectFrame(frame: Buffer, keyring: Keyring, nowMs: bigint | number, selfNode: number): {
+    verdict: string;
+    header?: { type: number; keyId: number; bodyLength: number; senderNode: number; bootEpoch: number; sequence: bigint; timestampMs: bigint };
+  };
+  buildFrame(
+    header: { type: number; keyId: number; senderNode: number; bootEpoch: number; sequence: bigint | number; timestampMs: bigint | number },
+    body: Buffer,
+    keyring: Keyring,
+  ): Buffer;
+}
+
+interface Addon {
+  AffinityTable: new (capacity: number, endpointCapacity: number) => NativeAffinityTable;
+  Responder: new (table: NativeAffinityTable, options: ResponderOptions, onFrames: (frames: InboundFrame[]) => void) => NativeResponder;
+  codec: NativeCodec;
+  limits: { maxFrameSize: number; maxBodySize: number };
+}
+
+let addon: Addon | undefined;
+
+/** Loads the addon on first use, with a message that says how to build it. */
+export function native(): Addon {
+  if (addon) return addon;
+  const path = join(packageRoot(), 'build', 'Release', 'affinityd.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(path) as Addon;
+  } catch (e) {
+    const err = new Error(
+      `affinityd: cannot load the native addon at ${path} (${(e as Error).message}). ` +
+        'Build it with `npm install` or `npm run build:native` (needs g++, make and python3).',
+    );
+    (err as NodeJS.ErrnoException).code = 'AFFINITYD_NO_ADDON';
+    throw err;
+  }
+  return addon;
+}
