@@ -9,13 +9,15 @@ namespace affinityd {
 
 namespace {
 
-// Each decoder walks every field; a known field with the wrong wire type, a
-// varint too long, or a length past the end makes the body malformed. A
-// repeated field: the last occurrence wins (as in protobufjs), but every
-// occurrence must itself be well-formed.
+// Decoding follows protobuf's merge rule, as protobufjs does: a field that
+// appears again overwrites the earlier value, and an embedded message that
+// appears again is merged into the earlier one (each of its fields that
+// appears overwrites). So the decoders below fill structs the caller has
+// initialized and never reset them, and the semantic rules (key classes,
+// endpoint address and port) are checked once, on the merged result.
+// Every occurrence must itself be well-formed on the wire.
 
 bool DecodeClientKeyWire(const uint8_t* p, size_t n, WireClientKey* k) {
-  *k = WireClientKey{};
   WireReader r(p, n);
   while (!r.AtEnd()) {
     uint32_t f, wt;
@@ -37,7 +39,7 @@ bool ValidClientKey(const WireClientKey& k) {
   return k.username_len <= kMaxUsernameOctets && IsWellFormedUtf8(k.username, k.username_len);
 }
 
-// Wire-level parse of an Endpoint; the semantic rules are in ValidEndpoint.
+// An Endpoint as it was on the wire; ValidEndpoint applies the rules.
 struct RawEndpoint {
   const uint8_t* address = nullptr;
   size_t address_len = 0;
@@ -47,7 +49,6 @@ struct RawEndpoint {
 };
 
 bool DecodeEndpointWire(const uint8_t* p, size_t n, RawEndpoint* e) {
-  *e = RawEndpoint{};
   WireReader r(p, n);
   while (!r.AtEnd()) {
     uint32_t f, wt;
@@ -77,10 +78,14 @@ bool ValidEndpoint(const RawEndpoint& raw, WireEndpoint* e) {
   return true;
 }
 
-bool DecodeEntryWire(const uint8_t* p, size_t n, WireEntry* e) {
-  *e = WireEntry{};
+struct RawEntry {
   bool has_key = false, has_endpoint = false;
+  WireClientKey key;
   RawEndpoint endpoint;
+  uint32_t version = 0, origin_node = 0, ttl_seconds = 0;
+};
+
+bool DecodeEntryWire(const uint8_t* p, size_t n, RawEntry* e) {
   WireReader r(p, n);
   while (!r.AtEnd()) {
     uint32_t f, wt;
@@ -90,12 +95,12 @@ bool DecodeEntryWire(const uint8_t* p, size_t n, WireEntry* e) {
     bool ok;
     switch (f) {
       case 1:
-        ok = wt == kLen && r.Bytes(&d, &len) && DecodeClientKeyWire(d, len, &e->client_key);
-        has_key = true;
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeClientKeyWire(d, len, &e->key);
+        e->has_key = true;
         break;
       case 2:
-        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEndpointWire(d, len, &endpoint);
-        has_endpoint = true;
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEndpointWire(d, len, &e->endpoint);
+        e->has_endpoint = true;
         break;
       case 3: ok = wt == kVarint && r.Uint32(&e->version); break;
       case 4: ok = wt == kVarint && r.Uint32(&e->origin_node); break;
@@ -104,8 +109,16 @@ bool DecodeEntryWire(const uint8_t* p, size_t n, WireEntry* e) {
     }
     if (!ok) return false;
   }
-  return has_key && has_endpoint && ValidClientKey(e->client_key) &&
-         ValidEndpoint(endpoint, &e->endpoint);
+  return true;
+}
+
+bool ValidEntry(const RawEntry& raw, WireEntry* e) {
+  if (!raw.has_key || !raw.has_endpoint || !ValidClientKey(raw.key)) return false;
+  e->client_key = raw.key;
+  e->version = raw.version;
+  e->origin_node = raw.origin_node;
+  e->ttl_seconds = raw.ttl_seconds;
+  return ValidEndpoint(raw.endpoint, &e->endpoint);
 }
 
 size_t EncodeEntry(const WireEntry& e, uint8_t* out, size_t cap) {
@@ -164,31 +177,31 @@ bool DecodeQuery(const uint8_t* p, size_t n, WireQuery* out) {
 
 bool DecodeReply(const uint8_t* p, size_t n, WireReply* out) {
   *out = WireReply{};
-  const uint8_t* entry = nullptr;
-  size_t entry_len = 0;
+  RawEntry entry;
   bool has_entry = false;
   WireReader r(p, n);
   while (!r.AtEnd()) {
     uint32_t f, wt;
     if (!r.Tag(&f, &wt)) return false;
+    const uint8_t* d;
+    size_t len;
     bool ok;
     switch (f) {
       case 1: ok = wt == kVarint && r.Uint32(&out->query_id); break;
       case 2:
-        ok = wt == kLen && r.Bytes(&entry, &entry_len);
-        // every occurrence must decode; the last one is kept
-        if (ok) ok = DecodeEntryWire(entry, entry_len, &out->entry);
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEntryWire(d, len, &entry);
         has_entry = true;
         break;
       default: ok = r.Skip(wt);
     }
     if (!ok) return false;
   }
-  return has_entry;
+  return has_entry && ValidEntry(entry, &out->entry);
 }
 
 bool DecodeUpdate(const uint8_t* p, size_t n, WireUpdate* out) {
   *out = WireUpdate{};
+  RawEntry entry;
   bool has_entry = false;
   WireReader r(p, n);
   while (!r.AtEnd()) {
@@ -199,14 +212,14 @@ bool DecodeUpdate(const uint8_t* p, size_t n, WireUpdate* out) {
     bool ok;
     switch (f) {
       case 1:
-        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEntryWire(d, len, &out->entry);
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEntryWire(d, len, &entry);
         has_entry = true;
         break;
       default: ok = r.Skip(wt);
     }
     if (!ok) return false;
   }
-  return has_entry;
+  return has_entry && ValidEntry(entry, &out->entry);
 }
 
 size_t EncodeQuery(const WireQuery& m, uint8_t* out, size_t cap) {

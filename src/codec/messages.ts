@@ -178,7 +178,8 @@ function decodeClientKey(k: PbClientKey | null): ClientKey {
   const address = Buffer.from(k.discriminatorAddress);
   try {
     validateDiscriminator(k.discriminatorClass, address);
-    const username = validateUsernameBytes(k.username);
+    // protobufjs leaves an absent bytes field as a plain empty array.
+    const username = validateUsernameBytes(Buffer.from(k.username));
     return { discriminator: { class: k.discriminatorClass as DiscriminatorClass, address }, username };
   } catch (e) {
     return malformed((e as Error).message);
@@ -193,7 +194,7 @@ function decodeEntry(e: PbEntry | null): Entry {
   let endpoint: Endpoint;
   try {
     if (ep.port < 1 || ep.port > 65535) throw new Error(`endpoint port ${ep.port} is not 1 to 65535`);
-    endpoint = { address: addressText(ep.address), port: ep.port, name: endpointNameFromBytes(ep.name) };
+    endpoint = { address: addressText(Buffer.from(ep.address)), port: ep.port, name: endpointNameFromBytes(Buffer.from(ep.name)) };
   } catch (err) {
     return malformed((err as Error).message);
   }
