@@ -245,7 +245,16 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
       }
       return;
     }
-    case MessageType::kReply:
+    case MessageType::kReply: {
+      // Checked here so that JS only ever sees well-formed REPLYs and every
+      // refusal is counted in one place.
+      WireReply r;
+      if (!DecodeReply(body, h.body_length, &r)) {
+        counters_.Count(Verdict::kMalformedBody);
+        return;
+      }
+      [[fallthrough]];
+    }
     case MessageType::kSyncRequest:
     case MessageType::kSyncChunk:
     case MessageType::kWithdraw:

@@ -1,0 +1,83 @@
+// Test nodes over the addon on loopback multicast (IPv4, interface 127.0.0.1).
+import dgram from 'node:dgram';
+
+import { clientKeyBytes, type ClientKey } from '../../src/codec/client-key';
+import { addressBytes, type Endpoint } from '../../src/codec/endpoint';
+import { type Keyring, parseHeader } from '../../src/codec/frame';
+import { type NativeAffinityTable, type NativeResponder, type InboundFrame, native } from '../../src/native';
+
+export const testKeyring = (fill = 0x42, id = 1): Keyring => ({ keys: [{ id, secret: Buffer.alloc(32, fill) }], sendKeyId: id });
+
+/** A group and port unlikely to collide with another test run on this host. */
+export function testGroup(): { group: string; port: number } {
+  return { group: `239.255.${10 + Math.floor(Math.random() * 200)}.${1 + Math.floor(Math.random() * 250)}`, port: 20000 + Math.floor(Math.random() * 20000) };
+}
+
+export class TestNode {
+  readonly table: NativeAffinityTable;
+  readonly responder: NativeResponder;
+  readonly frames: InboundFrame[] = [];
+  private waiters: { pred: (f: InboundFrame) => boolean; resolve: (f: InboundFrame) => void }[] = [];
+
+  constructor(readonly nodeId: number, net: { group: string; port: number }, keyring: Keyring, extra: Record<string, unknown> = {}) {
+    const a = native();
+    this.table = new a.AffinityTable(1 << 16, 256);
+    this.responder = new a.Responder(
+      this.table,
+      { nodeId, bootEpoch: Math.floor(Date.now() / 1000), group: net.group, port: net.port, interface: '127.0.0.1', keyring, ...extra },
+      (frames) => {
+        for (const f of frames) {
+          this.frames.push(f);
+          this.waiters = this.waiters.filter((w) => (w.pred(f) ? (w.resolve(f), false) : true));
+        }
+      },
+    );
+  }
+
+  store(key: ClientKey, ep: Endpoint, version = 1, origin = this.nodeId, ttl = 600): void {
+    const id = this.table.internEndpoint(addressBytes(ep.address), ep.port, Buffer.from(ep.name));
+    this.table.upsert(clientKeyBytes(key), id, version, origin, ttl);
+  }
+
+  waitFrame(pred: (f: InboundFrame) => boolean, timeoutMs: number): Promise<InboundFrame> {
+    const have = this.frames.find(pred);
+    if (have) return Promise.resolve(have);
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve: (f: InboundFrame) => (clearTimeout(timer), resolve(f)) };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        reject(new Error(`node ${this.nodeId}: no matching frame within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  close(): void {
+    this.responder.close();
+  }
+}
+
+export const frameType = (f: InboundFrame): number => parseHeader(f.data).header?.type ?? -1;
+
+/** A plain UDP socket that sends crafted datagrams to the group. */
+export async function rawSender(): Promise<dgram.Socket> {
+  const s = dgram.createSocket({ type: 'udp4' });
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  s.setMulticastInterface('127.0.0.1');
+  s.setMulticastLoopback(true);
+  s.setMulticastTTL(1);
+  return s;
+}
+
+export const sendRaw = (s: dgram.Socket, data: Buffer, port: number, group: string): Promise<void> =>
+  new Promise((resolve, reject) => s.send(data, port, group, (e) => (e ? reject(e) : resolve())));
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}

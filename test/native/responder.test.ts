@@ -1,0 +1,148 @@
+// The native responder on loopback multicast, two nodes in this process.
+import assert from 'node:assert/strict';
+
+import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
+import { encodeFrame, parseHeader } from '../../src/codec/frame';
+import { decodeReply, encodeQuery, encodeReply, encodeUpdate, MessageType } from '../../src/codec/messages';
+import { addonOrSkip } from '../helpers/addon';
+import { frameType, rawSender, sendRaw, sleep, testGroup, testKeyring, TestNode, until } from '../helpers/loopback';
+
+const alice = parseClientKey('2:192.0.2.7/alice');
+const lns1 = { address: '198.51.100.10', port: 1701, name: 'lns-1' };
+
+describe('native responder on loopback multicast (addon in process)', function () {
+  this.timeout(20_000);
+  let nodes: TestNode[] = [];
+  before(function () {
+    addonOrSkip(this);
+  });
+  afterEach(() => {
+    nodes.forEach((n) => n.close());
+    nodes = [];
+  });
+  const open = (...args: ConstructorParameters<typeof TestNode>) => {
+    const n = new TestNode(...args);
+    nodes.push(n);
+    return n;
+  };
+
+  it('answers a QUERY from its table with a REPLY to the querier, from the I/O thread', async () => {
+    const net = testGroup();
+    const a = open(1, net, testKeyring());
+    const b = open(2, net, testKeyring());
+    a.store(alice, lns1, 4, 1);
+    assert.equal(b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 99 }) }]), 1);
+    const f = await b.waitFrame((x) => frameType(x) === MessageType.Reply, 2000);
+    assert.equal(f.unicast, true, 'the reply comes to the unicast socket');
+    const { header } = parseHeader(f.data);
+    assert.equal(header!.senderNode, 1);
+    const r = decodeReply(f.data.subarray(32, f.data.length - 16));
+    assert.equal(r.queryId, 99);
+    assert.deepEqual(r.entry.endpoint, lns1);
+    assert.equal(r.entry.version, 4);
+    assert.ok(r.entry.ttlSeconds > 590 && r.entry.ttlSeconds <= 600);
+    assert.equal(a.responder.stats().queriesAnswered, 1);
+  });
+
+  it('stays silent for a key it does not hold, and counts it', async () => {
+    const net = testGroup();
+    const a = open(1, net, testKeyring());
+    const b = open(2, net, testKeyring());
+    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 1 }) }]);
+    await until(() => a.responder.stats().queriesUnanswered === 1, 2000, 'the unanswered query');
+    await sleep(50);
+    assert.equal(b.frames.length, 0);
+  });
+
+  it('applies a multicast UPDATE in every other node, and ignores its own', async () => {
+    const net = testGroup();
+    const a = open(1, net, testKeyring());
+    const b = open(2, net, testKeyring());
+    const c = open(3, net, testKeyring());
+    const body = encodeUpdate({ entry: { clientKey: alice, endpoint: lns1, version: 2, originNode: 1, ttlSeconds: 120 } });
+    a.responder.send([{ type: MessageType.Update, body }]);
+    const out = new Uint32Array(5);
+    await until(() => b.table.lookup(clientKeyBytes(alice), out) && c.table.lookup(clientKeyBytes(alice), out), 2000, 'the update in b and c');
+    assert.equal(out[1], 2);
+    assert.equal(out[4] - out[3], 120);
+    await until(() => a.responder.stats().verdicts.ownFrame === 1, 2000, 'a seeing its own frame');
+    assert.equal(a.table.stats().size, 0, 'the sender stores its entry itself, not from its own multicast');
+  });
+
+  it('refuses and counts frames under a wrong key, replayed, stale, or garbage; the table is unchanged', async () => {
+    const net = testGroup();
+    const ring = testKeyring();
+    const a = open(1, net, ring);
+    const s = await rawSender();
+    const body = encodeUpdate({ entry: { clientKey: alice, endpoint: lns1, version: 1, originNode: 5, ttlSeconds: 60 } });
+    const h = { type: MessageType.Update, keyId: 1, senderNode: 5, bootEpoch: 1000, sequence: 10n, timestampMs: BigInt(Date.now()) };
+    const good = encodeFrame(h, body, ring);
+    await sendRaw(s, encodeFrame(h, body, testKeyring(0x43)), net.port, net.group); // wrong secret
+    await sendRaw(s, encodeFrame({ ...h, keyId: 9 }, body, testKeyring(0x42, 9)), net.port, net.group); // unknown key id
+    await sendRaw(s, encodeFrame({ ...h, sequence: 11n, timestampMs: BigInt(Date.now() - 60_000) }, body, ring), net.port, net.group); // stale
+    await sendRaw(s, Buffer.alloc(60, 0x41), net.port, net.group); // 60 octets of garbage
+    await until(() => a.responder.stats().received === 4, 2000, '4 datagrams');
+    assert.equal(a.table.stats().size, 0, 'no bad frame changed the table');
+    await sendRaw(s, good, net.port, net.group);
+    await sendRaw(s, good, net.port, net.group); // replayed
+    await sendRaw(s, encodeFrame({ ...h, bootEpoch: 999, sequence: 50n }, body, ring), net.port, net.group); // older boot
+    await until(() => a.responder.stats().received === 7, 2000, '7 datagrams');
+    s.close();
+    const v = a.responder.stats().verdicts;
+    assert.deepEqual(
+      { badTag: v.badTag, unknownKey: v.unknownKey, stale: v.stale, badMagic: v.badMagic, accepted: v.accepted, replay: v.replay },
+      { badTag: 1, unknownKey: 1, stale: 1, badMagic: 1, accepted: 1, replay: 2 },
+    );
+    assert.equal(a.table.stats().size, 1);
+    assert.equal(a.responder.stats().updatesApplied, 1);
+  });
+
+  it('accepts frames under every key of its keyring and sends under the new one after rotation', async () => {
+    const net = testGroup();
+    const k1 = { id: 1, secret: Buffer.alloc(32, 1) };
+    const k2 = { id: 2, secret: Buffer.alloc(32, 2) };
+    const a = open(1, net, { keys: [k1], sendKeyId: 1 });
+    const b = open(2, net, { keys: [k1, k2], sendKeyId: 1 });
+    a.store(alice, lns1);
+    // b rotates to send under key 2 before a knows key 2: refused
+    b.responder.setKeyring({ keys: [k1, k2], sendKeyId: 2 });
+    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 1 }) }]);
+    await until(() => a.responder.stats().verdicts.unknownKey === 1, 2000, 'the unknown key');
+    a.responder.setKeyring({ keys: [k1, k2], sendKeyId: 2 });
+    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 2 }) }]);
+    const f = await b.waitFrame((x) => frameType(x) === MessageType.Reply, 2000);
+    assert.equal(parseHeader(f.data).header!.keyId, 2);
+  });
+
+  it('delivers REPLYs to JS in bounded batches and counts what does not fit', async () => {
+    const net = testGroup();
+    const a = open(1, net, testKeyring(), { queueCapacity: 16, maxBatch: 4 });
+    const s = await rawSender();
+    const ring = testKeyring();
+    // 200 REPLY frames at a node whose JS is busy: the queue holds 16
+    const body = encodeReply({ queryId: 1, entry: { clientKey: alice, endpoint: lns1, version: 1, originNode: 7, ttlSeconds: 60 } });
+    const start = Date.now();
+    for (let i = 0; i < 200; i++) {
+      await sendRaw(s, encodeFrame({ type: MessageType.Reply, keyId: 1, senderNode: 7, bootEpoch: 1, sequence: BigInt(i + 1), timestampMs: BigInt(Date.now()) }, body, ring), net.port, net.group);
+    }
+    while (Date.now() - start < 300) { /* keep JS busy so nothing drains */ }
+    await until(() => a.responder.stats().received === 200, 3000, '200 datagrams');
+    s.close();
+    await until(() => a.frames.length === a.responder.stats().delivered, 3000, 'delivery');
+    const st = a.responder.stats();
+    assert.equal(st.delivered + st.queueFull, 200);
+    assert.ok(st.queueFull > 0, 'some frames could not be queued');
+    assert.ok(st.delivered >= 16);
+  });
+
+  it('reports socket errors with errno code, syscall and address', function () {
+    const a = addonOrSkip(this);
+    const t = new a.AffinityTable(16, 4);
+    const base = { nodeId: 1, bootEpoch: 1, port: 4000, keyring: testKeyring() };
+    assert.throws(() => new a.Responder(t, { ...base, group: '10.0.0.1', interface: '127.0.0.1' }, () => {}), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && /not a multicast/.test(e.message));
+    assert.throws(() => new a.Responder(t, { ...base, group: '239.1.1.1', interface: 'nonsense' }, () => {}), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && e.syscall!.startsWith('inet_pton'));
+    assert.throws(() => new a.Responder(t, { ...base, group: 'ff15::1', interface: 'nosuchif0' }, () => {}), (e: NodeJS.ErrnoException) => e.code === 'ENODEV' && (e as { address?: string }).address === 'nosuchif0');
+    assert.throws(() => new a.Responder(t, { ...base, group: '239.1.1.1', interface: '192.0.2.123' }, () => {}), (e: NodeJS.ErrnoException) => e.code === 'EADDRNOTAVAIL' && e.syscall === 'bind');
+    assert.throws(() => new a.Responder(t, { ...base, group: '239.1.1.1', interface: '127.0.0.1', keyring: { keys: [], sendKeyId: 1 } }, () => {}), /names no key/);
+  });
+});
