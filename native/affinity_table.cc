@@ -47,15 +47,18 @@ int AffinityTable::ReadIfMatch(uint32_t rec, uint64_t h, const PaddedKey& pk, En
   // Pairs with the release store of an even seq at the end of WriteRecord.
   uint64_t s1 = r.seq.load(kAcquire);
   if (s1 & 1) return -1;
-  if (r.hash.load(kRelaxed) != h) goto check_other;
+  // Seqlock reader without fences (Boehm, "Can seqlocks get along with
+  // programming language memory models?", 2012): the data loads are acquire,
+  // so the seq re-check below cannot move above them, and a load that sees
+  // a recycling writer's (release) store also sees its odd seq. Plain loads
+  // on x86; and ThreadSanitizer models them, which it does not do for fences.
+  if (r.hash.load(kAcquire) != h) goto check_other;
   {
-    uint64_t meta = r.meta.load(kRelaxed);
+    uint64_t meta = r.meta.load(kAcquire);
     if ((meta & 0xFF) != pk.len) goto check_other;
     for (size_t i = 0; i < pk.words; i++)
-      if (r.key[i].load(kRelaxed) != pk.w[i]) goto check_other;
-    uint64_t vo = r.vo.load(kRelaxed), times = r.times.load(kRelaxed);
-    // Orders the data loads above before the seq re-check (seqlock reader).
-    std::atomic_thread_fence(kAcquire);
+      if (r.key[i].load(kAcquire) != pk.w[i]) goto check_other;
+    uint64_t vo = r.vo.load(kAcquire), times = r.times.load(kAcquire);
     if (r.seq.load(kRelaxed) != s1) return -1;
     out->endpoint_id = uint32_t(meta >> 32);
     out->version = uint32_t(vo >> 32);
@@ -65,7 +68,6 @@ int AffinityTable::ReadIfMatch(uint32_t rec, uint64_t h, const PaddedKey& pk, En
     return 1;
   }
 check_other:
-  std::atomic_thread_fence(kAcquire);
   return r.seq.load(kRelaxed) == s1 ? 0 : -1;
 }
 
@@ -73,10 +75,10 @@ bool AffinityTable::ReadRecord(uint32_t rec, EntryView* out) const {
   const Record& r = records_[rec];
   uint64_t s1 = r.seq.load(kAcquire);
   if (s1 & 1) return false;
-  uint64_t meta = r.meta.load(kRelaxed), vo = r.vo.load(kRelaxed), times = r.times.load(kRelaxed);
+  // Acquire data loads: see ReadIfMatch.
+  uint64_t meta = r.meta.load(kAcquire), vo = r.vo.load(kAcquire), times = r.times.load(kAcquire);
   uint64_t words[kKeyWords];
-  for (size_t i = 0; i < kKeyWords; i++) words[i] = r.key[i].load(kRelaxed);
-  std::atomic_thread_fence(kAcquire);
+  for (size_t i = 0; i < kKeyWords; i++) words[i] = r.key[i].load(kAcquire);
   if (r.seq.load(kRelaxed) != s1) return false;
   size_t len = meta & 0xFF;
   if (len > kMaxKeyOctets) return false;
@@ -96,15 +98,15 @@ void AffinityTable::WriteRecord(uint32_t rec, uint64_t h, const uint8_t* key, si
   PaddedKey pk;
   Pad(key, len, &pk);
   uint64_t s = r.seq.load(kRelaxed);
-  // Seqlock writer: odd seq, release fence so no data store below is seen
-  // before it; data; then even seq with release.
+  // Seqlock writer: odd seq; data stores with release, so a reader whose
+  // acquire load sees any of them also sees the odd seq and retries; then
+  // the even seq with release. Only this writer (writer_mu_) writes records.
   r.seq.store(s + 1, kRelaxed);
-  std::atomic_thread_fence(kRelease);
-  r.hash.store(h, kRelaxed);
-  r.meta.store(uint64_t(f.endpoint_id) << 32 | len, kRelaxed);
-  r.vo.store(uint64_t(f.version) << 32 | f.origin_node, kRelaxed);
-  r.times.store(uint64_t(f.created_s) << 32 | f.expires_s, kRelaxed);
-  for (size_t i = 0; i < kKeyWords; i++) r.key[i].store(pk.w[i], kRelaxed);
+  r.hash.store(h, kRelease);
+  r.meta.store(uint64_t(f.endpoint_id) << 32 | len, kRelease);
+  r.vo.store(uint64_t(f.version) << 32 | f.origin_node, kRelease);
+  r.times.store(uint64_t(f.created_s) << 32 | f.expires_s, kRelease);
+  for (size_t i = 0; i < kKeyWords; i++) r.key[i].store(pk.w[i], kRelease);
   r.seq.store(s + 2, kRelease);
 }
 
