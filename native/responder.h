@@ -32,6 +32,7 @@ struct ResponderOptions {
   size_t queue_capacity = 4096;     // frames waiting for JS
   uint32_t sweep_interval_ms = 1000;
   size_t sweep_slots = 16384;       // slots examined per sweep
+  uint32_t busy_poll_us = 0;        // after traffic, poll this long before sleeping
 };
 
 // A frame JS asks to send: the responder adds header, sequence and tag.
@@ -62,6 +63,8 @@ class Responder {
   // Any thread: the new keyring is used for the next frame sent and received.
   bool SetKeyring(std::shared_ptr<const Keyring> keyring, std::string* err);
 
+  // Join or leave the group (the kernel serializes with the I/O thread's reads).
+  bool SetMembership(bool join, SocketError* err) { return join ? socket_->Join(err) : socket_->Leave(err); }
   // JS thread: clear the pending flag, then drain. See inbound_queue.h.
   void AckNotify() { notify_pending_.store(false); }
   void RequestNotify();
@@ -74,7 +77,7 @@ class Responder {
  private:
   struct Out;
   void Run();
-  void Receive(int fd, bool via_unicast, Out* out);
+  bool Receive(int fd, bool via_unicast, Out* out);  // true if it read anything
   void Handle(const uint8_t* d, size_t n, bool truncated, const sockaddr_storage& from, socklen_t from_len,
               bool via_unicast, uint64_t now_ms, Out* out);
   size_t Flush(Out* out);  // returns the frames the kernel took

@@ -46,6 +46,12 @@ export interface TableStats {
 export interface NativeAffinityTable {
   /** Canonical key (client-key.ts clientKeyBytes); times in unix seconds. */
   upsert(key: Buffer, endpointId: number, version: number, originNode: number, ttlSeconds: number, nowSeconds?: number): UpsertResult;
+  /**
+   * Many entries in one call (bulk sync, snapshots): key i at offsets[i]..offsets[i+1],
+   * fields[4i..4i+3] = endpointId, version, originNode, ttlSeconds; results[i] = UpsertResult.
+   * A key with bad offsets or an endpoint id not interned is BadKey. Returns entries stored.
+   */
+  upsertBatch(keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array, results: Uint8Array | null, nowSeconds?: number): number;
   /** out = [endpointId, version, originNode, createdSeconds, expiresSeconds]. */
   lookup(key: Buffer, out: Uint32Array, nowSeconds?: number): boolean;
   /** Keys concatenated in `keys`, key i at offsets[i]..offsets[i+1]; -1 in endpoints on a miss. */
@@ -78,6 +84,8 @@ export interface ResponderOptions {
   queueCapacity?: number;
   sweepIntervalMs?: number;
   maxBatch?: number;
+  /** After traffic, keep reading this long before sleeping: lower latency for a core's worth of CPU. 0 (default): off. */
+  busyPollMicros?: number;
   keyring: Keyring;
 }
 
@@ -119,6 +127,8 @@ export interface NativeResponder {
   /** Frames the kernel took; throws an errno error if it took none. */
   send(frames: OutboundFrame[]): number;
   setKeyring(keyring: Keyring): void;
+  /** Join (true) or leave (false) the group; unicast keeps working. */
+  setMembership(joined: boolean): void;
   stats(): ResponderStats;
   address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
   /** Stops the I/O thread and closes the sockets; the process can then exit. */

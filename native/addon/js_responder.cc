@@ -13,6 +13,7 @@ Napi::Function JsResponder::Init(Napi::Env env) {
                       InstanceMethod("setKeyring", &JsResponder::JS_setKeyring),
                       InstanceMethod("stats", &JsResponder::JS_stats),
                       InstanceMethod("address", &JsResponder::JS_address),
+                      InstanceMethod("setMembership", &JsResponder::JS_setMembership),
                       InstanceMethod("close", &JsResponder::JS_close)});
 }
 
@@ -62,6 +63,7 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   ro.max_ttl_s = uint32_t(NumberOpt(o, "maxTtlSeconds", 86400, 1, 31536000));
   ro.queue_capacity = size_t(NumberOpt(o, "queueCapacity", 4096, 2, 1 << 20));
   ro.sweep_interval_ms = uint32_t(NumberOpt(o, "sweepIntervalMs", 1000, 10, 3600000));
+  ro.busy_poll_us = uint32_t(NumberOpt(o, "busyPollMicros", 0, 0, 10000));
   max_batch_ = uint32_t(NumberOpt(o, "maxBatch", 256, 1, 65536));
   auto keyring = KeyringFrom(env, o.Get("keyring"));
 
@@ -200,6 +202,16 @@ Napi::Value JsResponder::JS_address(const Napi::CallbackInfo& info) {
   o.Set("port", port);
   o.Set("family", responder_->socket().family() == AF_INET6 ? "IPv6" : "IPv4");
   return o;
+}
+
+// setMembership(joined: boolean): join or leave the group. A node that has
+// left still sends and still gets unicast (replies, direct queries).
+Napi::Value JsResponder::JS_setMembership(const Napi::CallbackInfo& info) {
+  if (closed_) throw Napi::Error::New(info.Env(), "responder is closed");
+  SocketError err;
+  if (!responder_->SetMembership(info[0].ToBoolean().Value(), &err))
+    throw ErrnoError(info.Env(), err.code, err.syscall, err.address);
+  return info.Env().Undefined();
 }
 
 Napi::Value JsResponder::JS_close(const Napi::CallbackInfo& info) {

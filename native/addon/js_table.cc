@@ -11,6 +11,7 @@ namespace affinityd {
 Napi::Function JsAffinityTable::Init(Napi::Env env) {
   return DefineClass(env, "AffinityTable",
                      {InstanceMethod("upsert", &JsAffinityTable::JS_upsert),
+                      InstanceMethod("upsertBatch", &JsAffinityTable::JS_upsertBatch),
                       InstanceMethod("lookup", &JsAffinityTable::JS_lookup),
                       InstanceMethod("lookupBatch", &JsAffinityTable::JS_lookupBatch),
                       InstanceMethod("remove", &JsAffinityTable::JS_remove),
@@ -50,6 +51,52 @@ Napi::Value JsAffinityTable::JS_upsert(const Napi::CallbackInfo& info) {
   f.created_s = now;
   f.expires_s = now + ttl;
   return Napi::Number::New(info.Env(), int(table_->Upsert(key.Data(), key.Length(), f, now)));
+}
+
+// upsertBatch(keys: Buffer, offsets: Uint32Array(count+1), count,
+//             fields: Uint32Array(4*count) = [endpointId, version, originNode, ttlSeconds]...,
+//             results: Uint8Array(count) | null, nowSeconds?) -> entries stored
+// For bulk loads (sync, snapshots): one call for many entries.
+Napi::Value JsAffinityTable::JS_upsertBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto keys = BufferArg(info, 0, "keys");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(env, "offsets must be a Uint32Array");
+  auto offsets = info[1].As<Napi::Uint32Array>();
+  uint32_t count = U32Arg(info, 2, "count");
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(env, "fields must be a Uint32Array");
+  auto fields = info[3].As<Napi::Uint32Array>();
+  uint8_t* results = nullptr;
+  if (!info[4].IsNull() && !info[4].IsUndefined()) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        info[4].As<Napi::TypedArray>().ElementLength() < count)
+      throw Napi::TypeError::New(env, "results must be a Uint8Array of count elements, or null");
+    results = info[4].As<Napi::Uint8Array>().Data();
+  }
+  if (offsets.ElementLength() < size_t(count) + 1 || fields.ElementLength() < size_t(count) * 4)
+    throw Napi::RangeError::New(env, "offsets needs count+1 elements and fields 4*count");
+  uint32_t now = NowSecondsArg(info, 5);
+  const uint32_t* off = offsets.Data();
+  const uint32_t* f = fields.Data();
+  const uint32_t endpoints = endpoints_->Size();
+  size_t stored = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t a = off[i], b = off[i + 1];
+    UpsertResult r = UpsertResult::kBadKey;
+    if (b >= a && b <= keys.Length() && f[4 * i] < endpoints) {
+      EntryFields e;
+      e.endpoint_id = f[4 * i];
+      e.version = f[4 * i + 1];
+      e.origin_node = f[4 * i + 2];
+      e.created_s = now;
+      e.expires_s = now + f[4 * i + 3];
+      r = table_->Upsert(keys.Data() + a, b - a, e, now);
+    }
+    stored += r == UpsertResult::kInserted || r == UpsertResult::kReplaced;
+    if (results) results[i] = uint8_t(r);
+  }
+  return Napi::Number::New(env, double(stored));
 }
 
 // lookup(key, out: Uint32Array(5), nowSeconds?) -> boolean

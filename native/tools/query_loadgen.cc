@@ -4,7 +4,7 @@
 // checks their query id (and with --verify their tag too), and prints one
 // JSON line with the rate and the round-trip percentiles.
 //
-// Keys are "2:10.<i>/user-<i>" style canonical keys for i in [0, --keys),
+// Keys are "2:10.x.y.z/subscriber-<i>@bench.example" canonical keys for i in [0, --keys),
 // the same ones bench/responder.ts stores in the responder's table.
 #include <arpa/inet.h>
 #include <poll.h>
@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
   const double seconds = std::atof(Arg(argc, argv, "--seconds", "3").c_str());
   const double warmup = std::atof(Arg(argc, argv, "--warmup", "0.5").c_str());
   const bool verify = Flag(argc, argv, "--verify");
+  // --raw: the target echoes; an echoed QUERY counts as the answer (the
+  // latency floor of the same client against a server that does nothing).
+  const bool raw = Flag(argc, argv, "--raw");
   const std::string target = Arg(argc, argv, "--target", "");  // unicast ADDRESS:PORT instead of the group
   auto ring = std::make_shared<Keyring>();
   ring->keys.push_back({uint16_t(std::atoi(Arg(argc, argv, "--key-id", "1").c_str())),
@@ -82,6 +85,12 @@ int main(int argc, char** argv) {
   auto sock = MulticastSocket::Open(so, &err);
   if (!sock) {
     std::fprintf(stderr, "socket: %s errno %d (%s)\n", err.syscall.c_str(), err.code, err.address.c_str());
+    return 2;
+  }
+  // A client only sends to the group and reads its unicast socket: leave the
+  // group so the kernel does not copy every QUERY to a socket nobody reads.
+  if (!sock->Leave(&err)) {
+    std::fprintf(stderr, "leave: %s errno %d\n", err.syscall.c_str(), err.code);
     return 2;
   }
   sockaddr_storage dest = sock->group_address();
@@ -98,7 +107,7 @@ int main(int argc, char** argv) {
   // Canonical keys as bench/responder.ts stores them.
   std::vector<std::vector<uint8_t>> key_bytes(keys);
   for (size_t i = 0; i < keys; i++) {
-    std::string user = "user-" + std::to_string(i) + "@bench.example";
+    std::string user = "subscriber-" + std::to_string(i) + "@bench.example";
     auto& k = key_bytes[i];
     k = {2, 4, uint8_t(10), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
     k.insert(k.end(), user.begin(), user.end());
@@ -166,8 +175,15 @@ int main(int argc, char** argv) {
             auth.Verify(h.key_id, d, n - kTagSize, d + n - kTagSize) != Authenticator::Result::kOk)
           v = Verdict::kBadTag;
         WireReply rep;
-        if (v != Verdict::kAccepted || h.type != uint8_t(MessageType::kReply) ||
-            !DecodeReply(d + kHeaderSize, h.body_length, &rep)) {
+        WireQuery echoed;
+        bool ok = v == Verdict::kAccepted;
+        if (ok && raw) {
+          ok = h.type == uint8_t(MessageType::kQuery) && DecodeQuery(d + kHeaderSize, h.body_length, &echoed);
+          rep.query_id = echoed.query_id;
+        } else if (ok) {
+          ok = h.type == uint8_t(MessageType::kReply) && DecodeReply(d + kHeaderSize, h.body_length, &rep);
+        }
+        if (!ok) {
           bad_replies++;
           continue;
         }

@@ -135,6 +135,20 @@ describe('native responder on loopback multicast (addon in process)', function (
     assert.ok(st.delivered >= 16);
   });
 
+  it('stops hearing the group after leaving it and hears it again after joining', async () => {
+    const net = testGroup();
+    const a = open(1, net, testKeyring());
+    const b = open(2, net, testKeyring());
+    const upd = (v: number) => [{ type: MessageType.Update, body: encodeUpdate({ entry: { clientKey: alice, endpoint: lns1, version: v, originNode: 2, ttlSeconds: 60 } }) }];
+    a.responder.setMembership(false);
+    b.responder.send(upd(1));
+    await sleep(100);
+    assert.equal(a.responder.stats().received, 0);
+    a.responder.setMembership(true);
+    b.responder.send(upd(2));
+    await until(() => a.responder.stats().updatesApplied === 1, 2000, 'the update after joining');
+  });
+
   it('reports socket errors with errno code, syscall and address', function () {
     const a = addonOrSkip(this);
     const t = new a.AffinityTable(16, 4);

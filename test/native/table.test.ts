@@ -84,6 +84,19 @@ describe('native affinity table (addon in process)', () => {
     });
   });
 
+  it('stores many entries in one batch call and reports each result', () => {
+    const keys = [key('b0'), key('b1'), key('b0'), Buffer.alloc(1)];
+    const offsets = new Uint32Array(keys.length + 1);
+    keys.forEach((k, i) => (offsets[i + 1] = offsets[i] + k.length));
+    const fields = new Uint32Array([epA, 1, 1, 60, epB, 1, 1, 60, epB, 2, 1, 60, epA, 1, 1, 60]);
+    const results = new Uint8Array(keys.length);
+    assert.equal(t.upsertBatch(Buffer.concat(keys), offsets, keys.length, fields, results, NOW), 3);
+    assert.deepEqual([...results], [UpsertResult.Inserted, UpsertResult.Inserted, UpsertResult.Replaced, UpsertResult.BadKey]);
+    t.lookup(key('b0'), out, NOW);
+    assert.deepEqual([out[0], out[1]], [epB, 2]);
+    assert.throws(() => t.upsertBatch(Buffer.alloc(0), new Uint32Array(1), 1, fields, null), RangeError);
+  });
+
   it('treats malformed keys as misses in a batch and refuses them on upsert', () => {
     const bad = Buffer.alloc(1);
     const endpoints = new Int32Array(1);
