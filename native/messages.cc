@@ -112,6 +112,14 @@ bool DecodeEntryWire(const uint8_t* p, size_t n, RawEntry* e) {
   return true;
 }
 
+// An Entry field of a Reply or an Update: every occurrence is merged into e.
+bool EntryField(WireReader& r, uint32_t wt, RawEntry* e, bool* has) {
+  const uint8_t* d;
+  size_t len;
+  *has = true;
+  return wt == kLen && r.Bytes(&d, &len) && DecodeEntryWire(d, len, e);
+}
+
 bool ValidEntry(const RawEntry& raw, WireEntry* e) {
   if (!raw.has_key || !raw.has_endpoint || !ValidClientKey(raw.key)) return false;
   e->client_key = raw.key;
@@ -183,15 +191,10 @@ bool DecodeReply(const uint8_t* p, size_t n, WireReply* out) {
   while (!r.AtEnd()) {
     uint32_t f, wt;
     if (!r.Tag(&f, &wt)) return false;
-    const uint8_t* d;
-    size_t len;
     bool ok;
     switch (f) {
       case 1: ok = wt == kVarint && r.Uint32(&out->query_id); break;
-      case 2:
-        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEntryWire(d, len, &entry);
-        has_entry = true;
-        break;
+      case 2: ok = EntryField(r, wt, &entry, &has_entry); break;
       default: ok = r.Skip(wt);
     }
     if (!ok) return false;
@@ -207,14 +210,9 @@ bool DecodeUpdate(const uint8_t* p, size_t n, WireUpdate* out) {
   while (!r.AtEnd()) {
     uint32_t f, wt;
     if (!r.Tag(&f, &wt)) return false;
-    const uint8_t* d;
-    size_t len;
     bool ok;
     switch (f) {
-      case 1:
-        ok = wt == kLen && r.Bytes(&d, &len) && DecodeEntryWire(d, len, &entry);
-        has_entry = true;
-        break;
+      case 1: ok = EntryField(r, wt, &entry, &has_entry); break;
       default: ok = r.Skip(wt);
     }
     if (!ok) return false;

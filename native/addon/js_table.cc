@@ -60,25 +60,11 @@ Napi::Value JsAffinityTable::JS_upsert(const Napi::CallbackInfo& info) {
 Napi::Value JsAffinityTable::JS_upsertBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto keys = BufferArg(info, 0, "keys");
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-    throw Napi::TypeError::New(env, "offsets must be a Uint32Array");
-  auto offsets = info[1].As<Napi::Uint32Array>();
   uint32_t count = U32Arg(info, 2, "count");
-  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-    throw Napi::TypeError::New(env, "fields must be a Uint32Array");
-  auto fields = info[3].As<Napi::Uint32Array>();
-  uint8_t* results = nullptr;
-  if (!info[4].IsNull() && !info[4].IsUndefined()) {
-    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-        info[4].As<Napi::TypedArray>().ElementLength() < count)
-      throw Napi::TypeError::New(env, "results must be a Uint8Array of count elements, or null");
-    results = info[4].As<Napi::Uint8Array>().Data();
-  }
-  if (offsets.ElementLength() < size_t(count) + 1 || fields.ElementLength() < size_t(count) * 4)
-    throw Napi::RangeError::New(env, "offsets needs count+1 elements and fields 4*count");
+  const uint32_t* off = TypedArrayArg<uint32_t>(info, 1, napi_uint32_array, size_t(count) + 1, "offsets");
+  const uint32_t* f = TypedArrayArg<uint32_t>(info, 3, napi_uint32_array, size_t(count) * 4, "fields");
+  uint8_t* results = TypedArrayArg<uint8_t>(info, 4, napi_uint8_array, count, "results", true);
   uint32_t now = NowSecondsArg(info, 5);
-  const uint32_t* off = offsets.Data();
-  const uint32_t* f = fields.Data();
   const uint32_t endpoints = endpoints_->Size();
   size_t stored = 0;
   for (uint32_t i = 0; i < count; i++) {
@@ -103,10 +89,7 @@ Napi::Value JsAffinityTable::JS_upsertBatch(const Napi::CallbackInfo& info) {
 // out = [endpointId, version, originNode, createdSeconds, expiresSeconds]
 Napi::Value JsAffinityTable::JS_lookup(const Napi::CallbackInfo& info) {
   auto key = BufferArg(info, 0, "key");
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
-      info[1].As<Napi::TypedArray>().ElementLength() < 5)
-    throw Napi::TypeError::New(info.Env(), "out must be a Uint32Array of 5 elements");
-  auto out = info[1].As<Napi::Uint32Array>();
+  uint32_t* out = TypedArrayArg<uint32_t>(info, 1, napi_uint32_array, 5, "out");
   EntryView e;
   if (!table_->Lookup(key.Data(), key.Length(), NowSecondsArg(info, 2), &e))
     return Napi::Boolean::New(info.Env(), false);
@@ -123,28 +106,15 @@ Napi::Value JsAffinityTable::JS_lookup(const Napi::CallbackInfo& info) {
 Napi::Value JsAffinityTable::JS_lookupBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto keys = BufferArg(info, 0, "keys");
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-    throw Napi::TypeError::New(env, "offsets must be a Uint32Array");
-  auto offsets = info[1].As<Napi::Uint32Array>();
   uint32_t count = U32Arg(info, 2, "count");
-  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    throw Napi::TypeError::New(env, "endpoints must be an Int32Array");
-  auto endpoints = info[3].As<Napi::Int32Array>();
-  uint32_t* versions = nullptr;
-  if (!info[4].IsNull() && !info[4].IsUndefined()) {
-    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
-        info[4].As<Napi::TypedArray>().ElementLength() < count)
-      throw Napi::TypeError::New(env, "versions must be a Uint32Array of count elements, or null");
-    versions = info[4].As<Napi::Uint32Array>().Data();
-  }
-  if (offsets.ElementLength() < size_t(count) + 1 || endpoints.ElementLength() < count)
-    throw Napi::RangeError::New(env, "offsets needs count+1 elements and endpoints count");
+  const uint32_t* off = TypedArrayArg<uint32_t>(info, 1, napi_uint32_array, size_t(count) + 1, "offsets");
+  int32_t* endpoints = TypedArrayArg<int32_t>(info, 3, napi_int32_array, count, "endpoints");
+  uint32_t* versions = TypedArrayArg<uint32_t>(info, 4, napi_uint32_array, count, "versions", true);
   uint32_t now = NowSecondsArg(info, 5);
   constexpr size_t kChunk = 256;
   const uint8_t* ptrs[kChunk];
   uint16_t lens[kChunk];
   size_t hits = 0;
-  const uint32_t* off = offsets.Data();
   for (size_t base = 0; base < count; base += kChunk) {
     size_t n = count - base < kChunk ? count - base : kChunk;
     for (size_t j = 0; j < n; j++) {
@@ -153,7 +123,7 @@ Napi::Value JsAffinityTable::JS_lookupBatch(const Napi::CallbackInfo& info) {
       ptrs[j] = keys.Data() + a;
       lens[j] = uint16_t(b - a > 0xFFFF ? 0xFFFF : b - a);
     }
-    hits += table_->LookupBatch(ptrs, lens, n, now, endpoints.Data() + base, versions ? versions + base : nullptr);
+    hits += table_->LookupBatch(ptrs, lens, n, now, endpoints + base, versions ? versions + base : nullptr);
   }
   return Napi::Number::New(env, double(hits));
 }

@@ -3,15 +3,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
+import { Waiter } from './waiter';
+
 const FIXTURE = join(__dirname, '..', 'fixtures', 'node-process.ts');
 
 export type Event = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export class ChildNode {
   readonly proc: ChildProcess;
-  readonly events: Event[] = [];
+  private readonly inbox = new Waiter<Event>();
+  readonly events = this.inbox.items;
   readonly exited: Promise<number | null>;
-  private waiters: { pred: (e: Event) => boolean; resolve: (e: Event) => void }[] = [];
   stderr = '';
 
   /** prefix: a command to run node under, e.g. ['ip', 'netns', 'exec', 'ns1']. */
@@ -25,8 +27,7 @@ export class ChildNode {
       } catch {
         return;
       }
-      this.events.push(e);
-      this.waiters = this.waiters.filter((w) => (w.pred(e) ? (w.resolve(e), false) : true));
+      this.inbox.push(e);
     });
     this.proc.stderr!.on('data', (d) => (this.stderr += d));
     this.exited = new Promise((r) => this.proc.on('exit', (code) => r(code)));
@@ -37,16 +38,8 @@ export class ChildNode {
   }
 
   wait(pred: (e: Event) => boolean, timeoutMs: number, what: string): Promise<Event> {
-    const have = this.events.find(pred);
-    if (have) return Promise.resolve(have);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (e: Event) => (clearTimeout(t), resolve(e)) };
-      const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms; stderr: ${this.stderr.slice(-2000)}; events: ${JSON.stringify(this.events.slice(-5))}`));
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
+    return this.inbox.wait(pred, timeoutMs, () =>
+      `${this.name}: no ${what} within ${timeoutMs} ms; stderr: ${this.stderr.slice(-2000)}; events: ${JSON.stringify(this.events.slice(-5))}`);
   }
 
   async request(cmd: Event, event: string, timeoutMs = 5000): Promise<Event> {

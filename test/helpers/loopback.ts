@@ -4,6 +4,7 @@ import dgram from 'node:dgram';
 import { clientKeyBytes, type ClientKey } from '../../src/codec/client-key';
 import { addressBytes, type Endpoint } from '../../src/codec/endpoint';
 import { type Keyring, parseHeader } from '../../src/codec/frame';
+import { Waiter } from './waiter';
 import { type NativeAffinityTable, type NativeResponder, type InboundFrame, native } from '../../src/native';
 
 export const testKeyring = (fill = 0x42, id = 1): Keyring => ({ keys: [{ id, secret: Buffer.alloc(32, fill) }], sendKeyId: id });
@@ -16,8 +17,8 @@ export function testGroup(): { group: string; port: number } {
 export class TestNode {
   readonly table: NativeAffinityTable;
   readonly responder: NativeResponder;
-  readonly frames: InboundFrame[] = [];
-  private waiters: { pred: (f: InboundFrame) => boolean; resolve: (f: InboundFrame) => void }[] = [];
+  private readonly inbound = new Waiter<InboundFrame>();
+  readonly frames = this.inbound.items;
 
   constructor(readonly nodeId: number, net: { group: string; port: number }, keyring: Keyring, extra: Record<string, unknown> = {}) {
     const a = native();
@@ -25,12 +26,7 @@ export class TestNode {
     this.responder = new a.Responder(
       this.table,
       { nodeId, bootEpoch: Math.floor(Date.now() / 1000), group: net.group, port: net.port, interface: '127.0.0.1', keyring, ...extra },
-      (frames) => {
-        for (const f of frames) {
-          this.frames.push(f);
-          this.waiters = this.waiters.filter((w) => (w.pred(f) ? (w.resolve(f), false) : true));
-        }
-      },
+      (frames) => frames.forEach((f) => this.inbound.push(f)),
     );
   }
 
@@ -40,16 +36,7 @@ export class TestNode {
   }
 
   waitFrame(pred: (f: InboundFrame) => boolean, timeoutMs: number): Promise<InboundFrame> {
-    const have = this.frames.find(pred);
-    if (have) return Promise.resolve(have);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (f: InboundFrame) => (clearTimeout(timer), resolve(f)) };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`node ${this.nodeId}: no matching frame within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
+    return this.inbound.wait(pred, timeoutMs, () => `node ${this.nodeId}: no matching frame within ${timeoutMs} ms`);
   }
 
   close(): void {

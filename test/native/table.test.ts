@@ -105,7 +105,8 @@ describe('native affinity table (addon in process)', () => {
     assert.equal(t.upsert(Buffer.alloc(200), epA, 1, 1, 1, NOW), UpsertResult.BadKey);
     assert.throws(() => t.lookupBatch(bad, new Uint32Array([0, 5]), 1, endpoints, null, NOW), RangeError);
     assert.throws(() => t.upsert(key('x'), 999, 1, 1, 1, NOW), /not interned/);
-    assert.throws(() => t.lookup(key('x'), new Uint32Array(2)), TypeError);
+    assert.throws(() => t.lookup(key('x'), new Uint32Array(2)), RangeError);
+    assert.throws(() => t.lookup(key('x'), new Int32Array(5) as unknown as Uint32Array), TypeError);
   });
 
   it('removes with tombstones and keeps every other key reachable', () => {
