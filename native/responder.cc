@@ -174,7 +174,12 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
   check.max_skew_ms = options_.max_skew_ms;
   check.replay = &replay_;
   Verdict v = truncated ? Verdict::kOversize : VerifyFrame(d, n, check, &h);
-  if (v != Verdict::kAccepted) { counters_.Count(v); return; }
+  if (v != Verdict::kAccepted) {
+    counters_.Count(v);
+    if (v >= Verdict::kUnknownKey && v <= Verdict::kReplay) NotePeer(h, from, v, now_ms);
+    return;
+  }
+  NotePeer(h, from, v, now_ms);
   const uint8_t* body = d + kHeaderSize;
   const uint32_t now_s = uint32_t(now_ms / 1000);
   switch (static_cast<MessageType>(h.type)) {
@@ -276,6 +281,39 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
       return;
   }
   counters_.Count(Verdict::kUnknownType);
+}
+
+namespace {
+constexpr size_t kMaxPeers = 4096;
+}
+
+void Responder::NotePeer(const FrameHeader& h, const sockaddr_storage& from, Verdict v, uint64_t now_ms) {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  auto it = peers_.find(h.sender_node);
+  if (v != Verdict::kAccepted) {
+    // Only authenticated frames create a peer: a forger cannot fill the map.
+    if (it != peers_.end()) it->second.auth_failures++;
+    return;
+  }
+  if (it == peers_.end()) {
+    if (peers_.size() >= kMaxPeers) return;
+    it = peers_.emplace(h.sender_node, PeerInfo{}).first;
+    it->second.node_id = h.sender_node;
+  }
+  PeerInfo& p = it->second;
+  p.address = from;
+  p.last_heard_ms = now_ms;
+  p.boot_epoch = h.boot_epoch;
+  p.last_sequence = h.sequence;
+  p.accepted++;
+}
+
+std::vector<PeerInfo> Responder::Peers() const {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  std::vector<PeerInfo> out;
+  out.reserve(peers_.size());
+  for (const auto& [id, p] : peers_) out.push_back(p);
+  return out;
 }
 
 bool Responder::Receive(int fd, bool via_unicast, Out* out) {

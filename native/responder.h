@@ -12,6 +12,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "affinity_table.h"
 #include "authenticator.h"
@@ -19,6 +21,7 @@
 #include "endpoint_registry.h"
 #include "inbound_queue.h"
 #include "multicast_socket.h"
+#include "frame.h"
 #include "replay_window.h"
 
 namespace affinityd {
@@ -33,6 +36,19 @@ struct ResponderOptions {
   uint32_t sweep_interval_ms = 1000;
   size_t sweep_slots = 16384;       // slots examined per sweep
   uint32_t busy_poll_us = 0;        // after traffic, poll this long before sleeping
+};
+
+// What this node knows of another: filled by the I/O thread from every
+// accepted frame (so the address is where the peer's frames come from: its
+// unicast socket, where a direct query reaches it).
+struct PeerInfo {
+  uint32_t node_id = 0;
+  sockaddr_storage address{};
+  uint64_t last_heard_ms = 0;
+  uint32_t boot_epoch = 0;
+  uint64_t last_sequence = 0;
+  uint64_t accepted = 0;
+  uint64_t auth_failures = 0;  // bad tag / unknown key / stale / replay claiming this id
 };
 
 // A frame JS asks to send: the responder adds header, sequence and tag.
@@ -72,6 +88,7 @@ class Responder {
   ResponderCounters& counters() { return counters_; }
   const MulticastSocket& socket() const { return *socket_; }
   const ResponderOptions& options() const { return options_; }
+  std::vector<PeerInfo> Peers() const;
   uint64_t next_sequence() const { return sequence_.load(std::memory_order_relaxed); }
 
  private:
@@ -90,6 +107,9 @@ class Responder {
   InboundQueue inbound_;
   ResponderCounters counters_;
   ReplayWindow replay_;  // I/O thread only
+  void NotePeer(const FrameHeader& h, const sockaddr_storage& from, Verdict v, uint64_t now_ms);
+  mutable std::mutex peers_mu_;
+  std::unordered_map<uint32_t, PeerInfo> peers_;  // under peers_mu_; at most kMaxPeers
 
   std::mutex keys_mu_;
   std::shared_ptr<const Keyring> keys_;       // under keys_mu_

@@ -123,7 +123,22 @@ export interface ResponderStats {
   nextSequence: number;
 }
 
+/** What a node knows of another, from the frames it accepted from it. */
+export interface PeerInfo {
+  nodeId: number;
+  /** Where its frames come from: its unicast socket. */
+  address: string;
+  port: number;
+  lastHeardMs: number;
+  bootEpoch: number;
+  lastSequence: number;
+  accepted: number;
+  /** Frames claiming to be from it that failed authentication, time or replay checks. */
+  authFailures: number;
+}
+
 export interface NativeResponder {
+  peers(): PeerInfo[];
   /** Frames the kernel took; throws an errno error if it took none. */
   send(frames: OutboundFrame[]): number;
   setKeyring(keyring: Keyring): void;

@@ -14,6 +14,7 @@ Napi::Function JsResponder::Init(Napi::Env env) {
                       InstanceMethod("stats", &JsResponder::JS_stats),
                       InstanceMethod("address", &JsResponder::JS_address),
                       InstanceMethod("setMembership", &JsResponder::JS_setMembership),
+                      InstanceMethod("peers", &JsResponder::JS_peers),
                       InstanceMethod("close", &JsResponder::JS_close)});
 }
 
@@ -212,6 +213,27 @@ Napi::Value JsResponder::JS_setMembership(const Napi::CallbackInfo& info) {
   if (!responder_->SetMembership(info[0].ToBoolean().Value(), &err))
     throw ErrnoError(info.Env(), err.code, err.syscall, err.address);
   return info.Env().Undefined();
+}
+
+// peers() -> [{nodeId, address, port, lastHeardMs, bootEpoch, lastSequence, accepted, authFailures}]
+Napi::Value JsResponder::JS_peers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array a = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const PeerInfo& p : responder_->Peers()) {
+    Napi::Object o = Napi::Object::New(env);
+    uint16_t port = 0;
+    o.Set("nodeId", p.node_id);
+    o.Set("address", FormatAddress(p.address, &port));
+    o.Set("port", port);
+    o.Set("lastHeardMs", double(p.last_heard_ms));
+    o.Set("bootEpoch", p.boot_epoch);
+    o.Set("lastSequence", double(p.last_sequence));
+    o.Set("accepted", double(p.accepted));
+    o.Set("authFailures", double(p.auth_failures));
+    a.Set(i++, o);
+  }
+  return a;
 }
 
 Napi::Value JsResponder::JS_close(const Napi::CallbackInfo& info) {

@@ -95,6 +95,14 @@ describe('native responder on loopback multicast (addon in process)', function (
     );
     assert.equal(a.table.stats().size, 1);
     assert.equal(a.responder.stats().updatesApplied, 1);
+    // the peer table knows node 5 from its one good frame; the bad frames
+    // before it created nothing, the two refused after it are charged to it
+    const peers = a.responder.peers();
+    assert.equal(peers.length, 1);
+    assert.deepEqual(
+      { nodeId: peers[0].nodeId, address: peers[0].address, accepted: peers[0].accepted, authFailures: peers[0].authFailures, lastSequence: peers[0].lastSequence },
+      { nodeId: 5, address: '127.0.0.1', accepted: 1, authFailures: 2, lastSequence: 10 },
+    );
   });
 
   it('accepts frames under every key of its keyring and sends under the new one after rotation', async () => {

@@ -1,0 +1,62 @@
+// The endpoints a node may select, with what selection needs to know of
+// each: its weight, its connections, and whether it is up. Pure state, no I/O.
+import { type Endpoint, formatEndpoint, validateEndpoint } from '../codec/endpoint';
+
+export interface ConfiguredEndpoint extends Endpoint {
+  /** Relative share of new clients; 0 takes none (drain). */
+  readonly weight: number;
+}
+
+export interface EndpointState {
+  readonly endpoint: ConfiguredEndpoint;
+  /** Stable identity for hashing: `name=address:port`. */
+  readonly id: string;
+  connections: number;
+  /** Not selected until this time (ms since epoch); 0: up. */
+  downUntil: number;
+  failures: number;
+}
+
+export class EndpointSet {
+  readonly states: EndpointState[];
+
+  constructor(endpoints: readonly ConfiguredEndpoint[], private readonly now: () => number = Date.now) {
+    const seen = new Set<string>();
+    this.states = endpoints.map((e) => {
+      validateEndpoint(e);
+      if (!(e.weight >= 0)) throw new Error(`endpoint ${formatEndpoint(e)}: weight must be >= 0`);
+      const id = formatEndpoint(e);
+      if (seen.has(id)) throw new Error(`endpoint ${id} is listed twice`);
+      seen.add(id);
+      return { endpoint: e, id, connections: 0, downUntil: 0, failures: 0 };
+    });
+  }
+
+  /** Endpoints that may take a new client now. */
+  healthy(): EndpointState[] {
+    const t = this.now();
+    return this.states.filter((s) => s.endpoint.weight > 0 && s.downUntil <= t);
+  }
+
+  find(e: Endpoint): EndpointState | undefined {
+    return this.states.find((s) => s.endpoint.address === e.address && s.endpoint.port === e.port);
+  }
+
+  isDown(e: Endpoint): boolean {
+    const s = this.find(e);
+    return !!s && s.downUntil > this.now();
+  }
+
+  /** Passive health: a refused or timed-out connection takes the endpoint out for holdMs. */
+  markFailed(e: Endpoint, holdMs: number): void {
+    const s = this.find(e);
+    if (!s) return;
+    s.failures++;
+    s.downUntil = this.now() + holdMs;
+  }
+
+  markUp(e: Endpoint): void {
+    const s = this.find(e);
+    if (s) s.downUntil = 0;
+  }
+}
