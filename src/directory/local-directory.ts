@@ -1,0 +1,21 @@
+// The local affinity table as the router sees it. NativeDirectory wraps the
+// addon's table; MemoryDirectory (memory-directory.ts) is the test double.
+import type { Endpoint } from '../codec/endpoint';
+
+export interface StoredEntry {
+  readonly endpoint: Endpoint;
+  readonly version: number;
+  readonly originNode: number;
+  /** Unix seconds. */
+  readonly expiresSeconds: number;
+}
+
+export type StoreResult = 'inserted' | 'replaced' | 'ignored' | 'full';
+
+export interface LocalDirectory {
+  /** The live entry for a canonical client key. */
+  lookup(key: Buffer): StoredEntry | undefined;
+  /** Stores by the version rule (docs/protocol.md section 9). */
+  store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult;
+  remove(key: Buffer): boolean;
+}

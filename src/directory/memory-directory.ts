@@ -1,0 +1,32 @@
+// An in-memory LocalDirectory with the same version rule as the native
+// table: the test double for router tests and the simulator.
+import type { Endpoint } from '../codec/endpoint';
+import type { LocalDirectory, StoredEntry, StoreResult } from './local-directory';
+
+export const newer = (v: number, o: number, sv: number, so: number): boolean => (v !== sv ? v > sv : o > so);
+
+export class MemoryDirectory implements LocalDirectory {
+  readonly entries = new Map<string, StoredEntry>();
+
+  constructor(private readonly capacity = Infinity, private readonly nowSeconds = () => Math.floor(Date.now() / 1000)) {}
+
+  lookup(key: Buffer): StoredEntry | undefined {
+    const e = this.entries.get(key.toString('latin1'));
+    return e && e.expiresSeconds > this.nowSeconds() ? e : undefined;
+  }
+
+  store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult {
+    const k = key.toString('latin1');
+    const now = this.nowSeconds();
+    const old = this.entries.get(k);
+    const live = old && old.expiresSeconds > now;
+    if (live && !newer(version, originNode, old.version, old.originNode)) return 'ignored';
+    if (!old && this.entries.size >= this.capacity) return 'full';
+    this.entries.set(k, { endpoint, version, originNode, expiresSeconds: now + ttlSeconds });
+    return old ? 'replaced' : 'inserted';
+  }
+
+  remove(key: Buffer): boolean {
+    return this.entries.delete(key.toString('latin1'));
+  }
+}

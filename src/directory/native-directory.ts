@@ -1,0 +1,60 @@
+// LocalDirectory over the addon's AffinityTable. Endpoint ids are stable for
+// the table's life, so the Endpoint objects are cached by id.
+import { addressBytes, addressText, type Endpoint } from '../codec/endpoint';
+import { type NativeAffinityTable, UpsertResult } from '../native';
+import type { LocalDirectory, StoredEntry, StoreResult } from './local-directory';
+
+const RESULTS: Record<number, StoreResult> = {
+  [UpsertResult.Inserted]: 'inserted',
+  [UpsertResult.Replaced]: 'replaced',
+  [UpsertResult.Ignored]: 'ignored',
+  [UpsertResult.Full]: 'full',
+};
+
+export class NativeDirectory implements LocalDirectory {
+  private readonly endpoints: Endpoint[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly out = new Uint32Array(5);
+
+  constructor(readonly table: NativeAffinityTable) {}
+
+  endpointOf(id: number): Endpoint {
+    let e = this.endpoints[id];
+    if (!e) {
+      const n = this.table.endpoint(id);
+      if (!n) throw new Error(`endpoint id ${id} is not in the registry`);
+      e = { address: addressText(n.address), port: n.port, name: n.name.toString('utf8') };
+      this.endpoints[id] = e;
+    }
+    return e;
+  }
+
+  endpointId(e: Endpoint): number {
+    const k = `${e.address}|${e.port}|${e.name}`;
+    let id = this.ids.get(k);
+    if (id === undefined) {
+      id = this.table.internEndpoint(addressBytes(e.address), e.port, Buffer.from(e.name, 'utf8'));
+      if (id < 0) return -1;
+      this.ids.set(k, id);
+    }
+    return id;
+  }
+
+  lookup(key: Buffer): StoredEntry | undefined {
+    const o = this.out;
+    if (!this.table.lookup(key, o)) return undefined;
+    return { endpoint: this.endpointOf(o[0]), version: o[1], originNode: o[2], expiresSeconds: o[4] };
+  }
+
+  store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult {
+    const id = this.endpointId(endpoint);
+    if (id < 0) return 'full';
+    const r = this.table.upsert(key, id, version, originNode, ttlSeconds);
+    if (r === UpsertResult.BadKey) throw new Error('client key is not a valid canonical key');
+    return RESULTS[r];
+  }
+
+  remove(key: Buffer): boolean {
+    return this.table.remove(key);
+  }
+}

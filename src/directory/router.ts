@@ -1,0 +1,275 @@
+// The call-request path (claims 1-8, 10-17, 19): where does this client go?
+//
+//   1. the local table (claim 2);
+//   2. on a miss, a QUERY multicast to the cluster, sent `count` times
+//      `intervalMs` apart, then `timeoutMs` of waiting after the last (claims
+//      3, 4, 12, 13); a REPLY names the endpoint (claims 1, 10, 16, 17);
+//   3. the table again: an UPDATE from a node that decided meanwhile counts;
+//   4. optionally a QUERY sent directly to each known peer (claim 19);
+//   5. otherwise select an endpoint locally, store the entry and multicast an
+//      UPDATE (claims 1, 5, 11, 14).
+// Concurrent call requests for one client share one resolution. I/O is
+// injected (LocalDirectory, ClusterLink), so this runs on the native addon or
+// on the in-memory double alike.
+import { type ClientKey, clientKeyBytes, sameClientKey } from '../codec/client-key';
+import { type Endpoint, sameEndpoint } from '../codec/endpoint';
+import type { Entry, Reply } from '../codec/messages';
+import type { EndpointSet } from '../selection/endpoint-set';
+import type { SelectionPolicy } from '../selection/policy';
+import type { ClusterLink, Peer } from '../transport/cluster-link';
+import type { LocalDirectory } from './local-directory';
+
+export type RouteSource =
+  /** the local table had the entry */
+  | 'local'
+  /** a directory answered the multicast QUERY (or its UPDATE arrived while we waited) */
+  | 'remote'
+  /** a peer answered a direct (unicast) QUERY */
+  | 'direct'
+  /** nobody knew the client: this node selected the endpoint and announced it */
+  | 'selected'
+  /** the client's endpoint failed: this node selected another and announced it */
+  | 'rerouted';
+
+export interface Route {
+  readonly endpoint: Endpoint;
+  readonly source: RouteSource;
+  readonly version: number;
+  readonly originNode: number;
+}
+
+export interface RouterOptions {
+  readonly nodeId: number;
+  /** QUERY multicasts per miss (claim 4: "a predetermined number of times"). */
+  readonly queryCount: number;
+  /** Wait between two QUERYs of one miss. */
+  readonly queryIntervalMs: number;
+  /** Wait after the last QUERY before deciding locally (claim 4). */
+  readonly queryTimeoutMs: number;
+  /** Ask known peers directly before deciding locally (claim 19). */
+  readonly directQuery: boolean;
+  readonly directTimeoutMs: number;
+  /** Lifetime of entries this node makes, and of REPLYs without one. */
+  readonly entryTtlSeconds: number;
+  /** How long an endpoint that refused a connection is not selected. */
+  readonly failureHoldDownMs: number;
+}
+
+/** No endpoint can take the client: all are down, drained or none configured. */
+export class NoEndpointError extends Error {
+  readonly code = 'ENOENDPOINT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoEndpointError';
+  }
+}
+
+export interface RouterCounters {
+  routes: number;
+  localHits: number;
+  misses: number;
+  coalesced: number;
+  queriesSent: number;
+  queryRetries: number;
+  remoteHits: number;
+  lateUpdateHits: number;
+  directQueries: number;
+  directHits: number;
+  queryTimeouts: number;
+  selected: number;
+  rerouted: number;
+  updatesSent: number;
+  repliesReceived: number;
+  repliesUnmatched: number;
+  repliesWrongKey: number;
+  noEndpoint: number;
+  tableFull: number;
+}
+
+interface Pending {
+  readonly key: ClientKey;
+  readonly keyBytes: Buffer;
+  readonly promise: Promise<Route>;
+  phase: 'multicast' | 'direct';
+  answer?: Route;
+  wake?: () => void;
+}
+
+export class Router {
+  readonly counters: RouterCounters = {
+    routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryRetries: 0, remoteHits: 0,
+    lateUpdateHits: 0, directQueries: 0, directHits: 0, queryTimeouts: 0, selected: 0, rerouted: 0,
+    updatesSent: 0, repliesReceived: 0, repliesUnmatched: 0, repliesWrongKey: 0, noEndpoint: 0, tableFull: 0,
+  };
+  private readonly pending = new Map<string, Pending>();
+  private readonly byQueryId = new Map<number, Pending>();
+  private nextQueryId = 1 + Math.floor(Math.random() * 0x7fffffff);
+
+  constructor(
+    private readonly o: RouterOptions,
+    private readonly directory: LocalDirectory,
+    private readonly link: ClusterLink,
+    private readonly endpoints: EndpointSet,
+    private readonly policy: SelectionPolicy,
+  ) {
+    link.onReply((reply, from) => this.handleReply(reply, from));
+  }
+
+  /** Where this client's call request goes. Rejects with NoEndpointError. */
+  route(key: ClientKey): Promise<Route> {
+    this.counters.routes++;
+    const keyBytes = clientKeyBytes(key);
+    const local = this.directory.lookup(keyBytes);
+    if (local) {
+      if (!this.endpoints.isDown(local.endpoint)) {
+        this.counters.localHits++;
+        return Promise.resolve({ endpoint: local.endpoint, source: 'local', version: local.version, originNode: local.originNode });
+      }
+      return this.reroute(key, local.endpoint);
+    }
+    const k = keyBytes.toString('latin1');
+    const p = this.pending.get(k);
+    if (p) {
+      this.counters.coalesced++;
+      return p.promise;
+    }
+    const pending: Pending = {
+      key,
+      keyBytes,
+      phase: 'multicast',
+      promise: undefined as unknown as Promise<Route>,
+    };
+    (pending as { promise: Promise<Route> }).promise = this.resolveMiss(pending).finally(() => this.pending.delete(k));
+    this.pending.set(k, pending);
+    return pending.promise;
+  }
+
+  /**
+   * The client's endpoint refused or did not answer: take it out for the
+   * hold-down time, move the client to another endpoint with a higher version,
+   * and announce it. If another node already moved the client, go there.
+   */
+  reroute(key: ClientKey, failed: Endpoint): Promise<Route> {
+    this.endpoints.markFailed(failed, this.o.failureHoldDownMs);
+    const keyBytes = clientKeyBytes(key);
+    const current = this.directory.lookup(keyBytes);
+    if (current && !sameEndpoint(current.endpoint, failed) && !this.endpoints.isDown(current.endpoint)) {
+      return Promise.resolve({ endpoint: current.endpoint, source: 'local', version: current.version, originNode: current.originNode });
+    }
+    this.counters.rerouted++;
+    try {
+      return Promise.resolve(this.decide(key, keyBytes, (current?.version ?? 0) + 1, 'rerouted', failed));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** A REPLY arrived (from the multicast QUERY or a direct one). */
+  handleReply(reply: Reply, _from: Peer): void {
+    this.counters.repliesReceived++;
+    const p = this.byQueryId.get(reply.queryId);
+    const e = reply.entry;
+    if (p && !sameClientKey(e.clientKey, p.key)) {
+      this.counters.repliesWrongKey++;
+      return;
+    }
+    // Any REPLY is a fact about the cluster: keep it (version rule).
+    const keyBytes = p?.keyBytes ?? clientKeyBytes(e.clientKey);
+    const stored = this.directory.store(keyBytes, e.endpoint, e.version, e.originNode, e.ttlSeconds || this.o.entryTtlSeconds);
+    if (stored === 'full') this.counters.tableFull++;
+    if (!p || p.answer) {
+      if (!p) this.counters.repliesUnmatched++;
+      return;
+    }
+    const winner = this.directory.lookup(keyBytes) ?? { endpoint: e.endpoint, version: e.version, originNode: e.originNode };
+    p.answer = { endpoint: winner.endpoint, source: p.phase === 'direct' ? 'direct' : 'remote', version: winner.version, originNode: winner.originNode };
+    p.wake?.();
+  }
+
+  /** Outstanding misses (for stats and tests). */
+  inFlight(): number {
+    return this.pending.size;
+  }
+
+  private async resolveMiss(p: Pending): Promise<Route> {
+    this.counters.misses++;
+    const queryId = this.nextQueryId;
+    this.nextQueryId = (this.nextQueryId % 0xfffffffe) + 1;
+    this.byQueryId.set(queryId, p);
+    try {
+      for (let i = 0; i < this.o.queryCount; i++) {
+        this.link.query(p.key, queryId);
+        this.counters.queriesSent++;
+        if (i > 0) this.counters.queryRetries++;
+        const last = i === this.o.queryCount - 1;
+        if (await this.answered(p, last ? this.o.queryTimeoutMs : this.o.queryIntervalMs)) {
+          this.counters.remoteHits++;
+          return p.answer!;
+        }
+      }
+      // An UPDATE from a node that decided while we waited is as good as a REPLY.
+      const late = this.directory.lookup(p.keyBytes);
+      if (late) {
+        this.counters.lateUpdateHits++;
+        return { endpoint: late.endpoint, source: 'remote', version: late.version, originNode: late.originNode };
+      }
+      if (this.o.directQuery) {
+        const peers = this.link.peers().filter((x) => x.nodeId !== this.o.nodeId);
+        if (peers.length > 0) {
+          p.phase = 'direct';
+          for (const peer of peers) {
+            this.link.query(p.key, queryId, peer);
+            this.counters.directQueries++;
+          }
+          if (await this.answered(p, this.o.directTimeoutMs)) {
+            this.counters.directHits++;
+            return p.answer!;
+          }
+        }
+      }
+      this.counters.queryTimeouts++;
+      return this.decide(p.key, p.keyBytes, 1, 'selected');
+    } finally {
+      this.byQueryId.delete(queryId);
+    }
+  }
+
+  /** Resolves true as soon as p has an answer, false after ms. */
+  private answered(p: Pending, ms: number): Promise<boolean> {
+    if (p.answer) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        p.wake = undefined;
+        resolve(false);
+      }, ms);
+      p.wake = () => {
+        clearTimeout(timer);
+        p.wake = undefined;
+        resolve(true);
+      };
+    });
+  }
+
+  /** Select locally, store, announce (claims 1, 5, 11, 14). */
+  private decide(key: ClientKey, keyBytes: Buffer, version: number, source: 'selected' | 'rerouted', exclude?: Endpoint): Route {
+    const candidates = this.endpoints.healthy().filter((s) => !exclude || !sameEndpoint(s.endpoint, exclude));
+    const chosen = this.policy.select(keyBytes, candidates);
+    if (!chosen) {
+      this.counters.noEndpoint++;
+      throw new NoEndpointError(`no endpoint can take the client: ${this.endpoints.states.length} configured, none healthy`);
+    }
+    const endpoint: Endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
+    const stored = this.directory.store(keyBytes, endpoint, version, this.o.nodeId, this.o.entryTtlSeconds);
+    if (stored === 'ignored') {
+      // A newer entry arrived in the same instant: it wins, as everywhere else.
+      const winner = this.directory.lookup(keyBytes)!;
+      return { endpoint: winner.endpoint, source: 'remote', version: winner.version, originNode: winner.originNode };
+    }
+    if (stored === 'full') this.counters.tableFull++;
+    const entry: Entry = { clientKey: key, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
+    this.link.update(entry);
+    this.counters.updatesSent++;
+    if (source === 'selected') this.counters.selected++;
+    return { endpoint, source, version, originNode: this.o.nodeId };
+  }
+}
