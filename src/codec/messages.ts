@@ -1,11 +1,8 @@
 // The reference codec of every message body: protobufjs over proto/affinity.proto,
 // with the protocol's strict wire rules (wire-check.ts) and semantic rules
 // (client keys, endpoints). native/messages.cc must agree byte for byte.
-import { join } from 'node:path';
+import type * as protobuf from 'protobufjs';
 
-import * as protobuf from 'protobufjs';
-
-import { packageRoot } from '../util/package-root';
 import {
   type ClientKey,
   type DiscriminatorClass,
@@ -15,6 +12,7 @@ import {
 } from './client-key';
 import { addressBytes, addressText, type Endpoint, endpointNameFromBytes, validateEndpoint } from './endpoint';
 import { ProtocolError } from './errors';
+import { protoType, schemaOf } from './proto';
 import { checkWire, type WireSchema } from './wire-check';
 
 /** Frame header octet 3. */
@@ -68,28 +66,11 @@ export type Message =
   | { readonly type: MessageType.Reply; readonly reply: Reply }
   | { readonly type: MessageType.Update; readonly update: Update };
 
-const root = protobuf.loadSync(join(packageRoot(), 'proto', 'affinity.proto'));
 const T = {
-  ClientKey: root.lookupType('affinityd.v1.ClientKey'),
-  Endpoint: root.lookupType('affinityd.v1.Endpoint'),
-  Entry: root.lookupType('affinityd.v1.Entry'),
-  Query: root.lookupType('affinityd.v1.Query'),
-  Reply: root.lookupType('affinityd.v1.Reply'),
-  Update: root.lookupType('affinityd.v1.Update'),
+  Query: protoType('Query'),
+  Reply: protoType('Reply'),
+  Update: protoType('Update'),
 };
-
-// The wire-check schema of each message, derived from the .proto so there
-// is one description of the fields.
-function schemaOf(type: protobuf.Type): WireSchema {
-  const s: Record<number, { wireType: 0 | 2; message?: WireSchema }> = {};
-  for (const f of type.fieldsArray) {
-    f.resolve();
-    if (f.resolvedType instanceof protobuf.Type) s[f.id] = { wireType: 2, message: schemaOf(f.resolvedType) };
-    else if (f.type === 'bytes' || f.type === 'string') s[f.id] = { wireType: 2 };
-    else s[f.id] = { wireType: 0 };
-  }
-  return s;
-}
 const SCHEMA = { Query: schemaOf(T.Query), Reply: schemaOf(T.Reply), Update: schemaOf(T.Update) };
 
 // ---- encoding: proto3 scalars at their default are left out (protobufjs

@@ -1,0 +1,267 @@
+// Configuration: one YAML file, validated against a JSON schema (ajv); every
+// setting has a default embedded here. Errors name the setting and the reason.
+// docs/configuration.md describes every setting.
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+
+import Ajv, { type ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+
+import { validateEndpoint } from '../codec/endpoint';
+import { type Keyring, validateKeyring } from '../codec/frame';
+import { POLICY_NAMES, type PolicyName } from '../selection/policy';
+
+export type IdentityMode = 'preamble' | 'proxy-v2' | 'peer-address';
+
+export interface FrontendConfig {
+  name: string;
+  listen: { address: string; port: number };
+  /** Where the client's identity comes from. */
+  identity: IdentityMode;
+  /** Answer with the endpoint and close, for clients that connect themselves (preamble only). */
+  redirect: boolean;
+  /** proxy-v2: the TLV type that carries the username (0 = none: empty username). */
+  usernameTlv: number;
+  /** peer-address / proxy-v2 without a username TLV: the username to use. */
+  username: string;
+  identityTimeoutMs: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxPreambleOctets: number;
+  /** Endpoints tried for one call before giving up (the first plus reroutes). */
+  connectAttempts: number;
+}
+
+export interface Config {
+  node: { id: number };
+  cluster: {
+    group: string;
+    port: number;
+    interface: string;
+    localAddress: string;
+    unicastPort: number;
+    ttl: number;
+    loopback: boolean;
+    maxSkewMs: number;
+    keyFile: string;
+    peers: { address: string; port: number }[];
+    busyPollMicros: number;
+  };
+  directory: { capacity: number; endpointCapacity: number; entryTtlSeconds: number; maxTtlSeconds: number; queueCapacity: number };
+  query: { count: number; intervalMs: number; timeoutMs: number; direct: boolean; directTimeoutMs: number };
+  selection: { policy: PolicyName; failureHoldDownMs: number };
+  endpoints: { name: string; address: string; port: number; weight: number }[];
+  frontends: FrontendConfig[];
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
+
+/** A configuration as a user writes it: any part may be left out. */
+export type ConfigInput = { [K in keyof Config]?: Config[K] extends unknown[] ? Config[K] : Partial<Config[K]> };
+
+const port = { type: 'integer', minimum: 1, maximum: 65535 };
+const ms = (dflt: number, max = 3_600_000) => ({ type: 'integer', minimum: 1, maximum: max, default: dflt });
+const str = (dflt: string) => ({ type: 'string', default: dflt });
+
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    node: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: { id: { type: 'integer', minimum: 1, maximum: 4294967295, default: 1 } },
+    },
+    cluster: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        group: str('239.255.77.77'),
+        port: { ...port, default: 7447 },
+        interface: str('127.0.0.1'),
+        localAddress: str(''),
+        unicastPort: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
+        ttl: { type: 'integer', minimum: 1, maximum: 255, default: 1 },
+        loopback: { type: 'boolean', default: true },
+        maxSkewMs: ms(30_000, 86_400_000),
+        keyFile: str(''),
+        peers: {
+          type: 'array', default: [],
+          items: { type: 'object', additionalProperties: false, required: ['address', 'port'], properties: { address: { type: 'string' }, port } },
+        },
+        busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0 },
+      },
+    },
+    directory: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        capacity: { type: 'integer', minimum: 1, maximum: 268_435_456, default: 1_000_000 },
+        endpointCapacity: { type: 'integer', minimum: 1, maximum: 1_048_576, default: 4096 },
+        entryTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 3600 },
+        maxTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400 },
+        queueCapacity: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 4096 },
+      },
+    },
+    query: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        count: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+        intervalMs: ms(15, 60_000),
+        timeoutMs: ms(30, 60_000),
+        direct: { type: 'boolean', default: true },
+        directTimeoutMs: ms(30, 60_000),
+      },
+    },
+    selection: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        policy: { enum: POLICY_NAMES, default: 'rendezvous' },
+        failureHoldDownMs: ms(10_000, 86_400_000),
+      },
+    },
+    endpoints: {
+      type: 'array', default: [],
+      items: {
+        type: 'object', additionalProperties: false, required: ['address', 'port'],
+        properties: { name: str(''), address: { type: 'string' }, port, weight: { type: 'number', minimum: 0, maximum: 1_000_000, default: 1 } },
+      },
+    },
+    frontends: {
+      type: 'array', default: [],
+      items: {
+        type: 'object', additionalProperties: false, required: ['listen'],
+        properties: {
+          name: str(''),
+          listen: {
+            type: 'object', additionalProperties: false, required: ['port'],
+            properties: { address: str('0.0.0.0'), port: { type: 'integer', minimum: 0, maximum: 65535 } },
+          },
+          identity: { enum: ['preamble', 'proxy-v2', 'peer-address'], default: 'preamble' },
+          redirect: { type: 'boolean', default: false },
+          usernameTlv: { type: 'integer', minimum: 0, maximum: 255, default: 0 },
+          username: str(''),
+          identityTimeoutMs: ms(5000),
+          connectTimeoutMs: ms(3000),
+          idleTimeoutMs: ms(600_000, 86_400_000),
+          maxPreambleOctets: { type: 'integer', minimum: 64, maximum: 65_541, default: 1024 },
+          connectAttempts: { type: 'integer', minimum: 1, maximum: 16, default: 2 },
+        },
+      },
+    },
+    log: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' } },
+    },
+  },
+} as const;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[], source = 'config') {
+    super(`${source}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n  ${problems.join('\n  ')}`}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+const validate = ajv.compile(CONFIG_SCHEMA);
+
+function describe(e: ErrorObject): string {
+  const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${where === '(top level)' ? '' : where + '.'}${(e.params as { additionalProperty: string }).additionalProperty}: unknown setting`;
+    case 'required':
+      return `${where === '(top level)' ? '' : where + '.'}${(e.params as { missingProperty: string }).missingProperty}: required`;
+    case 'enum':
+      return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+    default:
+      return `${where}: ${e.message}`;
+  }
+}
+
+/** Defaults applied, schema and cross-field rules checked; throws ConfigError. */
+export function resolveConfig(input: unknown, source = 'config'): Config {
+  const c = structuredClone(input ?? {}) as Config;
+  if (!validate(c)) throw new ConfigError((validate.errors ?? []).map(describe), source);
+  const problems: string[] = [];
+  const groupFamily = isIP(c.cluster.group);
+  if (!groupFamily) problems.push(`cluster.group: "${c.cluster.group}" is not an IP address`);
+  if (groupFamily === 4 && !isIP(c.cluster.interface)) {
+    problems.push(`cluster.interface: an IPv4 group needs the interface's IPv4 address, got "${c.cluster.interface}"`);
+  }
+  if (c.directory.entryTtlSeconds > c.directory.maxTtlSeconds) problems.push('directory.entryTtlSeconds: must not exceed directory.maxTtlSeconds');
+  c.endpoints.forEach((e, i) => {
+    try {
+      validateEndpoint(e);
+    } catch (err) {
+      problems.push(`endpoints.${i}: ${(err as Error).message}`);
+    }
+  });
+  const ids = c.endpoints.map((e) => `${e.address}:${e.port}`);
+  ids.forEach((id, i) => ids.indexOf(id) !== i && problems.push(`endpoints.${i}: ${id} is listed twice`));
+  c.cluster.peers.forEach((p, i) => !isIP(p.address) && problems.push(`cluster.peers.${i}.address: "${p.address}" is not an IP address`));
+  c.frontends.forEach((f, i) => {
+    if (!isIP(f.listen.address)) problems.push(`frontends.${i}.listen.address: "${f.listen.address}" is not an IP address`);
+    if (f.redirect && f.identity !== 'preamble') problems.push(`frontends.${i}.redirect: only the preamble identity can answer with a redirect`);
+    if (!f.name) f.name = `${f.identity}@${f.listen.address}:${f.listen.port}`;
+  });
+  c.endpoints.forEach((e) => !e.name && (e.name = `${e.address}:${e.port}`));
+  if (problems.length) throw new ConfigError(problems, source);
+  return c;
+}
+
+/** Reads and resolves a YAML (or JSON) configuration file. */
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`cannot read: ${(e as Error).message}`], path);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) throw new ConfigError(doc.errors.map((e) => e.message.split('\n')[0]), path);
+  const c = resolveConfig(doc.toJS(), path);
+  if (c.endpoints.length === 0) throw new ConfigError(['endpoints: at least one endpoint is needed to run a node'], path);
+  if (!c.cluster.keyFile) throw new ConfigError(['cluster.keyFile: required (a node never runs unauthenticated)'], path);
+  return c;
+}
+
+/**
+ * The cluster keyring from a key file: lines "ID HEX-SECRET [send]", # for
+ * comments. The file must not be readable or writable by group or others.
+ */
+export function loadKeyFile(path: string): Keyring {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new ConfigError([`cannot read the key file: ${(e as Error).message}`], path);
+  }
+  if ((st.mode & 0o077) !== 0) {
+    throw new ConfigError([`the key file is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`], path);
+  }
+  const keys: { id: number; secret: Buffer }[] = [];
+  let sendKeyId: number | undefined;
+  const problems: string[] = [];
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((raw, i) => {
+      const line = raw.replace(/#.*/, '').trim();
+      if (!line) return;
+      const m = /^(\d+)\s+([0-9a-fA-F]+)(\s+send)?$/.exec(line);
+      if (!m || m[2].length % 2) return problems.push(`line ${i + 1}: expected "ID HEX-SECRET [send]"`);
+      keys.push({ id: Number(m[1]), secret: Buffer.from(m[2], 'hex') });
+      if (m[3]) {
+        if (sendKeyId !== undefined) problems.push(`line ${i + 1}: a second key marked send`);
+        sendKeyId = Number(m[1]);
+      }
+    });
+  if (keys.length === 0) problems.push('no key in the file');
+  if (sendKeyId === undefined && keys.length === 1) sendKeyId = keys[0].id;
+  if (sendKeyId === undefined && keys.length > 1) problems.push('several keys and none marked send');
+  if (problems.length) throw new ConfigError(problems, path);
+  const ring: Keyring = { keys, sendKeyId: sendKeyId! };
+  try {
+    validateKeyring(ring);
+  } catch (e) {
+    throw new ConfigError([(e as Error).message], path);
+  }
+  return ring;
+}

@@ -1,0 +1,139 @@
+// An affinityd node: the native table and responder, the router over them,
+// endpoint selection and the front ends, wired from one configuration.
+// This is the library entry point (src/index.ts re-exports it).
+import { type ClientKey, clientKey, parseClientKey } from '../codec/client-key';
+import type { Keyring } from '../codec/frame';
+import { NativeDirectory } from '../directory/native-directory';
+import { type Route, Router } from '../directory/router';
+import { Frontend, type Logger } from '../frontend/frontend';
+import { native, type NativeAffinityTable, type NativeResponder } from '../native';
+import { EndpointSet } from '../selection/endpoint-set';
+import { createPolicy } from '../selection/policy';
+import { NativeLink } from '../transport/native-link';
+import { type Config, type ConfigInput, loadKeyFile, resolveConfig } from './config';
+
+export interface NodeOptions {
+  /** The cluster keyring; default: read from cluster.keyFile. */
+  keyring?: Keyring;
+  /** Structured logger (pino or compatible); default: silent. */
+  logger?: Logger;
+  /** Default: the start time in seconds, which grows across restarts. */
+  bootEpoch?: number;
+}
+
+const silent: Logger = { info() {}, warn() {}, debug() {} };
+
+export class AffinityNode {
+  readonly table: NativeAffinityTable;
+  readonly responder: NativeResponder;
+  readonly directory: NativeDirectory;
+  readonly link: NativeLink;
+  readonly router: Router;
+  readonly endpoints: EndpointSet;
+  readonly frontends: Frontend[];
+  private closed = false;
+
+  /** Use createNode(). */
+  constructor(readonly config: Config, keyring: Keyring, private readonly log: Logger, bootEpoch: number) {
+    const a = native();
+    const c = config;
+    this.table = new a.AffinityTable(c.directory.capacity, c.directory.endpointCapacity);
+    this.directory = new NativeDirectory(this.table);
+    let link: NativeLink | undefined;
+    this.responder = new a.Responder(
+      this.table,
+      {
+        nodeId: c.node.id,
+        bootEpoch,
+        group: c.cluster.group,
+        port: c.cluster.port,
+        interface: c.cluster.interface,
+        localAddress: c.cluster.localAddress || undefined,
+        unicastPort: c.cluster.unicastPort,
+        ttl: c.cluster.ttl,
+        loopback: c.cluster.loopback,
+        maxSkewMs: c.cluster.maxSkewMs,
+        defaultTtlSeconds: c.directory.entryTtlSeconds,
+        maxTtlSeconds: c.directory.maxTtlSeconds,
+        queueCapacity: c.directory.queueCapacity,
+        busyPollMicros: c.cluster.busyPollMicros,
+        keyring,
+      },
+      (frames) => link?.deliver(frames),
+    );
+    this.link = link = new NativeLink(this.responder, { staticPeers: c.cluster.peers.map((p) => ({ nodeId: 0, ...p })) });
+    this.endpoints = new EndpointSet(c.endpoints);
+    this.router = new Router(
+      {
+        nodeId: c.node.id,
+        queryCount: c.query.count,
+        queryIntervalMs: c.query.intervalMs,
+        queryTimeoutMs: c.query.timeoutMs,
+        directQuery: c.query.direct,
+        directTimeoutMs: c.query.directTimeoutMs,
+        entryTtlSeconds: c.directory.entryTtlSeconds,
+        failureHoldDownMs: c.selection.failureHoldDownMs,
+      },
+      this.directory,
+      this.link,
+      this.endpoints,
+      createPolicy(c.selection.policy),
+    );
+    this.frontends = c.frontends.map((f) => new Frontend(f, this.router, this.endpoints, log));
+  }
+
+  /** Where a call request from this client goes (claims 1-8). Rejects with NoEndpointError. */
+  route(key: ClientKey | string): Promise<Route> {
+    const k = typeof key === 'string' ? parseClientKey(key) : clientKey(key.discriminator, key.username);
+    return this.router.route(k);
+  }
+
+  /** The unicast address other nodes reach this one at. */
+  address(): { address: string; port: number } {
+    return this.responder.address();
+  }
+
+  stats() {
+    return {
+      node: this.config.node.id,
+      router: { ...this.router.counters, inFlight: this.router.inFlight() },
+      responder: this.responder.stats(),
+      table: this.table.stats(),
+      link: { ...this.link.counters },
+      frontends: this.frontends.map((f) => ({ name: f.config.name, address: f.address(), ...f.counters })),
+      endpoints: this.endpoints.states.map((s) => ({ name: s.endpoint.name, connections: s.connections, down: s.downUntil > Date.now(), failures: s.failures })),
+    };
+  }
+
+  /** Stops the front ends (after drainMs for open calls), then the responder. */
+  async close(drainMs = 0): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.frontends.map((f) => f.close(drainMs)));
+    this.responder.close();
+    this.log.info({ node: this.config.node.id }, 'node closed');
+  }
+
+  async start(): Promise<this> {
+    try {
+      for (const f of this.frontends) {
+        const a = await f.listen();
+        this.log.info({ frontend: f.config.name, ...a, identity: f.config.identity }, 'front end listening');
+      }
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    this.log.info({ node: this.config.node.id, group: this.config.cluster.group, port: this.config.cluster.port, unicast: this.address() }, 'node started');
+    return this;
+  }
+}
+
+/** Validates the configuration, opens the sockets, starts the front ends. */
+export async function createNode(input: ConfigInput | Config, o: NodeOptions = {}): Promise<AffinityNode> {
+  const config = resolveConfig(input);
+  const keyring = o.keyring ?? (config.cluster.keyFile ? loadKeyFile(config.cluster.keyFile) : undefined);
+  if (!keyring) throw new Error('createNode: no keyring (give options.keyring or cluster.keyFile)');
+  const node = new AffinityNode(config, keyring, o.logger ?? silent, o.bootEpoch ?? Math.floor(Date.now() / 1000));
+  return node.start();
+}

@@ -1,0 +1,212 @@
+// A front-end TCP listener: accepts call requests, learns who is calling
+// (identity.ts), asks the router where the client goes, connects it there
+// and splices both directions; or, in redirect mode, answers with the
+// endpoint and closes. Every connection ends in a counted outcome.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+import type { ClientKey } from '../codec/client-key';
+import { type Endpoint, formatEndpoint } from '../codec/endpoint';
+import { formatClientKey } from '../codec/client-key';
+import { ProtocolError } from '../codec/errors';
+import type { FrontendConfig } from '../daemon/config';
+import { NoEndpointError, type Route, type Router } from '../directory/router';
+import type { EndpointSet } from '../selection/endpoint-set';
+import { NoCallError, readIdentity } from './identity';
+import { CallStatus, encodeCallResponse } from './preamble';
+import { splice } from './splice';
+
+export interface FrontendCounters {
+  accepted: number;
+  active: number;
+  identified: number;
+  /** Closed before routing, by reason: malformedPreamble, oversizePreamble, badProxyHeader, badIdentity, identityTimeout, ... */
+  refused: Record<string, number>;
+  proxyHealthChecks: number;
+  clientClosedEarly: number;
+  redirected: number;
+  rejectedNoEndpoint: number;
+  endpointConnectFailures: number;
+  spliced: number;
+  idleTimeouts: number;
+  bytesFromClients: number;
+  bytesToClients: number;
+}
+
+export interface Logger {
+  info(o: object, msg?: string): void;
+  warn(o: object, msg?: string): void;
+  debug(o: object, msg?: string): void;
+}
+
+/** Connects to an endpoint; rejects on refusal, error or time-out. */
+function connectTo(e: Endpoint, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: e.address, port: e.port, allowHalfOpen: true });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(Object.assign(new Error(`connect to ${formatEndpoint(e)} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(err);
+    });
+  });
+}
+
+export class Frontend {
+  readonly counters: FrontendCounters = {
+    accepted: 0, active: 0, identified: 0, refused: {}, proxyHealthChecks: 0, clientClosedEarly: 0, redirected: 0,
+    rejectedNoEndpoint: 0, endpointConnectFailures: 0, spliced: 0, idleTimeouts: 0, bytesFromClients: 0, bytesToClients: 0,
+  };
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    readonly config: FrontendConfig,
+    private readonly router: Router,
+    private readonly endpoints: EndpointSet,
+    private readonly log: Logger,
+  ) {}
+
+  listen(): Promise<{ address: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const server = createServer({ allowHalfOpen: true }, (s) =>
+        this.handle(s).catch((e) => {
+          // A bug, not a bad client: log it, count it, and keep serving everyone else.
+          this.counters.refused.internalError = (this.counters.refused.internalError ?? 0) + 1;
+          this.log.warn({ err: e, frontend: this.config.name }, 'call failed');
+          s.destroy();
+        }),
+      );
+      server.once('error', reject);
+      server.listen(this.config.listen.port, this.config.listen.address, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.log.warn({ err: e, frontend: this.config.name }, 'front-end listener error'));
+        this.server = server;
+        resolve(this.address()!);
+      });
+    });
+  }
+
+  address(): { address: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { address: a.address, port: a.port } : undefined;
+  }
+
+  /** Stops accepting; with drain, waits for open connections, else closes them. */
+  async close(drainMs = 0): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    if (drainMs > 0) {
+      const end = Date.now() + drainMs;
+      while (this.sockets.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  private refuse(s: Socket, reason: string, detail: string): void {
+    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
+    this.log.debug({ frontend: this.config.name, peer: s.remoteAddress, reason, detail }, 'call refused');
+    if (this.config.identity === 'preamble' && reason !== 'malformedPreamble' && reason !== 'oversizePreamble') {
+      s.end(encodeCallResponse({ status: CallStatus.Rejected, reason: detail }));
+    } else {
+      s.end();
+    }
+    setTimeout(() => s.destroy(), 1000).unref();
+  }
+
+  private async handle(s: Socket): Promise<void> {
+    this.counters.accepted++;
+    this.counters.active++;
+    this.sockets.add(s);
+    s.once('close', () => {
+      this.counters.active--;
+      this.sockets.delete(s);
+    });
+    s.on('error', () => s.destroy()); // a reset client: nothing else to do
+    s.setNoDelay(true);
+    let key: ClientKey;
+    let rest: Buffer;
+    try {
+      ({ key, rest } = await readIdentity(s, this.config));
+    } catch (e) {
+      if (e instanceof NoCallError) {
+        if (e.reason === 'proxyLocal') this.counters.proxyHealthChecks++;
+        else this.counters.clientClosedEarly++;
+        s.end();
+        return;
+      }
+      this.refuse(s, e instanceof ProtocolError ? e.code : 'badIdentity', (e as Error).message);
+      return;
+    }
+    this.counters.identified++;
+    let route: Route;
+    try {
+      route = await this.router.route(key);
+    } catch (e) {
+      if (e instanceof NoEndpointError) {
+        this.counters.rejectedNoEndpoint++;
+        this.refuse(s, 'noEndpoint', e.message);
+        return;
+      }
+      throw e;
+    }
+    if (this.config.redirect) {
+      this.counters.redirected++;
+      s.end(encodeCallResponse({ status: CallStatus.Redirect, endpoint: route.endpoint }));
+      return;
+    }
+    await this.connectAndSplice(s, key, route, rest);
+  }
+
+  private async connectAndSplice(s: Socket, key: ClientKey, route: Route, rest: Buffer): Promise<void> {
+    let upstream: Socket | undefined;
+    for (let attempt = 1; ; attempt++) {
+      if (s.destroyed) return;
+      try {
+        upstream = await connectTo(route.endpoint, this.config.connectTimeoutMs);
+        break;
+      } catch (e) {
+        this.counters.endpointConnectFailures++;
+        this.log.warn(
+          { client: formatClientKey(key), endpoint: formatEndpoint(route.endpoint), err: (e as Error).message, attempt },
+          'endpoint refused the call; rerouting',
+        );
+        if (attempt >= this.config.connectAttempts) {
+          this.refuse(s, 'endpointUnavailable', `endpoint ${formatEndpoint(route.endpoint)} unavailable: ${(e as Error).message}`);
+          return;
+        }
+        try {
+          route = await this.router.reroute(key, route.endpoint);
+        } catch (err) {
+          this.counters.rejectedNoEndpoint++;
+          this.refuse(s, 'noEndpoint', (err as Error).message);
+          return;
+        }
+      }
+    }
+    if (s.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    const state = this.endpoints.find(route.endpoint);
+    if (state) state.connections++;
+    if (this.config.identity === 'preamble') s.write(encodeCallResponse({ status: CallStatus.Accepted, endpoint: route.endpoint }));
+    if (rest.length) upstream.write(rest);
+    this.counters.spliced++;
+    const r = await splice(s, upstream, this.config.idleTimeoutMs);
+    if (state) state.connections--;
+    if (r.reason === 'idleTimeout') this.counters.idleTimeouts++;
+    this.counters.bytesFromClients += r.bytesFromClient;
+    this.counters.bytesToClients += r.bytesToClient;
+  }
+}
