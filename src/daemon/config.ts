@@ -55,8 +55,9 @@ export interface Config {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 
-/** A configuration as a user writes it: any part may be left out. */
-export type ConfigInput = { [K in keyof Config]?: Config[K] extends unknown[] ? Config[K] : Partial<Config[K]> };
+type DeepPartial<T> = T extends (infer U)[] ? DeepPartial<U>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+/** A configuration as a user writes it: any setting may be left out (the schema says which are required). */
+export type ConfigInput = DeepPartial<Config>;
 
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
 const ms = (dflt: number, max = 3_600_000) => ({ type: 'integer', minimum: 1, maximum: max, default: dflt });

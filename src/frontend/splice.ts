@@ -1,7 +1,9 @@
 // Joins a client connection to its endpoint: both directions piped with
 // backpressure (pipe pauses the reader while the writer's buffer is full),
 // half-close carried across (a FIN from one side ends the other's writing
-// side only), and an idle time-out. Resolves when both sockets are closed.
+// side only), and an idle time-out. When one side closes for good (both
+// directions done, reset, or destroyed), the other is ended gracefully, and
+// destroyed if it has not closed LINGER_MS later. Resolves when both are closed.
 import type { Socket } from 'node:net';
 
 export interface SpliceResult {
@@ -9,6 +11,8 @@ export interface SpliceResult {
   bytesToClient: number;
   reason: 'closed' | 'idleTimeout' | 'error';
 }
+
+const LINGER_MS = 5000;
 
 export function splice(client: Socket, upstream: Socket, idleTimeoutMs: number): Promise<SpliceResult> {
   return new Promise((resolve) => {
@@ -23,10 +27,16 @@ export function splice(client: Socket, upstream: Socket, idleTimeoutMs: number):
       client.destroy();
       upstream.destroy();
     };
-    for (const s of [client, upstream]) {
+    for (const [s, other] of [[client, upstream], [upstream, client]]) {
       s.setTimeout(idleTimeoutMs, () => fail('idleTimeout'));
       s.on('error', () => fail('error'));
-      s.once('close', finish);
+      s.once('close', () => {
+        if (!other.destroyed) {
+          other.end();
+          setTimeout(() => other.destroy(), LINGER_MS).unref();
+        }
+        finish();
+      });
     }
     client.pipe(upstream);
     upstream.pipe(client);
