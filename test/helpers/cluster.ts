@@ -121,7 +121,10 @@ export function call(port: number, key: string | Buffer, opts: { keepOpen?: bool
       const nl = buf.indexOf('\n');
       if (nl >= 0) finish(buf.subarray(0, nl).toString());
     });
-    socket.on('end', () => finish());
+    socket.on('end', () => {
+      socket.end(); // the node finished: so do we
+      finish();
+    });
     socket.on('error', reject);
     socket.setTimeout(10_000, () => socket.destroy(new Error('call timed out')));
   });
