@@ -142,8 +142,8 @@ bool AffinityTable::Lookup(const uint8_t* key, size_t len, uint32_t now_s, Entry
   return true;
 }
 
-size_t AffinityTable::LookupBatch(const uint8_t* const* keys, const uint16_t* lens, size_t n,
-                                  uint32_t now_s, int32_t* endpoints, uint32_t* versions) const {
+size_t AffinityTable::LookupBatch(const uint8_t* const* keys, const uint16_t* lens, size_t n, uint32_t now_s,
+                                  int32_t* endpoints, uint32_t* versions, uint32_t* origins) const {
   // Three passes over groups of kGroup keys, DPDK-style: hash and prefetch
   // the home slots; prefetch the records those slots name; then compare.
   // Each pass overlaps its DRAM misses instead of paying them one by one.
@@ -176,6 +176,7 @@ size_t AffinityTable::LookupBatch(const uint8_t* const* keys, const uint16_t* le
       }
       endpoints[i] = hit ? int32_t(f.endpoint_id) : -1;
       if (versions) versions[i] = hit ? f.version : 0;
+      if (origins) origins[i] = hit ? f.origin_node : 0;
       hits += hit;
     }
   }

@@ -66,9 +66,9 @@ class AffinityTable {
   // ---- readers: any thread, never block ----
   bool Lookup(const uint8_t* key, size_t len, uint32_t now_s, EntryView* out) const;
   // keys[i] of lens[i] octets; writes endpoint id (or -1 on a miss) and,
-  // when versions is not null, the version. Returns the number of hits.
-  size_t LookupBatch(const uint8_t* const* keys, const uint16_t* lens, size_t n,
-                     uint32_t now_s, int32_t* endpoints, uint32_t* versions) const;
+  // when not null, the version and the origin node. Returns the hits.
+  size_t LookupBatch(const uint8_t* const* keys, const uint16_t* lens, size_t n, uint32_t now_s,
+                     int32_t* endpoints, uint32_t* versions, uint32_t* origins = nullptr) const;
   // Visits live entries in slot order from *cursor; at most max of them.
   // *cursor is advanced; it is SlotCount() when the walk is done.
   template <typename Fn>

@@ -55,7 +55,10 @@ export interface NativeAffinityTable {
   /** out = [endpointId, version, originNode, createdSeconds, expiresSeconds]. */
   lookup(key: Buffer, out: Uint32Array, nowSeconds?: number): boolean;
   /** Keys concatenated in `keys`, key i at offsets[i]..offsets[i+1]; -1 in endpoints on a miss. */
-  lookupBatch(keys: Buffer, offsets: Uint32Array, count: number, endpoints: Int32Array, versions: Uint32Array | null, nowSeconds?: number): number;
+  lookupBatch(
+    keys: Buffer, offsets: Uint32Array, count: number, endpoints: Int32Array,
+    versions: Uint32Array | null, origins?: Uint32Array | null, nowSeconds?: number,
+  ): number;
   remove(key: Buffer): boolean;
   clear(): number;
   sweep(nowSeconds: number | undefined, maxSlots: number): number;

@@ -102,7 +102,8 @@ Napi::Value JsAffinityTable::JS_lookup(const Napi::CallbackInfo& info) {
 }
 
 // lookupBatch(keys: Buffer, offsets: Uint32Array(count+1), count,
-//             endpoints: Int32Array(count), versions: Uint32Array|null, nowSeconds?) -> hits
+//             endpoints: Int32Array(count), versions: Uint32Array|null,
+//             origins: Uint32Array|null, nowSeconds?) -> hits
 Napi::Value JsAffinityTable::JS_lookupBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto keys = BufferArg(info, 0, "keys");
@@ -110,7 +111,8 @@ Napi::Value JsAffinityTable::JS_lookupBatch(const Napi::CallbackInfo& info) {
   const uint32_t* off = TypedArrayArg<uint32_t>(info, 1, napi_uint32_array, size_t(count) + 1, "offsets");
   int32_t* endpoints = TypedArrayArg<int32_t>(info, 3, napi_int32_array, count, "endpoints");
   uint32_t* versions = TypedArrayArg<uint32_t>(info, 4, napi_uint32_array, count, "versions", true);
-  uint32_t now = NowSecondsArg(info, 5);
+  uint32_t* origins = TypedArrayArg<uint32_t>(info, 5, napi_uint32_array, count, "origins", true);
+  uint32_t now = NowSecondsArg(info, 6);
   constexpr size_t kChunk = 256;
   const uint8_t* ptrs[kChunk];
   uint16_t lens[kChunk];
@@ -123,7 +125,8 @@ Napi::Value JsAffinityTable::JS_lookupBatch(const Napi::CallbackInfo& info) {
       ptrs[j] = keys.Data() + a;
       lens[j] = uint16_t(b - a > 0xFFFF ? 0xFFFF : b - a);
     }
-    hits += table_->LookupBatch(ptrs, lens, n, now, endpoints + base, versions ? versions + base : nullptr);
+    hits += table_->LookupBatch(ptrs, lens, n, now, endpoints + base, versions ? versions + base : nullptr,
+                                origins ? origins + base : nullptr);
   }
   return Napi::Number::New(env, double(hits));
 }

@@ -102,6 +102,53 @@ export function clientKeyBytes(key: ClientKey): Buffer {
   return out;
 }
 
+/**
+ * clientKeyBytes with every rule checked, in one pass and one allocation:
+ * for the hot path, where keys come from callers. A well-formed JS string
+ * always encodes to well-formed UTF-8, so only its length needs checking.
+ */
+export function checkedClientKeyBytes(key: ClientKey): Buffer {
+  const d = key.discriminator;
+  validateDiscriminator(d.class, d.address);
+  if (!key.username.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
+  const userOctets = Buffer.byteLength(key.username, 'utf8');
+  if (userOctets > MAX_USERNAME_OCTETS) {
+    throw new ProtocolError('usernameTooLong', `username is ${userOctets} octets; at most ${MAX_USERNAME_OCTETS}`);
+  }
+  const out = Buffer.allocUnsafe(2 + d.address.length + userOctets);
+  out[0] = d.class;
+  out[1] = d.address.length;
+  out.set(d.address, 2);
+  out.write(key.username, 2 + d.address.length, 'utf8');
+  return out;
+}
+
+/**
+ * Many keys, checked, into one buffer: key i at offsets[i]..offsets[i+1]
+ * (the layout of the native batch lookup).
+ */
+export function checkedClientKeysInto(keys: readonly ClientKey[]): { buffer: Buffer; offsets: Uint32Array } {
+  const offsets = new Uint32Array(keys.length + 1);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    validateDiscriminator(k.discriminator.class, k.discriminator.address);
+    if (!k.username.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
+    const user = Buffer.byteLength(k.username, 'utf8');
+    if (user > MAX_USERNAME_OCTETS) throw new ProtocolError('usernameTooLong', `username is ${user} octets; at most ${MAX_USERNAME_OCTETS}`);
+    offsets[i + 1] = offsets[i] + 2 + k.discriminator.address.length + user;
+  }
+  const buffer = Buffer.allocUnsafe(offsets[keys.length]);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const o = offsets[i];
+    buffer[o] = k.discriminator.class;
+    buffer[o + 1] = k.discriminator.address.length;
+    buffer.set(k.discriminator.address, o + 2);
+    buffer.write(k.username, o + 2 + k.discriminator.address.length, 'utf8');
+  }
+  return { buffer, offsets };
+}
+
 /** Inverse of clientKeyBytes, with every rule checked. */
 export function clientKeyFromBytes(bytes: Uint8Array): ClientKey {
   if (bytes.length < 2 || bytes[1] + 2 > bytes.length) {

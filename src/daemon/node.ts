@@ -1,7 +1,7 @@
 // An affinityd node: the native table and responder, the router over them,
 // endpoint selection and the front ends, wired from one configuration.
 // This is the library entry point (src/index.ts re-exports it).
-import { type ClientKey, clientKey, parseClientKey } from '../codec/client-key';
+import { checkedClientKeyBytes, checkedClientKeysInto, type ClientKey, parseClientKey } from '../codec/client-key';
 import type { Keyring } from '../codec/frame';
 import { NativeDirectory } from '../directory/native-directory';
 import { type Route, Router } from '../directory/router';
@@ -82,10 +82,21 @@ export class AffinityNode {
     this.frontends = c.frontends.map((f) => new Frontend(f, this.router, this.endpoints, log));
   }
 
-  /** Where a call request from this client goes (claims 1-8). Rejects with NoEndpointError. */
+  /**
+   * Where a call request from this client goes (claims 1-8). The key is
+   * checked (ProtocolError if it breaks a rule). Rejects with NoEndpointError
+   * when no endpoint can take the client.
+   */
   route(key: ClientKey | string): Promise<Route> {
-    const k = typeof key === 'string' ? parseClientKey(key) : clientKey(key.discriminator, key.username);
-    return this.router.route(k);
+    const k = typeof key === 'string' ? parseClientKey(key) : key;
+    return this.router.route(k, checkedClientKeyBytes(k));
+  }
+
+  /** route() for many clients at once; clients in the local table cost one native batch lookup. */
+  routeBatch(keys: readonly (ClientKey | string)[]): Promise<Route[]> {
+    const ks = keys.map((k) => (typeof k === 'string' ? parseClientKey(k) : k));
+    const { buffer, offsets } = checkedClientKeysInto(ks);
+    return this.router.routeBatch(ks, buffer, offsets);
   }
 
   /** The unicast address other nodes reach this one at. */

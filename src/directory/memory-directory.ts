@@ -15,6 +15,10 @@ export class MemoryDirectory implements LocalDirectory {
     return e && e.expiresSeconds > this.nowSeconds() ? e : undefined;
   }
 
+  lookupMany(keys: Buffer, offsets: Uint32Array): (StoredEntry | undefined)[] {
+    return Array.from({ length: offsets.length - 1 }, (_, i) => this.lookup(keys.subarray(offsets[i], offsets[i + 1])));
+  }
+
   store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult {
     const k = key.toString('latin1');
     const now = this.nowSeconds();

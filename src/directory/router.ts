@@ -115,10 +115,12 @@ export class Router {
     link.onReply((reply, from) => this.handleReply(reply, from));
   }
 
-  /** Where this client's call request goes. Rejects with NoEndpointError. */
-  route(key: ClientKey): Promise<Route> {
+  /**
+   * Where this client's call request goes. Rejects with NoEndpointError.
+   * keyBytes: the key's canonical octets, if the caller has them already.
+   */
+  route(key: ClientKey, keyBytes: Buffer = clientKeyBytes(key)): Promise<Route> {
     this.counters.routes++;
-    const keyBytes = clientKeyBytes(key);
     const local = this.directory.lookup(keyBytes);
     if (local) {
       if (!this.endpoints.isDown(local.endpoint)) {
@@ -142,6 +144,30 @@ export class Router {
     (pending as { promise: Promise<Route> }).promise = this.resolveMiss(pending).finally(() => this.pending.delete(k));
     this.pending.set(k, pending);
     return pending.promise;
+  }
+
+  /**
+   * Many call requests at once: clients in the local table are answered from
+   * one batch lookup; the others go the whole way, as route() takes them.
+   * keys/offsets: the canonical keys laid out as checkedClientKeysInto does.
+   */
+  routeBatch(clients: readonly ClientKey[], keys: Buffer, offsets: Uint32Array): Promise<Route[]> {
+    const found = this.directory.lookupMany(keys, offsets);
+    const checkHealth = this.endpoints.anyDown();
+    const out: (Route | Promise<Route>)[] = new Array(clients.length);
+    let pending = false;
+    for (let i = 0; i < clients.length; i++) {
+      const e = found[i];
+      if (e && !(checkHealth && this.endpoints.isDown(e.endpoint))) {
+        this.counters.localHits++;
+        this.counters.routes++;
+        out[i] = { endpoint: e.endpoint, source: 'local', version: e.version, originNode: e.originNode };
+      } else {
+        out[i] = this.route(clients[i], Buffer.from(keys.subarray(offsets[i], offsets[i + 1])));
+        pending = true;
+      }
+    }
+    return pending ? Promise.all(out) : Promise.resolve(out as Route[]);
   }
 
   /**

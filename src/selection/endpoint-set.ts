@@ -42,6 +42,12 @@ export class EndpointSet {
     return this.states.find((s) => s.endpoint.address === e.address && s.endpoint.port === e.port);
   }
 
+  /** True if some endpoint is held down now (lets batch callers skip per-client checks). */
+  anyDown(): boolean {
+    const t = this.now();
+    return this.states.some((s) => s.downUntil > t);
+  }
+
   isDown(e: Endpoint): boolean {
     const s = this.find(e);
     return !!s && s.downUntil > this.now();

@@ -75,7 +75,7 @@ describe('native affinity table (addon in process)', () => {
     keys.forEach((k, i) => (offsets[i + 1] = offsets[i] + k.length));
     const endpoints = new Int32Array(keys.length);
     const versions = new Uint32Array(keys.length);
-    const hits = t.lookupBatch(Buffer.concat(keys), offsets, keys.length, endpoints, versions, NOW);
+    const hits = t.lookupBatch(Buffer.concat(keys), offsets, keys.length, endpoints, versions, null, NOW);
     assert.equal(hits, 400);
     keys.forEach((k, i) => {
       const found = t.lookup(k, out, NOW);
@@ -100,10 +100,10 @@ describe('native affinity table (addon in process)', () => {
   it('treats malformed keys as misses in a batch and refuses them on upsert', () => {
     const bad = Buffer.alloc(1);
     const endpoints = new Int32Array(1);
-    assert.equal(t.lookupBatch(bad, new Uint32Array([0, 1]), 1, endpoints, null, NOW), 0);
+    assert.equal(t.lookupBatch(bad, new Uint32Array([0, 1]), 1, endpoints, null, null, NOW), 0);
     assert.equal(endpoints[0], -1);
     assert.equal(t.upsert(Buffer.alloc(200), epA, 1, 1, 1, NOW), UpsertResult.BadKey);
-    assert.throws(() => t.lookupBatch(bad, new Uint32Array([0, 5]), 1, endpoints, null, NOW), RangeError);
+    assert.throws(() => t.lookupBatch(bad, new Uint32Array([0, 5]), 1, endpoints, null, null, NOW), RangeError);
     assert.throws(() => t.upsert(key('x'), 999, 1, 1, 1, NOW), /not interned/);
     assert.throws(() => t.lookup(key('x'), new Uint32Array(2)), RangeError);
     assert.throws(() => t.lookup(key('x'), new Int32Array(5) as unknown as Uint32Array), TypeError);
