@@ -16,6 +16,8 @@ const trials: [string, string[], string][] = [
   ['lookup.ts', [String(entries), '16'], `lookup-${entries}-16`],
   ['update-apply.ts', [String(entries)], `update-apply-${entries}`],
   ['responder.ts', [String(entries), String(seconds)], `responder-${entries}`],
+  ['route.ts', [String(entries)], `route-${entries}`],
+  ['frontend.ts', [String(seconds)], 'frontend'],
 ];
 
 const m = machine();
@@ -36,6 +38,8 @@ for (const [i, [file, args, name]] of trials.entries()) {
 const L = results[`lookup-${entries}-256`];
 const U = results[`update-apply-${entries}`];
 const R = results[`responder-${entries}`];
+const RT = results[`route-${entries}`];
+const F = results.frontend;
 const rows: [string, string, string, boolean | undefined][] = [
   ['batch lookups from JS', '>= 8 M/s', L && `${fmt(L.nativeBatchLookupsPerSecond)}/s`, L && L.nativeBatchLookupsPerSecond >= 8e6],
   ['  vs JS Map (same keys from Buffers)', '>= 6x', L && `${L.ratioBatchToMap}x`, L && L.ratioBatchToMap >= 6],
@@ -44,6 +48,12 @@ const rows: [string, string, string, boolean | undefined][] = [
   ['  vs JS dgram responder, 16 in flight', '>= 4x', R && `${R.ratioNativeToJsInflight16}x`, R && R.ratioNativeToJsInflight16 >= 4],
   ['UPDATE apply into the table', '>= 1 M/s', U && `${fmt(U.insertsPerSecond)}/s insert, ${fmt(U.replacesPerSecond)}/s replace`, U && U.insertsPerSecond >= 1e6],
   ['memory per entry', '<= 160 B', U && `${U.tableBytesPerEntry} B allocated, ${U.rssBytesPerEntry} B resident`, U && U.tableBytesPerEntry <= 160],
+  ['route decisions, local hits (library API)', '>= 1 M/s', RT && `routeBatch ${fmt(RT.localHitsPerSecondBatch256)}/s, route() ${fmt(RT.localHitsPerSecondSingle)}/s (Map ${fmt(RT.jsMapRoutesPerSecond)}/s)`, RT && RT.localHitsPerSecondBatch256 >= 1e6],
+  ['remote hit p99 (loopback)', '<= 300 us', RT && `${RT.remoteHitUs.p99.toFixed(0)} us (p50 ${RT.remoteHitUs.p50.toFixed(0)}; JS ping-pong p99 ${RT.jsPingPongUs.p99.toFixed(0)})`, RT && RT.remoteHitUs.p99 <= 300],
+  ['miss cost beyond retries and time-outs', '< 1 ms', RT && `p50 ${RT.missBeyondConfiguredMs.p50.toFixed(2)} ms, p99 ${RT.missBeyondConfiguredMs.p99.toFixed(2)} ms (bare timers p50 ${RT.bareTimersBeyondConfiguredMs.p50.toFixed(2)})`, RT && RT.missBeyondConfiguredMs.p50 < 1],
+  ['front end new connections vs HAProxy', 'ratio', F && `${F.setupRateVsHaproxy ?? '-'}x (vs direct ${F.setupRateVsDirect}x)`, undefined],
+  ['front end bulk throughput vs HAProxy', 'ratio', F && `${F.throughputVsHaproxy ?? '-'}x (vs direct ${F.throughputVsDirect}x)`, undefined],
+  ['endpoint decision share of setup latency', 'not measurable', F && `${F.decisionUs} us = ${(F.decisionShareOfSetupLatency * 100).toFixed(1)}%`, F && F.decisionShareOfSetupLatency < 0.02],
 ];
 console.log(`\n${'measure'.padEnd(40)} ${'target'.padEnd(11)} result`);
 for (const [what, target, got, met] of rows) {
