@@ -31,32 +31,33 @@ export interface ClientKey {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Throws ProtocolError if the discriminator breaks its class's rule. */
+function badLength(cls: number, n: number, rule: string): never {
+  throw new ProtocolError('badAddressLength', `discriminator class ${cls} needs ${rule}, got ${n} octets`);
+}
+
+/** Throws ProtocolError if the discriminator breaks its class's rule. (Hot path: no allocation.) */
 export function validateDiscriminator(cls: number, address: Uint8Array): void {
   const n = address.length;
-  const bad = (rule: string): never => {
-    throw new ProtocolError('badAddressLength', `discriminator class ${cls} needs ${rule}, got ${n} octets`);
-  };
   switch (cls) {
     case DiscriminatorClass.Null:
-      if (n !== 0) bad('an empty address');
+      if (n !== 0) badLength(cls, n, 'an empty address');
       return;
     case DiscriminatorClass.LocallyAssigned:
-      if (n < 1 || n > MAX_ADDRESS_OCTETS) bad('1 to 20 octets');
+      if (n < 1 || n > MAX_ADDRESS_OCTETS) badLength(cls, n, '1 to 20 octets');
       return;
     case DiscriminatorClass.Ipv4Address:
-      if (n !== 4) bad('4 octets');
+      if (n !== 4) badLength(cls, n, '4 octets');
       return;
     case DiscriminatorClass.Ieee802Address:
-      if (n !== 6) bad('6 octets');
+      if (n !== 6) badLength(cls, n, '6 octets');
       return;
     case DiscriminatorClass.MagicNumberBlock:
-      if (n < 4 || n > MAX_ADDRESS_OCTETS || n % 4 !== 0) bad('4 to 20 octets, a multiple of 4');
+      if (n < 4 || n > MAX_ADDRESS_OCTETS || n % 4 !== 0) badLength(cls, n, '4 to 20 octets, a multiple of 4');
       return;
     case DiscriminatorClass.DirectoryNumber:
-      if (n < 1 || n > 15) bad('1 to 15 digits');
-      for (const c of address) {
-        if (c < 0x30 || c > 0x39) throw new ProtocolError('badAddress', 'a directory number holds only the digits 0-9');
+      if (n < 1 || n > 15) badLength(cls, n, '1 to 15 digits');
+      for (let i = 0; i < n; i++) {
+        if (address[i] < 0x30 || address[i] > 0x39) throw new ProtocolError('badAddress', 'a directory number holds only the digits 0-9');
       }
       return;
     default:
@@ -108,43 +109,50 @@ export function clientKeyBytes(key: ClientKey): Buffer {
  * always encodes to well-formed UTF-8, so only its length needs checking.
  */
 export function checkedClientKeyBytes(key: ClientKey): Buffer {
-  const d = key.discriminator;
-  validateDiscriminator(d.class, d.address);
-  if (!key.username.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
-  const userOctets = Buffer.byteLength(key.username, 'utf8');
-  if (userOctets > MAX_USERNAME_OCTETS) {
-    throw new ProtocolError('usernameTooLong', `username is ${userOctets} octets; at most ${MAX_USERNAME_OCTETS}`);
-  }
-  const out = Buffer.allocUnsafe(2 + d.address.length + userOctets);
-  out[0] = d.class;
-  out[1] = d.address.length;
-  out.set(d.address, 2);
-  out.write(key.username, 2 + d.address.length, 'utf8');
-  return out;
+  return checkedClientKeysInto([key]).buffer;
+}
+
+/** UTF-8 octets of a username, or -1 if it is not pure ASCII (the common case, done by hand). */
+function asciiLength(u: string): number {
+  for (let i = 0; i < u.length; i++) if (u.charCodeAt(i) >= 0x80) return -1;
+  return u.length;
 }
 
 /**
  * Many keys, checked, into one buffer: key i at offsets[i]..offsets[i+1]
- * (the layout of the native batch lookup).
+ * (the layout of the native batch lookup). The hot path of routeBatch:
+ * short keys are copied with plain loops, which beat Buffer.write and
+ * TypedArray.set at these sizes.
  */
 export function checkedClientKeysInto(keys: readonly ClientKey[]): { buffer: Buffer; offsets: Uint32Array } {
-  const offsets = new Uint32Array(keys.length + 1);
-  for (let i = 0; i < keys.length; i++) {
+  const n = keys.length;
+  const offsets = new Uint32Array(n + 1);
+  const userLen = new Int32Array(n); // -1: not ASCII
+  for (let i = 0; i < n; i++) {
     const k = keys[i];
     validateDiscriminator(k.discriminator.class, k.discriminator.address);
-    if (!k.username.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
-    const user = Buffer.byteLength(k.username, 'utf8');
+    let user = asciiLength(k.username);
+    if (user < 0) {
+      if (!k.username.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
+      user = Buffer.byteLength(k.username, 'utf8');
+      userLen[i] = -1;
+    } else {
+      userLen[i] = user;
+    }
     if (user > MAX_USERNAME_OCTETS) throw new ProtocolError('usernameTooLong', `username is ${user} octets; at most ${MAX_USERNAME_OCTETS}`);
     offsets[i + 1] = offsets[i] + 2 + k.discriminator.address.length + user;
   }
-  const buffer = Buffer.allocUnsafe(offsets[keys.length]);
-  for (let i = 0; i < keys.length; i++) {
+  const buffer = Buffer.allocUnsafe(offsets[n]);
+  for (let i = 0; i < n; i++) {
     const k = keys[i];
-    const o = offsets[i];
-    buffer[o] = k.discriminator.class;
-    buffer[o + 1] = k.discriminator.address.length;
-    buffer.set(k.discriminator.address, o + 2);
-    buffer.write(k.username, o + 2 + k.discriminator.address.length, 'utf8');
+    const a = k.discriminator.address;
+    let o = offsets[i];
+    buffer[o++] = k.discriminator.class;
+    buffer[o++] = a.length;
+    for (let j = 0; j < a.length; j++) buffer[o++] = a[j];
+    const u = k.username;
+    if (userLen[i] >= 0) for (let j = 0; j < u.length; j++) buffer[o++] = u.charCodeAt(j);
+    else buffer.write(u, o, 'utf8');
   }
   return { buffer, offsets };
 }

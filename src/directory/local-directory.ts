@@ -15,8 +15,11 @@ export type StoreResult = 'inserted' | 'replaced' | 'ignored' | 'full';
 export interface LocalDirectory {
   /** The live entry for a canonical client key. */
   lookup(key: Buffer): StoredEntry | undefined;
-  /** Many keys at once (key i at offsets[i]..offsets[i+1] of keys): the endpoint, version and origin of each live entry. */
-  lookupMany(keys: Buffer, offsets: Uint32Array): (Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'> | undefined)[];
+  /**
+   * Many keys at once (key i at offsets[i]..offsets[i+1] of keys): calls
+   * hit(i, ...) for each key with a live entry. Returns the number of hits.
+   */
+  lookupMany(keys: Buffer, offsets: Uint32Array, hit: (i: number, endpoint: Endpoint, version: number, originNode: number) => void): number;
   /** Stores by the version rule (docs/protocol.md section 9). */
   store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult;
   remove(key: Buffer): boolean;

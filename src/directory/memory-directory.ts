@@ -15,8 +15,16 @@ export class MemoryDirectory implements LocalDirectory {
     return e && e.expiresSeconds > this.nowSeconds() ? e : undefined;
   }
 
-  lookupMany(keys: Buffer, offsets: Uint32Array): (StoredEntry | undefined)[] {
-    return Array.from({ length: offsets.length - 1 }, (_, i) => this.lookup(keys.subarray(offsets[i], offsets[i + 1])));
+  lookupMany(keys: Buffer, offsets: Uint32Array, hit: (i: number, endpoint: Endpoint, version: number, originNode: number) => void): number {
+    let hits = 0;
+    for (let i = 0; i + 1 < offsets.length; i++) {
+      const e = this.lookup(keys.subarray(offsets[i], offsets[i + 1]));
+      if (e) {
+        hit(i, e.endpoint, e.version, e.originNode);
+        hits++;
+      }
+    }
+    return hits;
   }
 
   store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult {

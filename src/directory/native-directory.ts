@@ -49,16 +49,13 @@ export class NativeDirectory implements LocalDirectory {
   private batch = { endpoints: new Int32Array(256), versions: new Uint32Array(256), origins: new Uint32Array(256) };
 
   /** One native batch lookup (prefetching, one N-API call) for all the keys. */
-  lookupMany(keys: Buffer, offsets: Uint32Array): ({ endpoint: Endpoint; version: number; originNode: number } | undefined)[] {
+  lookupMany(keys: Buffer, offsets: Uint32Array, hit: (i: number, endpoint: Endpoint, version: number, originNode: number) => void): number {
     const n = offsets.length - 1;
     if (this.batch.endpoints.length < n) this.batch = { endpoints: new Int32Array(n), versions: new Uint32Array(n), origins: new Uint32Array(n) };
     const { endpoints, versions, origins } = this.batch;
-    this.table.lookupBatch(keys, offsets, n, endpoints, versions, origins);
-    const out = new Array(n);
-    for (let i = 0; i < n; i++) {
-      out[i] = endpoints[i] < 0 ? undefined : { endpoint: this.endpointOf(endpoints[i]), version: versions[i], originNode: origins[i] };
-    }
-    return out;
+    const hits = this.table.lookupBatch(keys, offsets, n, endpoints, versions, origins);
+    for (let i = 0; i < n; i++) if (endpoints[i] >= 0) hit(i, this.endpointOf(endpoints[i]), versions[i], origins[i]);
+    return hits;
   }
 
   store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult {

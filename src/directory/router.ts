@@ -152,22 +152,23 @@ export class Router {
    * keys/offsets: the canonical keys laid out as checkedClientKeysInto does.
    */
   routeBatch(clients: readonly ClientKey[], keys: Buffer, offsets: Uint32Array): Promise<Route[]> {
-    const found = this.directory.lookupMany(keys, offsets);
+    const out: (Route | Promise<Route> | undefined)[] = new Array(clients.length);
     const checkHealth = this.endpoints.anyDown();
-    const out: (Route | Promise<Route>)[] = new Array(clients.length);
-    let pending = false;
-    for (let i = 0; i < clients.length; i++) {
-      const e = found[i];
-      if (e && !(checkHealth && this.endpoints.isDown(e.endpoint))) {
-        this.counters.localHits++;
-        this.counters.routes++;
-        out[i] = { endpoint: e.endpoint, source: 'local', version: e.version, originNode: e.originNode };
-      } else {
-        out[i] = this.route(clients[i], Buffer.from(keys.subarray(offsets[i], offsets[i + 1])));
-        pending = true;
+    const hits = this.directory.lookupMany(keys, offsets, (i, endpoint, version, originNode) => {
+      if (!checkHealth || !this.endpoints.isDown(endpoint)) out[i] = { endpoint, source: 'local', version, originNode };
+    });
+    let local = 0;
+    if (hits < clients.length || checkHealth) {
+      for (let i = 0; i < clients.length; i++) {
+        if (out[i] === undefined) out[i] = this.route(clients[i], Buffer.from(keys.subarray(offsets[i], offsets[i + 1])));
+        else local++;
       }
+    } else {
+      local = hits;
     }
-    return pending ? Promise.all(out) : Promise.resolve(out as Route[]);
+    this.counters.localHits += local;
+    this.counters.routes += local;
+    return local < clients.length ? Promise.all(out as (Route | Promise<Route>)[]) : Promise.resolve(out as Route[]);
   }
 
   /**
