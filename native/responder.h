@@ -117,6 +117,7 @@ class Responder {
   uint64_t io_keys_generation_ = 0;           // I/O thread only
   std::unique_ptr<Authenticator> io_auth_;    // I/O thread only
   std::unique_ptr<Authenticator> js_auth_;    // JS thread only
+  std::unique_ptr<Out> js_out_;               // JS thread only: send batch, allocated once
 
   std::atomic<uint64_t> sequence_{1};  // shared by both senders: one sequence space per boot
   std::atomic<bool> notify_pending_{false};

@@ -224,12 +224,17 @@ export class Router {
     this.nextQueryId = (this.nextQueryId % 0xfffffffe) + 1;
     this.byQueryId.set(queryId, p);
     try {
+      // QUERYs go out on a fixed schedule (start + i * interval) so that send
+      // costs and timer lag do not add up over the retries; the time-out is
+      // measured from the moment the last QUERY actually went out (claim 4).
+      const start = performance.now();
       for (let i = 0; i < this.o.queryCount; i++) {
         this.link.query(p.key, queryId);
         this.counters.queriesSent++;
         if (i > 0) this.counters.queryRetries++;
         const last = i === this.o.queryCount - 1;
-        if (await this.answered(p, last ? this.o.queryTimeoutMs : this.o.queryIntervalMs)) {
+        const deadline = last ? performance.now() + this.o.queryTimeoutMs : start + (i + 1) * this.o.queryIntervalMs;
+        if (await this.answered(p, deadline - performance.now())) {
           this.counters.remoteHits++;
           return p.answer!;
         }
@@ -264,6 +269,7 @@ export class Router {
   /** Resolves true as soon as p has an answer, false after ms. */
   private answered(p: Pending, ms: number): Promise<boolean> {
     if (p.answer) return Promise.resolve(true);
+    ms = Math.max(0, ms);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         p.wake = undefined;
