@@ -15,3 +15,4 @@ export { type Endpoint, formatEndpoint } from './codec/endpoint';
 export { ProtocolError } from './codec/errors';
 export type { Keyring } from './codec/frame';
 export { CallStatus, decodeCallResponse, encodeCallRequest } from './frontend/preamble';
+export { type PlacedCall, placeCall, readLine } from './frontend/call-client';

@@ -3,12 +3,13 @@
 // bundle of links through different nodes at about the same moment. Prints
 // where every bundle landed; exit status 0 only if no bundle split.
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 import { formatClientKey, parseClientKey } from '../codec/client-key';
 import { type ConfigInput } from '../daemon/config';
 import { type AffinityNode, createNode } from '../daemon/node';
-import { CallStatus, decodeCallResponse, encodeCallRequest, preambleLength, RESPONSE_MAGIC } from '../frontend/preamble';
+import { placeCall, readLine } from '../frontend/call-client';
+import { CallStatus } from '../frontend/preamble';
 
 export interface DemoOptions {
   clients: number;
@@ -32,31 +33,16 @@ function startEndpoint(name: string): Promise<{ server: Server; port: number }> 
 }
 
 /** One link of a bundle: call through a node's front end, read what the endpoint says. */
-function link(port: number, key: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port });
-    let buf = Buffer.alloc(0);
-    let answered = false;
-    s.on('connect', () => s.write(encodeCallRequest(parseClientKey(key))));
-    s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      if (!answered) {
-        const n = preambleLength(buf, RESPONSE_MAGIC, 4096);
-        if (!n) return;
-        const r = decodeCallResponse(buf.subarray(0, n));
-        if (r.status !== CallStatus.Accepted) return reject(new Error(`call rejected: ${r.reason ?? r.status}`));
-        answered = true;
-        buf = buf.subarray(n);
-      }
-    });
-    s.on('end', () => {
-      const m = /^endpoint (\S+)/.exec(buf.toString());
-      if (!m) reject(new Error(`no greeting from the endpoint: "${buf.toString()}"`));
-      else resolve(m[1]);
-    });
-    s.on('error', reject);
-    s.setTimeout(10_000, () => s.destroy(new Error('link timed out')));
-  });
+async function link(port: number, key: string): Promise<string> {
+  const call = await placeCall('127.0.0.1', port, key);
+  try {
+    if (call.response.status !== CallStatus.Accepted) throw new Error(`call rejected: ${call.response.reason ?? call.response.status}`);
+    const m = /^endpoint (\S+)/.exec(await readLine(call));
+    if (!m) throw new Error('no greeting from the endpoint');
+    return m[1];
+  } finally {
+    call.socket.destroy();
+  }
 }
 
 export async function runDemo(o: DemoOptions): Promise<number> {

@@ -266,20 +266,32 @@ export class Router {
     }
   }
 
-  /** Resolves true as soon as p has an answer, false after ms. */
+  /**
+   * Resolves true as soon as p has an answer, false once ms have passed on
+   * the monotonic clock. Node's timers have millisecond granularity and may
+   * fire a fraction early, so the wait re-arms until the deadline has truly
+   * passed: a time-out is never cut short (claim 4).
+   */
   private answered(p: Pending, ms: number): Promise<boolean> {
     if (p.answer) return Promise.resolve(true);
-    ms = Math.max(0, ms);
+    const deadline = performance.now() + Math.max(0, ms);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        p.wake = undefined;
-        resolve(false);
-      }, ms);
+      let timer: NodeJS.Timeout;
+      const arm = () => {
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          p.wake = undefined;
+          resolve(false);
+          return;
+        }
+        timer = setTimeout(arm, Math.ceil(left));
+      };
       p.wake = () => {
         clearTimeout(timer);
         p.wake = undefined;
         resolve(true);
       };
+      arm();
     });
   }
 
