@@ -234,7 +234,7 @@ export class Router {
         if (i > 0) this.counters.queryRetries++;
         const last = i === this.o.queryCount - 1;
         const deadline = last ? performance.now() + this.o.queryTimeoutMs : start + (i + 1) * this.o.queryIntervalMs;
-        if (await this.answered(p, deadline - performance.now())) {
+        if (await this.answered(p, deadline - performance.now(), last)) {
           this.counters.remoteHits++;
           return p.answer!;
         }
@@ -267,27 +267,32 @@ export class Router {
   }
 
   /**
-   * Resolves true as soon as p has an answer, false once ms have passed on
-   * the monotonic clock. Node's timers have millisecond granularity and may
-   * fire a fraction early, so the wait re-arms until the deadline has truly
-   * passed: a time-out is never cut short (claim 4).
+   * Resolves true as soon as p has an answer, false after ms. With exact,
+   * never before ms have passed on the monotonic clock: Node's timers have
+   * millisecond granularity and may fire a fraction early, so the rest of the
+   * wait is made up, with setImmediate for a sub-millisecond remainder (a
+   * 1-ms timer would overshoot instead). Claim 4's time-out uses it.
    */
-  private answered(p: Pending, ms: number): Promise<boolean> {
+  private answered(p: Pending, ms: number, exact = false): Promise<boolean> {
     if (p.answer) return Promise.resolve(true);
     const deadline = performance.now() + Math.max(0, ms);
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout;
+      let timer: NodeJS.Timeout | undefined;
+      let immediate: NodeJS.Immediate | undefined;
       const arm = () => {
         const left = deadline - performance.now();
-        if (left <= 0) {
+        if (left <= 0 || (!exact && timer)) {
           p.wake = undefined;
           resolve(false);
-          return;
+        } else if (left < 1 && exact) {
+          immediate = setImmediate(arm);
+        } else {
+          timer = setTimeout(arm, exact ? Math.floor(left) : left);
         }
-        timer = setTimeout(arm, Math.ceil(left));
       };
       p.wake = () => {
         clearTimeout(timer);
+        if (immediate) clearImmediate(immediate);
         p.wake = undefined;
         resolve(true);
       };
