@@ -127,7 +127,9 @@ export class Router {
         this.counters.localHits++;
         return Promise.resolve({ endpoint: local.endpoint, source: 'local', version: local.version, originNode: local.originNode });
       }
-      return this.reroute(key, local.endpoint);
+      // held down after a refused connection: move the client, without
+      // counting another failure against the endpoint
+      return this.moveOff(key, keyBytes, local.endpoint);
     }
     const k = keyBytes.toString('latin1');
     const p = this.pending.get(k);
@@ -178,7 +180,11 @@ export class Router {
    */
   reroute(key: ClientKey, failed: Endpoint): Promise<Route> {
     this.endpoints.markFailed(failed, this.o.failureHoldDownMs);
-    const keyBytes = clientKeyBytes(key);
+    return this.moveOff(key, clientKeyBytes(key), failed);
+  }
+
+  /** Moves the client off an endpoint that cannot take it (see reroute). */
+  private moveOff(key: ClientKey, keyBytes: Buffer, failed: Endpoint): Promise<Route> {
     const current = this.directory.lookup(keyBytes);
     if (current && !sameEndpoint(current.endpoint, failed) && !this.endpoints.isDown(current.endpoint)) {
       return Promise.resolve({ endpoint: current.endpoint, source: 'local', version: current.version, originNode: current.originNode });

@@ -105,8 +105,16 @@ describe('router (pure, in-memory cluster)', () => {
     await new Promise((r) => setTimeout(r, 10));
     const elsewhere = await nodes[1].router.route(alice);
     assert.deepEqual(elsewhere.endpoint, moved.endpoint);
-    // while the failed endpoint is held down, a client whose entry names it is moved too
+    // while the failed endpoint is held down, a client whose entry names it is moved too,
+    // and that move is not another failure of the endpoint
     assert.ok(nodes[0].set.isDown(first.endpoint));
+    const other = parseClientKey('2:192.0.2.7/other');
+    nodes[0].directory.store(clientKeyBytes(other), first.endpoint, 1, 1, 600);
+    const failures = nodes[0].set.find(first.endpoint)!.failures;
+    const r = await nodes[0].router.route(other);
+    assert.equal(r.source, 'rerouted');
+    assert.notDeepEqual(r.endpoint, first.endpoint);
+    assert.equal(nodes[0].set.find(first.endpoint)!.failures, failures);
   });
 
   it('rejects with NoEndpointError when no endpoint can take the client', async () => {
