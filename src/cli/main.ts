@@ -6,6 +6,7 @@ import pino from 'pino';
 
 import { ConfigError, loadConfigFile, loadKeyFile } from '../daemon/config';
 import { createNode } from '../daemon/node';
+import { CaptureUnavailable, defaultFilter, runCapture } from '../capture/capture';
 import { POLICY_NAMES } from '../selection/policy';
 import { type DemoOptions, runDemo } from './demo';
 
@@ -14,6 +15,10 @@ const USAGE = `usage: affinityd <command> [options]
 commands:
   run --config FILE        start a node with its front ends (SIGINT/SIGTERM: drain and stop)
   check-config FILE        validate a configuration file and its key file; exit 0 if good
+  capture (-i IFACE | -r FILE) [-w FILE] [-c N] [--filter BPF] [--port N]
+          [--json] [--summary] [--key-file FILE]
+                           the cluster protocol on the wire: one line per message, or
+                           a summary (latency, unanswered, failed checks, split bundles)
   demo [--clients N] [--links N] [--gap MS] [--policy NAME]
                            three nodes, three endpoints and a client workload on loopback;
                            prints where every bundle landed; exit 0 only if none split
@@ -49,6 +54,41 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'capture': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          interface: { type: 'string', short: 'i' },
+          read: { type: 'string', short: 'r' },
+          write: { type: 'string', short: 'w' },
+          count: { type: 'string', short: 'c' },
+          filter: { type: 'string' },
+          port: { type: 'string', default: '7447' },
+          json: { type: 'boolean', default: false },
+          summary: { type: 'boolean', default: false },
+          'key-file': { type: 'string' },
+        },
+      });
+      const problems: string[] = [];
+      if (!values.interface === !values.read) problems.push('give one of -i IFACE (live) or -r FILE (offline)');
+      const count = values.count === undefined ? undefined : Number(values.count);
+      if (count !== undefined && !(Number.isInteger(count) && count > 0)) problems.push('-c: a positive count');
+      const port = Number(values.port);
+      if (!(Number.isInteger(port) && port > 0 && port < 65536)) problems.push('--port: 1 to 65535');
+      if (problems.length) throw new ConfigError(problems, 'capture');
+      const code = await runCapture({
+        iface: values.interface,
+        file: values.read,
+        write: values.write,
+        count,
+        filter: values.filter ?? defaultFilter(port),
+        json: values.json,
+        summary: values.summary,
+        keyring: values['key-file'] ? loadKeyFile(values['key-file']) : undefined,
+      });
+      // pcap@3 keeps a poll handle alive after close(): end the process deliberately
+      process.exit(code);
+    }
     case 'demo': {
       const { values } = parseArgs({
         args: rest,
@@ -83,9 +123,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof ConfigError) process.stderr.write(`affinityd: ${e.message}\n`);
+    if (e instanceof ConfigError || e instanceof CaptureUnavailable) process.stderr.write(`affinityd: ${e.message}\n`);
     else if ((e as NodeJS.ErrnoException).code) process.stderr.write(`affinityd: ${(e as Error).message}\n`);
     else process.stderr.write(`affinityd: ${(e as Error).stack ?? e}\n`);
     process.exitCode = 1;
+    if (e instanceof CaptureUnavailable) process.exit(1); // a half-opened pcap session may hold the loop
   },
 );

@@ -1,0 +1,81 @@
+// One captured datagram of the cluster protocol, decoded for people: who
+// sent it, what it says, and whether its tag verifies under a keyring.
+import { formatClientKey } from '../codec/client-key';
+import { formatEndpoint } from '../codec/endpoint';
+import { type FrameHeader, inspectFrame, type Keyring, parseHeader } from '../codec/frame';
+import { MESSAGE_TYPE_NAMES, type Message, MessageType } from '../codec/messages';
+import { classifyBody } from '../codec/frame';
+import { HEADER_SIZE, TAG_SIZE } from '../codec/frame';
+
+export interface CapturedMessage {
+  /** Capture time, ms since the epoch (with microseconds as a fraction). */
+  readonly timeMs: number;
+  readonly src: string;
+  readonly dst: string;
+  readonly header?: FrameHeader;
+  readonly typeName: string;
+  readonly message?: Message;
+  /**
+   * 'ok' (tag verified), 'unchecked' (no key file), or why the frame was
+   * refused: badMagic, badVersion, badLength, truncated, oversize, unknownKey,
+   * badTag, stale, unknownType, malformedBody.
+   */
+  readonly auth: string;
+}
+
+export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: string, keyring?: Keyring, maxSkewMs = 30_000): CapturedMessage {
+  const { verdict, header } = parseHeader(data);
+  if (!header) return { timeMs, src, dst, typeName: '?', auth: verdict };
+  const typeName = MESSAGE_TYPE_NAMES[header.type] ?? `type-${header.type}`;
+  if (keyring) {
+    // the time check is against the capture time, not the reader's clock
+    const r = inspectFrame(data, { keyring, nowMs: BigInt(Math.round(timeMs)), maxSkewMs });
+    return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'ok' : r.verdict };
+  }
+  const r = classifyBody(header, Buffer.from(data.subarray(HEADER_SIZE, data.length - TAG_SIZE)));
+  return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'unchecked' : r.verdict };
+}
+
+function describe(m?: Message): { key?: string; endpoint?: string; version?: number; queryId?: number } {
+  if (!m) return {};
+  switch (m.type) {
+    case MessageType.Query:
+      return { key: formatClientKey(m.query.clientKey), queryId: m.query.queryId };
+    case MessageType.Reply:
+      return { key: formatClientKey(m.reply.entry.clientKey), endpoint: formatEndpoint(m.reply.entry.endpoint), version: m.reply.entry.version, queryId: m.reply.queryId };
+    case MessageType.Update:
+      return { key: formatClientKey(m.update.entry.clientKey), endpoint: formatEndpoint(m.update.entry.endpoint), version: m.update.entry.version };
+  }
+}
+
+/** One line in the manner of tcpdump. */
+export function formatLine(c: CapturedMessage): string {
+  const t = new Date(Math.floor(c.timeMs)).toISOString().slice(11, 23) + String(Math.round((c.timeMs % 1) * 1000)).padStart(3, '0');
+  if (!c.header) return `${t} ${c.src} > ${c.dst} not affinityd (${c.auth})`;
+  const d = describe(c.message);
+  const parts = [`${t} node ${c.header.senderNode} ${c.src} > ${c.dst} ${c.typeName}`];
+  if (d.key) parts.push(d.key);
+  if (d.endpoint) parts.push(`-> ${d.endpoint}`);
+  if (d.version !== undefined) parts.push(`v${d.version}`);
+  if (d.queryId !== undefined) parts.push(`qid ${d.queryId}`);
+  parts.push(`seq ${c.header.sequence}`, `key ${c.header.keyId}`, `auth ${c.auth}`);
+  return parts.join(' ');
+}
+
+/** One JSON object per message (--json). */
+export function toJson(c: CapturedMessage): Record<string, unknown> {
+  const d = describe(c.message);
+  return {
+    time: new Date(Math.floor(c.timeMs)).toISOString(),
+    timeMs: c.timeMs,
+    src: c.src,
+    dst: c.dst,
+    type: c.typeName,
+    node: c.header?.senderNode,
+    bootEpoch: c.header?.bootEpoch,
+    sequence: c.header?.sequence.toString(),
+    keyId: c.header?.keyId,
+    ...d,
+    auth: c.auth,
+  };
+}

@@ -1,0 +1,165 @@
+// `affinityd capture` on real traffic: a capture taken live on loopback while
+// two nodes talk, decoded offline, with every frame the nodes counted as sent
+// in it; the written file read back by tcpdump and by tshark with the Lua
+// dissector; a crafted capture whose summary names a split bundle, a replay
+// and a forged tag; and a clear refusal without the capability to capture.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
+import { encodeFrame } from '../../src/codec/frame';
+import { encodeQuery, encodeUpdate, MessageType } from '../../src/codec/messages';
+import { addonOrSkip } from '../helpers/addon';
+import { frameType, rawSender, sendRaw, sleep, testGroup, testKeyring, TestNode, until } from '../helpers/loopback';
+import { haveCommand, isRoot, requireOrSkip } from '../helpers/require';
+
+const root = join(__dirname, '..', '..');
+const cli = [process.execPath, '--import', 'tsx', join(root, 'src', 'cli', 'main.ts')];
+
+function pcapUnavailable(): string | undefined {
+  try {
+    require('pcap');
+  } catch (e) {
+    return `the pcap package is not built (apt-get install libpcap-dev, npm install): ${(e as Error).message.split('\n')[0]}`;
+  }
+  if (!isRoot()) return 'live capture needs root (or CAP_NET_RAW)';
+  return undefined;
+}
+
+async function startCapture(args: string[]): Promise<{ child: ChildProcess; stop: () => Promise<number | null>; stdout: () => string }> {
+  const child = spawn(cli[0], [...cli.slice(1), 'capture', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let out = '';
+  child.stderr!.on('data', (d) => (err += d));
+  child.stdout!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  await until(() => /capturing on/.test(err) || child.exitCode !== null, 15_000, 'the capture to open');
+  if (child.exitCode !== null) throw new Error(`capture failed: ${err}`);
+  await sleep(300); // libpcap is reading once it said so; a little margin for the first packets
+  return {
+    child,
+    stdout: () => out,
+    stop: async () => {
+      child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
+const readCapture = (file: string, args: string[]) => {
+  const r = spawnSync(cli[0], [...cli.slice(1), 'capture', '-r', file, ...args], { cwd: root, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+};
+
+describe('affinityd capture', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let keyFile: string;
+  before(function () {
+    addonOrSkip(this);
+    const why = pcapUnavailable();
+    requireOrSkip(this, !why, why ?? '');
+    dir = mkdtempSync(join(tmpdir(), 'affinityd-capture-'));
+    keyFile = join(dir, 'cluster.key');
+    writeFileSync(keyFile, `1 ${'42'.repeat(32)} send\n`); // testKeyring()'s key
+    chmodSync(keyFile, 0o600);
+  });
+  after(() => dir && rmSync(dir, { recursive: true, force: true }));
+
+  it('captures a running cluster live; decoded offline, every frame the nodes sent is there', async function () {
+    requireOrSkip(this, haveCommand('tcpdump'), 'tcpdump is not installed (apt-get install tcpdump)');
+    requireOrSkip(this, haveCommand('tshark'), 'tshark is not installed (apt-get install tshark)');
+    const net = testGroup();
+    const file = join(dir, 'live.pcap');
+    const cap = await startCapture(['-i', 'lo', '-w', file, '--port', String(net.port)]);
+    const a = new TestNode(1, net, testKeyring());
+    const b = new TestNode(2, net, testKeyring());
+    try {
+      const alice = parseClientKey('2:192.0.2.7/alice');
+      a.store(alice, { address: '198.51.100.10', port: 1701, name: 'lns-1' });
+      b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 77 }) }]);
+      await b.waitFrame((f) => frameType(f) === MessageType.Reply, 3000);
+      b.responder.send([{ type: MessageType.Update, body: encodeUpdate({ entry: { clientKey: parseClientKey('2:192.0.2.8/bob'), endpoint: { address: '198.51.100.11', port: 1701, name: 'lns-2' }, version: 1, originNode: 2, ttlSeconds: 60 } }) }]);
+      a.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: parseClientKey('2:192.0.2.9/nobody'), queryId: 78 }) }]);
+      await until(() => a.table.lookup(clientKeyBytes(parseClientKey('2:192.0.2.8/bob')), new Uint32Array(5)), 3000, 'the UPDATE');
+      await sleep(300);
+    } finally {
+      a.close();
+      b.close();
+    }
+    const sent = a.responder.stats().sent + b.responder.stats().sent;
+    assert.equal(await cap.stop(), 0, 'capture ends cleanly on SIGINT');
+
+    const lines = readCapture(file, ['--json', '--key-file', keyFile]).trim().split('\n').map((l) => JSON.parse(l));
+    const ours = lines.filter((l) => l.node === 1 || l.node === 2);
+    const distinct = new Set(ours.map((l) => `${l.node}/${l.sequence}`));
+    assert.equal(distinct.size, sent, `the nodes sent ${sent} frames; the capture has ${distinct.size}`);
+    assert.ok(ours.every((l) => l.auth === 'ok'), 'every tag verifies under the key file');
+    const reply = ours.find((l) => l.type === 'REPLY');
+    assert.deepEqual([reply.key, reply.endpoint, reply.queryId], ['2:192.0.2.7/alice', 'lns-1=198.51.100.10:1701', 77]);
+    assert.ok(ours.some((l) => l.type === 'UPDATE' && l.key === '2:192.0.2.8/bob'));
+
+    const tcpdump = execFileSync('tcpdump', ['-r', file, '-nn'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n');
+    assert.equal(tcpdump.length, lines.length, 'tcpdump reads every packet of the written file');
+    const tshark = execFileSync('tshark', ['-r', file, '-X', `lua_script:${join(root, 'contrib', 'affinityd.lua')}`, '-Y', 'affinityd', '-T', 'fields', '-e', 'affinityd.type', '-e', 'affinityd.sender'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .trim()
+      .split('\n');
+    assert.equal(tshark.length, lines.length, 'the dissector recognizes every frame');
+    assert.ok(tshark.includes('2\t1'), 'REPLY (type 2) from node 1, by the dissector');
+  });
+
+  it('summarizes a crafted capture: a split bundle, a replayed frame and a forged tag', async () => {
+    const net = testGroup();
+    const file = join(dir, 'crafted.pcap');
+    const cap = await startCapture(['-i', 'lo', '-w', file, '--port', String(net.port)]);
+    const s = await rawSender();
+    const ring = testKeyring();
+    const key = parseClientKey('2:203.0.113.5/split');
+    const upd = (node: number, seq: number, ep: number, r = ring) =>
+      encodeFrame(
+        { type: MessageType.Update, keyId: 1, senderNode: node, bootEpoch: 1, sequence: BigInt(seq), timestampMs: BigInt(Date.now()) },
+        encodeUpdate({ entry: { clientKey: key, endpoint: { address: `198.51.100.${ep}`, port: 1701, name: `lns-${ep}` }, version: 1, originNode: node, ttlSeconds: 60 } }),
+        r,
+      );
+    const first = upd(11, 1, 1);
+    for (const f of [first, upd(12, 1, 2), first, upd(13, 1, 9, testKeyring(0x99))]) await sendRaw(s, f, net.port, net.group);
+    s.close();
+    await sleep(300);
+    assert.equal(await cap.stop(), 0);
+    const out = readCapture(file, ['--summary', '--key-file', keyFile]);
+    assert.match(out, /^4 messages/);
+    assert.match(out, /split bundles: 1\n {2}2:203\.0\.113\.5\/split: lns-1=198\.51\.100\.1:1701 \(node 11, v1\) vs lns-2=198\.51\.100\.2:1701 \(node 12, v1\)/);
+    assert.match(out, /replays: node 11 sequence 1 \(replay\)/);
+    assert.match(out, /failed checks: badTag 1/);
+  });
+
+  it('ends by itself after -c N on a quiet interface', async () => {
+    const net = testGroup();
+    const cap = await startCapture(['-i', 'lo', '-c', '2', '--port', String(net.port)]);
+    const s = await rawSender();
+    for (let i = 0; i < 2; i++) await sendRaw(s, Buffer.alloc(60, 0xaf), net.port, net.group);
+    s.close();
+    const code = await Promise.race([new Promise((r) => cap.child.on('exit', r)), sleep(5000).then(() => 'still running')]);
+    assert.equal(code, 0);
+    assert.equal(cap.stdout().trim().split('\n').length, 2);
+  });
+
+  it('says which capability it lacks, and exits non-zero, when it may not capture', function () {
+    requireOrSkip(this, haveCommand('setpriv'), 'setpriv (util-linux) is not installed');
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', ...cli, 'capture', '-i', 'lo', '-c', '1'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, HOME: '/tmp' },
+      timeout: 20_000,
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /needs root or the capabilities CAP_NET_RAW and CAP_NET_ADMIN.*setcap/s);
+  });
+});
