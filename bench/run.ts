@@ -1,48 +1,66 @@
-// npm run bench [-- --quick]: every benchmark in a process of its own, then
-// a summary against the targets of the foundation issue. Results (with the
-// machine and the date) are in bench/results/*.json.
+// npm run bench [-- --quick]  (also: affinityd bench [--quick])
+// Every scenario in a process of its own, each with its baseline measured in
+// the same run; a progress line per scenario; results with the machine and
+// the date in bench/results/*.json; plots in bench/results/*.svg; and a
+// summary against the targets of the foundation and endpoint-determination
+// issues. Exits non-zero if a scenario failed or did not report.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { fmt, machine } from './lib';
+import { plot } from './plot';
 
 const quick = process.argv.includes('--quick');
-const entries = quick ? 100_000 : 1_000_000;
+const big = quick ? 100_000 : 1_000_000;
 const seconds = quick ? 1 : 3;
+const sizes = quick ? [1_000, 100_000] : [1_000, 100_000, 1_000_000];
+const batches = quick ? '1,16,256' : '1,2,4,8,16,32,64,128,256';
 
-const trials: [string, string[], string][] = [
-  ['lookup.ts', [String(entries), '256'], `lookup-${entries}-256`],
-  ['lookup.ts', [String(entries), '16'], `lookup-${entries}-16`],
-  ['update-apply.ts', [String(entries)], `update-apply-${entries}`],
-  ['responder.ts', [String(entries), String(seconds)], `responder-${entries}`],
-  ['route.ts', [String(entries)], `route-${entries}`],
-  ['frontend.ts', [String(seconds)], 'frontend'],
+const trials: { file: string; args: string[]; result: string; about: string }[] = [
+  ...sizes.map((n) => ({ file: 'lookup.ts', args: [String(n), batches], result: `lookup-${n}`, about: `table lookups at ${fmt(n)} entries` })),
+  { file: 'update-apply.ts', args: [String(big)], result: `update-apply-${big}`, about: 'UPDATE apply and memory per entry' },
+  { file: 'responder.ts', args: [String(big), String(seconds)], result: `responder-${big}`, about: 'native responder against a JS dgram responder and a UDP echo floor' },
+  { file: 'route.ts', args: [String(big)], result: `route-${big}`, about: 'route decisions: local hits, remote hits, misses' },
+  { file: 'redis.ts', args: [String(big)], result: `redis-${big}`, about: 'the same lookups against Redis' },
+  { file: 'storm.ts', args: [String(quick ? 5_000 : 100_000)], result: `storm-${quick ? 5_000 : 100_000}`, about: 'reconnect storm after a restart of every node' },
+  { file: 'frontend.ts', args: [String(seconds)], result: 'frontend', about: 'front-end connections against direct and HAProxy' },
 ];
 
 const m = machine();
 console.log(`affinityd benchmarks${quick ? ' (quick)' : ''} on ${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}, ${m.date}`);
 const results: Record<string, any> = {}; // eslint-disable-line @typescript-eslint/no-explicit-any
-let failed = 0;
-for (const [i, [file, args, name]] of trials.entries()) {
-  console.log(`\n[${i + 1}/${trials.length}] ${file} ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(__dirname, file), ...args], { stdio: 'inherit', cwd: join(__dirname, '..') });
-  if (r.status !== 0) {
-    console.log(`    FAILED (exit ${r.status})`);
-    failed++;
+const failed: string[] = [];
+const start = Date.now();
+for (const [i, t] of trials.entries()) {
+  const t0 = Date.now();
+  process.stdout.write(`\n[${i + 1}/${trials.length}] ${t.about} (${t.file} ${t.args.join(' ')}), ${((t0 - start) / 1000).toFixed(0)} s so far\n`);
+  const file = join(__dirname, 'results', `${t.result}.json`);
+  const before = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(__dirname, t.file), ...t.args], { stdio: 'inherit', cwd: join(__dirname, '..') });
+  const after = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  if (r.status !== 0 || !after || after === before) {
+    console.log(`    FAILED: ${r.status !== 0 ? `exit ${r.status}` : 'no result written'}`);
+    failed.push(t.result);
     continue;
   }
-  results[name] = JSON.parse(readFileSync(join(__dirname, 'results', `${name}.json`), 'utf8'));
+  results[t.result] = JSON.parse(after);
+  console.log(`    done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
+const plots = plot();
 
-const L = results[`lookup-${entries}-256`];
-const U = results[`update-apply-${entries}`];
-const R = results[`responder-${entries}`];
-const RT = results[`route-${entries}`];
+const L = results[`lookup-${big}`];
+const lb = (b: number) => L?.batches.find((x: { batch: number }) => x.batch === b);
+const U = results[`update-apply-${big}`];
+const R = results[`responder-${big}`];
+const RT = results[`route-${big}`];
 const F = results.frontend;
-const rows: [string, string, string, boolean | undefined][] = [
-  ['batch lookups from JS', '>= 8 M/s', L && `${fmt(L.nativeBatchLookupsPerSecond)}/s`, L && L.nativeBatchLookupsPerSecond >= 8e6],
-  ['  vs JS Map (same keys from Buffers)', '>= 6x', L && `${L.ratioBatchToMap}x`, L && L.ratioBatchToMap >= 6],
+const RD = results[`redis-${big}`];
+const S = results[`storm-${quick ? 5_000 : 100_000}`];
+type Row = [string, string, string | undefined, boolean | undefined];
+const rows: Row[] = [
+  ['batch lookups from JS (batch 256)', '>= 8 M/s', lb(256) && `${fmt(lb(256).lookupsPerSecond)}/s`, lb(256) && lb(256).lookupsPerSecond >= 8e6],
+  ['  vs JS Map (same keys from Buffers)', '>= 6x', lb(256) && `${lb(256).ratioToMap}x`, lb(256) && lb(256).ratioToMap >= 6],
   ['responder QUERY->REPLY, 16 in flight', '>= 200 k/s', R && `${fmt(R.nativeInflight16.repliesPerSecond)}/s (echo floor ${fmt(R.echoFloorInflight16.repliesPerSecond)}/s)`, R && R.nativeInflight16.repliesPerSecond >= 200e3],
   ['responder p99, 1 in flight', '<= 50 us', R && `${R.nativeInflight1.p99us} us (busy poll ${R.nativeBusyPollInflight1.p99us} us; echo floor ${R.echoFloorInflight1.p99us} us)`, R && R.nativeInflight1.p99us <= 50],
   ['  vs JS dgram responder, 16 in flight', '>= 4x', R && `${R.ratioNativeToJsInflight16}x`, R && R.ratioNativeToJsInflight16 >= 4],
@@ -50,14 +68,22 @@ const rows: [string, string, string, boolean | undefined][] = [
   ['memory per entry', '<= 160 B', U && `${U.tableBytesPerEntry} B allocated, ${U.rssBytesPerEntry} B resident`, U && U.tableBytesPerEntry <= 160],
   ['route decisions, local hits (library API)', '>= 1 M/s', RT && `routeBatch ${fmt(RT.localHitsPerSecondBatch256)}/s, route() ${fmt(RT.localHitsPerSecondSingle)}/s (Map ${fmt(RT.jsMapRoutesPerSecond)}/s)`, RT && RT.localHitsPerSecondBatch256 >= 1e6],
   ['remote hit p99 (loopback)', '<= 300 us', RT && `${RT.remoteHitUs.p99.toFixed(0)} us (p50 ${RT.remoteHitUs.p50.toFixed(0)}; JS ping-pong p99 ${RT.jsPingPongUs.p99.toFixed(0)})`, RT && RT.remoteHitUs.p99 <= 300],
-  ['miss cost beyond retries and time-outs', '< 1 ms', RT && `p50 ${RT.missBeyondConfiguredMs.p50.toFixed(2)} ms, p99 ${RT.missBeyondConfiguredMs.p99.toFixed(2)} ms (bare timers p50 ${RT.bareTimersBeyondConfiguredMs.p50.toFixed(2)})`, RT && RT.missBeyondConfiguredMs.p50 < 1],
+  ['miss cost beyond retries and time-outs', '< 1 ms', RT && `p50 ${RT.missBeyondConfiguredMs.p50.toFixed(2)} ms (bare timers p50 ${RT.bareTimersBeyondConfiguredMs.p50.toFixed(2)})`, RT && RT.missBeyondConfiguredMs.p50 < 1],
+  ['vs Redis (same lookups, batch 256)', 'ratio', RD && (RD.skipped ? `skipped: ${RD.skipped}` : `${RD.batches[1].ratio}x (one at a time ${RD.ratioSingle}x)`), undefined],
+  ['reconnect storm, split bundles', '0', S && `${S.splitBundles} of ${fmt(S.clients)} clients; all routed in ${S.coldSeconds} s`, S && S.splitBundles === 0],
   ['front end new connections vs HAProxy', 'ratio', F && `${F.setupRateVsHaproxy ?? '-'}x (vs direct ${F.setupRateVsDirect}x)`, undefined],
   ['front end bulk throughput vs HAProxy', 'ratio', F && `${F.throughputVsHaproxy ?? '-'}x (vs direct ${F.throughputVsDirect}x)`, undefined],
   ['endpoint decision share of setup latency', 'not measurable', F && `${F.decisionUs} us = ${(F.decisionShareOfSetupLatency * 100).toFixed(1)}%`, F && F.decisionShareOfSetupLatency < 0.02],
 ];
-console.log(`\n${'measure'.padEnd(40)} ${'target'.padEnd(11)} result`);
+console.log(`\n${'measure'.padEnd(42)} ${'target'.padEnd(14)} result`);
 for (const [what, target, got, met] of rows) {
-  console.log(`${what.padEnd(40)} ${target.padEnd(11)} ${got ?? 'not run'}  ${met === undefined ? '' : met ? '(met)' : '(NOT met)'}`);
+  console.log(`${what.padEnd(42)} ${target.padEnd(14)} ${got ?? 'not run'}  ${met === undefined ? '' : met ? '(met)' : '(NOT met)'}`);
 }
-if (quick) console.log('\n(--quick: smaller tables and shorter runs; the targets are for full runs)');
-process.exit(failed ? 1 : 0);
+writeFileSync(
+  join(__dirname, 'results', `summary${quick ? '-quick' : ''}.json`),
+  JSON.stringify({ machine: m, quick, rows: rows.map(([measure, target, result, met]) => ({ measure: measure.trim(), target, result, met })) }, null, 2) + '\n',
+);
+console.log(`\nplots: ${plots.map((p) => `bench/results/${p}`).join(', ') || 'none'}; ${((Date.now() - start) / 1000).toFixed(0)} s in all`);
+if (quick) console.log('(--quick: smaller tables and shorter runs; the targets are for full runs)');
+if (failed.length) console.log(`FAILED scenarios: ${failed.join(', ')}`);
+process.exit(failed.length ? 1 : 0);

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The affinityd command.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import pino from 'pino';
@@ -8,6 +10,7 @@ import { ConfigError, loadConfigFile, loadKeyFile } from '../daemon/config';
 import { createNode } from '../daemon/node';
 import { CaptureUnavailable, defaultFilter, runCapture } from '../capture/capture';
 import { POLICY_NAMES } from '../selection/policy';
+import { packageRoot } from '../util/package-root';
 import { type DemoOptions, runDemo } from './demo';
 
 const USAGE = `usage: affinityd <command> [options]
@@ -19,6 +22,8 @@ commands:
           [--json] [--summary] [--key-file FILE]
                            the cluster protocol on the wire: one line per message, or
                            a summary (latency, unanswered, failed checks, split bundles)
+  bench [--quick]          every benchmark, each against its baseline in the same run;
+                           results and plots in bench/results/ (needs the dev dependencies)
   demo [--clients N] [--links N] [--gap MS] [--policy NAME]
                            three nodes, three endpoints and a client workload on loopback;
                            prints where every bundle landed; exit 0 only if none split
@@ -88,6 +93,16 @@ async function main(argv: string[]): Promise<number> {
       });
       // pcap@3 keeps a poll handle alive after close(): end the process deliberately
       process.exit(code);
+    }
+    case 'bench': {
+      const root = packageRoot();
+      try {
+        require.resolve('tsx', { paths: [root] });
+      } catch {
+        throw new ConfigError(['the benchmarks need the dev dependencies (tsx, redis): run npm install in the checkout, without --omit=dev'], 'bench');
+      }
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...rest], { cwd: root, stdio: 'inherit' });
+      return r.status ?? 1;
     }
     case 'demo': {
       const { values } = parseArgs({
