@@ -14,11 +14,18 @@ import { fmt, writeResult } from './lib';
 const clients = Number(process.argv[2] ?? 100_000);
 const concurrency = Number(process.argv[3] ?? 500);
 
-async function storm(nodes: AffinityNode[], keys: ClientKey[]): Promise<{ seconds: number; split: number; failed: number }> {
+async function storm(nodes: AffinityNode[], keys: ClientKey[], label: string): Promise<{ seconds: number; split: number; failed: number }> {
   let next = 0;
+  let done = 0;
   let split = 0;
   let failed = 0;
   const t0 = process.hrtime.bigint();
+  const step = Math.max(1, Math.floor(keys.length / 10));
+  const progress = () => {
+    if (++done % step === 0 && keys.length >= 20_000) {
+      process.stderr.write(`  ${label}: ${done} of ${keys.length} clients routed, ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s\n`);
+    }
+  };
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < keys.length) {
@@ -29,6 +36,7 @@ async function storm(nodes: AffinityNode[], keys: ClientKey[]): Promise<{ second
         } catch {
           failed++;
         }
+        progress();
       }
     }),
   );
@@ -55,14 +63,14 @@ async function main(): Promise<void> {
   }
   try {
     const keys = Array.from({ length: clients }, (_, i) => parseClientKey(`3:02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01/storm-${i}`));
-    const cold = await storm(nodes, keys);
+    const cold = await storm(nodes, keys, 'after the restart');
     const c = nodes.map((n) => n.stats().router);
     const sum = (k: keyof (typeof c)[0]) => c.reduce((a, x) => a + (x[k] as number), 0);
     const counts = {
       routes: sum('routes'), misses: sum('misses'), queriesSent: sum('queriesSent'), retries: sum('queryRetries'), timeouts: sum('queryTimeouts'),
       remoteHits: sum('remoteHits') + sum('lateUpdateHits'), directHits: sum('directHits'), selected: sum('selected'), coalesced: sum('coalesced'),
     };
-    const warm = await storm(nodes, keys);
+    const warm = await storm(nodes, keys, 'warm');
     const dropped = nodes.reduce((a, n) => a + n.stats().responder.queueFull, 0);
     const result = {
       clients,
