@@ -107,8 +107,18 @@ export function runCapture(o: CaptureOptions): Promise<number> {
   return new Promise((resolve) => {
     let seen = 0;
     let done = false;
-    const finish = () => {
+    const finish = (drain = false) => {
       if (done) return;
+      // On a signal, take what libpcap has already captured but not yet
+      // handed over (its buffer time-out), so the last packets are not lost.
+      if (drain && !o.file) {
+        try {
+          while (!done && session.session.dispatch(session.buf, session.header) > 0);
+        } catch {
+          /* closing anyway */
+        }
+        if (done) return; // -c N was reached while draining
+      }
       done = true;
       try {
         session.close();
@@ -130,9 +140,9 @@ export function runCapture(o: CaptureOptions): Promise<number> {
       else out(o.json ? JSON.stringify(toJson(c)) : formatLine(c));
       if (o.count && ++seen >= o.count) finish();
     });
-    session.on('complete', finish); // end of a file
-    process.once('SIGINT', finish);
-    process.once('SIGTERM', finish);
+    session.on('complete', () => finish()); // end of a file
+    process.once('SIGINT', () => finish(true));
+    process.once('SIGTERM', () => finish(true));
     if (!o.file) {
       writeSync(2, `capturing on ${o.iface} (${o.filter})${o.write ? `, writing ${o.write}` : ''}\n`);
       o.onOpen?.();
