@@ -1,5 +1,6 @@
 // The native responder on loopback multicast, two nodes in this process.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { encodeFrame, parseHeader } from '../../src/codec/frame';
@@ -125,17 +126,20 @@ describe('native responder on loopback multicast (addon in process)', function (
   it('delivers REPLYs to JS in bounded batches and counts what does not fit', async () => {
     const net = testGroup();
     const a = open(1, net, testKeyring(), { queueCapacity: 16, maxBatch: 4 });
-    const s = await rawSender();
     const ring = testKeyring();
-    // 200 REPLY frames at a node whose JS is busy: the queue holds 16
     const body = encodeReply({ queryId: 1, entry: { clientKey: alice, endpoint: lns1, version: 1, originNode: 7, ttlSeconds: 60 } });
-    const start = Date.now();
-    for (let i = 0; i < 200; i++) {
-      await sendRaw(s, encodeFrame({ type: MessageType.Reply, keyId: 1, senderNode: 7, bootEpoch: 1, sequence: BigInt(i + 1), timestampMs: BigInt(Date.now()) }, body, ring), net.port, net.group);
-    }
-    while (Date.now() - start < 300) { /* keep JS busy so nothing drains */ }
-    await until(() => a.responder.stats().received === 200, 3000, '200 datagrams');
-    s.close();
+    const frames = Array.from({ length: 200 }, (_, i) =>
+      encodeFrame({ type: MessageType.Reply, keyId: 1, senderNode: 7, bootEpoch: 1, sequence: BigInt(i + 1), timestampMs: BigInt(Date.now()) }, body, ring).toString('hex'),
+    );
+    // 200 REPLYs sent by another process while this JS thread is blocked in
+    // spawnSync: nothing drains the 16-frame queue until they are all in
+    const sender = `const d=require('dgram').createSocket('udp4');const f=${JSON.stringify(frames)};let i=0;` +
+      `d.bind(0,'127.0.0.1',()=>{d.setMulticastInterface('127.0.0.1');const next=()=>i<f.length?d.send(Buffer.from(f[i++],'hex'),${net.port},'${net.group}',next):d.close();next();});`;
+    const r = spawnSync(process.execPath, ['-e', sender], { timeout: 20_000 });
+    assert.equal(r.status, 0, String(r.stderr));
+    // still blocked: let the I/O thread read them all (at most 5 s)
+    for (let i = 0; i < 100 && a.responder.stats().received < 200; i++) spawnSync('sleep', ['0.05']);
+    assert.equal(a.responder.stats().received, 200, 'the I/O thread read every datagram');
     await until(() => a.frames.length === a.responder.stats().delivered, 3000, 'delivery');
     const st = a.responder.stats();
     assert.equal(st.delivered + st.queueFull, 200);
