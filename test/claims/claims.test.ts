@@ -93,9 +93,11 @@ describe('claims, on real sockets', function () {
     await until(() => framesFor(captured.frames, key, MessageType.Update).length === 1, 1000, 'the UPDATE');
     const upd = framesFor(captured.frames, key, MessageType.Update)[0];
     const lastQuery = q[q.length - 1];
-    assert.ok(upd.at - lastQuery.at >= 30 - 3, `decided ${(upd.at - lastQuery.at).toFixed(1)} ms after the last QUERY; the time-out is 30`);
-    assert.ok(q[1].at - q[0].at >= 15 - 3 && q[2].at - q[1].at >= 15 - 3, 'QUERYs 15 ms apart');
-    assert.ok(upd.at - t0 >= 2 * 15 + 30 - 3);
+    // times are when this process saw the frames: a busy event loop can
+    // shrink a gap by a few ms (the router test checks the exact bounds)
+    assert.ok(upd.at - lastQuery.at >= 30 - 10, `decided ${(upd.at - lastQuery.at).toFixed(1)} ms after the last QUERY; the time-out is 30`);
+    assert.ok(q[1].at - q[0].at >= 15 - 10 && q[2].at - q[1].at >= 15 - 10, 'QUERYs 15 ms apart');
+    assert.ok(upd.at - t0 >= 2 * 15 + 30 - 10);
   });
 
   it('claim 5: the database is updated by a multicast UPDATE carrying the client\'s identifying information and the endpoint', async () => {
