@@ -21,6 +21,20 @@ interface Series {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 const si = (v: number) => (v >= 1e6 ? `${+(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${+(v / 1e3).toFixed(1)}k` : `${+v.toFixed(1)}`);
 
+/** The SVG head: background, title, horizontal grid with y labels, y-axis name. */
+function frame(title: string, yLabel: string, y1: number, py: (y: number) => number): string[] {
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/><text x="${M.l}" y="22" font-size="14" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const y = (y1 / 5) * i;
+    out.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/><text x="${M.l - 6}" y="${py(y) + 4}" text-anchor="end">${si(y)}</text>`);
+  }
+  out.push(`<text transform="translate(16 ${(M.t + H - M.b) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
+  return out;
+}
+
 function lineChart(title: string, xLabel: string, yLabel: string, series: Series[], logX: boolean): string {
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
@@ -29,18 +43,11 @@ function lineChart(title: string, xLabel: string, yLabel: string, series: Series
   const y1 = Math.max(...ys) * 1.1;
   const px = (x: number) => M.l + ((fx(x) - x0) / (x1 - x0 || 1)) * (W - M.l - M.r);
   const py = (y: number) => H - M.b - (y / y1) * (H - M.t - M.b);
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/><text x="${M.l}" y="22" font-size="14" font-weight="bold">${esc(title)}</text>`);
-  for (let i = 0; i <= 5; i++) {
-    const y = (y1 / 5) * i;
-    out.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/><text x="${M.l - 6}" y="${py(y) + 4}" text-anchor="end">${si(y)}</text>`);
-  }
+  const out = frame(title, yLabel, y1, py);
   for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
     out.push(`<text x="${px(x)}" y="${H - M.b + 16}" text-anchor="middle">${si(x)}</text>`);
   }
   out.push(`<text x="${(M.l + W - M.r) / 2}" y="${H - 12}" text-anchor="middle">${esc(xLabel)}</text>`);
-  out.push(`<text transform="translate(16 ${(M.t + H - M.b) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${px(p[0]).toFixed(1)} ${py(p[1]).toFixed(1)}`).join(' ');
@@ -57,15 +64,8 @@ function barChart(title: string, yLabel: string, groups: string[], series: { nam
   const gw = (W - M.l - M.r) / groups.length;
   const bw = (gw * 0.8) / series.length;
   const py = (y: number) => H - M.b - (y / y1) * (H - M.t - M.b);
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/><text x="${M.l}" y="22" font-size="14" font-weight="bold">${esc(title)}</text>`);
-  for (let i = 0; i <= 5; i++) {
-    const y = (y1 / 5) * i;
-    out.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/><text x="${M.l - 6}" y="${py(y) + 4}" text-anchor="end">${si(y)}</text>`);
-  }
+  const out = frame(title, yLabel, y1, py);
   groups.forEach((g, gi) => out.push(`<text x="${M.l + gw * gi + gw / 2}" y="${H - M.b + 16}" text-anchor="middle">${esc(g)}</text>`));
-  out.push(`<text transform="translate(16 ${(M.t + H - M.b) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
   series.forEach((s, si2) => {
     const c = COLORS[si2 % COLORS.length];
     s.values.forEach((v, gi) => {
