@@ -47,7 +47,16 @@ export interface Config {
     peers: { address: string; port: number }[];
     busyPollMicros: number;
   };
-  directory: { capacity: number; endpointCapacity: number; entryTtlSeconds: number; maxTtlSeconds: number; queueCapacity: number };
+  directory: {
+    capacity: number;
+    endpointCapacity: number;
+    entryTtlSeconds: number;
+    maxTtlSeconds: number;
+    queueCapacity: number;
+    /** Where the table is saved and loaded from; '' keeps it in memory only. */
+    snapshotFile: string;
+    snapshotIntervalSeconds: number;
+  };
   query: { count: number; intervalMs: number; timeoutMs: number; direct: boolean; directTimeoutMs: number };
   selection: { policy: PolicyName; failureHoldDownMs: number };
   endpoints: { name: string; address: string; port: number; weight: number }[];
@@ -98,6 +107,8 @@ export const CONFIG_SCHEMA = {
         entryTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 3600 },
         maxTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400 },
         queueCapacity: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 4096 },
+        snapshotFile: str(''),
+        snapshotIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },
       },
     },
     query: {

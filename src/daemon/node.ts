@@ -1,6 +1,8 @@
 // An affinityd node: the native table and responder, the router over them,
 // endpoint selection and the front ends, wired from one configuration.
 // This is the library entry point (src/index.ts re-exports it).
+import { existsSync } from 'node:fs';
+
 import { checkedClientKeyBytes, checkedClientKeysInto, type ClientKey, parseClientKey } from '../codec/client-key';
 import type { Keyring } from '../codec/frame';
 import { NativeDirectory } from '../directory/native-directory';
@@ -11,6 +13,7 @@ import { EndpointSet } from '../selection/endpoint-set';
 import { createPolicy } from '../selection/policy';
 import { NativeLink } from '../transport/native-link';
 import { type Config, type ConfigInput, loadKeyFile, resolveConfig } from './config';
+import { loadSnapshot, writeSnapshot } from './snapshot';
 
 export interface NodeOptions {
   /** The cluster keyring; default: read from cluster.keyFile. */
@@ -31,6 +34,8 @@ export class AffinityNode {
   readonly router: Router;
   readonly endpoints: EndpointSet;
   readonly frontends: Frontend[];
+  readonly snapshots = { loaded: 0, expiredOnLoad: 0, damaged: 0, written: 0, writeErrors: 0, lastWrittenEntries: 0 };
+  private snapshotTimer?: NodeJS.Timeout;
   private closed = false;
 
   /** Use createNode(). */
@@ -104,8 +109,40 @@ export class AffinityNode {
     return this.responder.address();
   }
 
+  /** Saves the table now (also on an interval and at close, with directory.snapshotFile). */
+  snapshot(): number {
+    const file = this.config.directory.snapshotFile;
+    if (!file) return 0;
+    try {
+      const n = writeSnapshot(this.directory, file);
+      this.snapshots.written++;
+      this.snapshots.lastWrittenEntries = n;
+      return n;
+    } catch (e) {
+      this.snapshots.writeErrors++;
+      this.log.warn({ err: (e as Error).message, file }, 'snapshot not written');
+      return 0;
+    }
+  }
+
+  private loadSnapshotAtStart(): void {
+    const file = this.config.directory.snapshotFile;
+    if (!file || !existsSync(file)) return;
+    try {
+      const r = loadSnapshot(this.directory, file);
+      this.snapshots.loaded = r.loaded;
+      this.snapshots.expiredOnLoad = r.expired;
+      this.log.info({ file, ...r }, 'snapshot loaded');
+    } catch (e) {
+      // a damaged snapshot is reported and skipped: the cluster still knows the entries
+      this.snapshots.damaged++;
+      this.log.warn({ file, err: (e as Error).message }, 'snapshot damaged: starting without it');
+    }
+  }
+
   stats() {
     return {
+      snapshots: { ...this.snapshots },
       node: this.config.node.id,
       router: { ...this.router.counters, inFlight: this.router.inFlight() },
       responder: this.responder.stats(),
@@ -120,12 +157,19 @@ export class AffinityNode {
   async close(drainMs = 0): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.snapshotTimer);
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
+    this.snapshot();
     this.responder.close();
     this.log.info({ node: this.config.node.id }, 'node closed');
   }
 
   async start(): Promise<this> {
+    this.loadSnapshotAtStart();
+    if (this.config.directory.snapshotFile) {
+      this.snapshotTimer = setInterval(() => this.snapshot(), this.config.directory.snapshotIntervalSeconds * 1000);
+      this.snapshotTimer.unref();
+    }
     try {
       for (const f of this.frontends) {
         const a = await f.listen();
