@@ -58,7 +58,12 @@ export interface Config {
     snapshotIntervalSeconds: number;
   };
   query: { count: number; intervalMs: number; timeoutMs: number; direct: boolean; directTimeoutMs: number };
-  selection: { policy: PolicyName; failureHoldDownMs: number };
+  selection: {
+    policy: PolicyName;
+    failureHoldDownMs: number;
+    /** Active TCP checks of the endpoints (off by default). */
+    healthCheck: { enabled: boolean; intervalMs: number; timeoutMs: number; rise: number; fall: number };
+  };
   endpoints: { name: string; address: string; port: number; weight: number }[];
   frontends: FrontendConfig[];
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -126,6 +131,16 @@ export const CONFIG_SCHEMA = {
       properties: {
         policy: { enum: POLICY_NAMES, default: 'rendezvous' },
         failureHoldDownMs: ms(10_000, 86_400_000),
+        healthCheck: {
+          type: 'object', additionalProperties: false, default: {},
+          properties: {
+            enabled: { type: 'boolean', default: false },
+            intervalMs: ms(2000, 3_600_000),
+            timeoutMs: ms(1000, 60_000),
+            rise: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
+            fall: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+          },
+        },
       },
     },
     endpoints: {

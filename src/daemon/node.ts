@@ -10,6 +10,7 @@ import { type Route, Router } from '../directory/router';
 import { Frontend, type Logger } from '../frontend/frontend';
 import { native, type NativeAffinityTable, type NativeResponder } from '../native';
 import { EndpointSet } from '../selection/endpoint-set';
+import { HealthChecker } from '../selection/health-checker';
 import { createPolicy } from '../selection/policy';
 import { NativeLink } from '../transport/native-link';
 import { type Config, type ConfigInput, loadKeyFile, resolveConfig } from './config';
@@ -34,6 +35,7 @@ export class AffinityNode {
   readonly router: Router;
   readonly endpoints: EndpointSet;
   readonly frontends: Frontend[];
+  readonly health?: HealthChecker;
   readonly snapshots = { loaded: 0, expiredOnLoad: 0, damaged: 0, written: 0, writeErrors: 0, lastWrittenEntries: 0 };
   private snapshotTimer?: NodeJS.Timeout;
   private closed = false;
@@ -85,6 +87,7 @@ export class AffinityNode {
       createPolicy(c.selection.policy),
     );
     this.frontends = c.frontends.map((f) => new Frontend(f, this.router, this.endpoints, log));
+    if (c.selection.healthCheck.enabled) this.health = new HealthChecker(this.endpoints, c.selection.healthCheck, log);
   }
 
   /**
@@ -149,7 +152,14 @@ export class AffinityNode {
       table: this.table.stats(),
       link: { ...this.link.counters },
       frontends: this.frontends.map((f) => ({ name: f.config.name, address: f.address(), ...f.counters })),
-      endpoints: this.endpoints.states.map((s) => ({ name: s.endpoint.name, connections: s.connections, down: s.downUntil > Date.now(), failures: s.failures })),
+      endpoints: this.endpoints.states.map((s) => ({
+        name: s.endpoint.name,
+        connections: s.connections,
+        down: s.downUntil > Date.now() || !!s.checkedDown,
+        checkedDown: !!s.checkedDown,
+        failures: s.failures,
+      })),
+      healthChecks: this.health?.checks ?? 0,
     };
   }
 
@@ -158,6 +168,7 @@ export class AffinityNode {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.snapshotTimer);
+    this.health?.stop();
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
     this.snapshot();
     this.responder.close();
@@ -166,6 +177,7 @@ export class AffinityNode {
 
   async start(): Promise<this> {
     this.loadSnapshotAtStart();
+    this.health?.start();
     if (this.config.directory.snapshotFile) {
       this.snapshotTimer = setInterval(() => this.snapshot(), this.config.directory.snapshotIntervalSeconds * 1000);
       this.snapshotTimer.unref();

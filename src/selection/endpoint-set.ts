@@ -12,8 +12,10 @@ export interface EndpointState {
   /** Stable identity for hashing: `name=address:port`. */
   readonly id: string;
   connections: number;
-  /** Not selected until this time (ms since epoch); 0: up. */
+  /** Not selected until this time (ms since epoch); 0: up. Passive: set when a connection is refused. */
   downUntil: number;
+  /** Out by the active health check (health-checker.ts) until it passes again. */
+  checkedDown?: boolean;
   failures: number;
 }
 
@@ -35,7 +37,11 @@ export class EndpointSet {
   /** Endpoints that may take a new client now. */
   healthy(): EndpointState[] {
     const t = this.now();
-    return this.states.filter((s) => s.endpoint.weight > 0 && s.downUntil <= t);
+    return this.states.filter((s) => s.endpoint.weight > 0 && s.downUntil <= t && !s.checkedDown);
+  }
+
+  private out(s: EndpointState, t: number): boolean {
+    return s.downUntil > t || !!s.checkedDown;
   }
 
   find(e: Endpoint): EndpointState | undefined {
@@ -45,12 +51,12 @@ export class EndpointSet {
   /** True if some endpoint is held down now (lets batch callers skip per-client checks). */
   anyDown(): boolean {
     const t = this.now();
-    return this.states.some((s) => s.downUntil > t);
+    return this.states.some((s) => this.out(s, t));
   }
 
   isDown(e: Endpoint): boolean {
     const s = this.find(e);
-    return !!s && s.downUntil > this.now();
+    return !!s && this.out(s, this.now());
   }
 
   /** Passive health: a refused or timed-out connection takes the endpoint out for holdMs. */
