@@ -2,10 +2,8 @@
 // sent it, what it says, and whether its tag verifies under a keyring.
 import { formatClientKey } from '../codec/client-key';
 import { formatEndpoint } from '../codec/endpoint';
-import { type FrameHeader, inspectFrame, type Keyring, parseHeader } from '../codec/frame';
+import { classifyBody, type FrameHeader, HEADER_SIZE, inspectFrame, type Keyring, parseHeader, TAG_SIZE } from '../codec/frame';
 import { MESSAGE_TYPE_NAMES, type Message, MessageType } from '../codec/messages';
-import { classifyBody } from '../codec/frame';
-import { HEADER_SIZE, TAG_SIZE } from '../codec/frame';
 
 export interface CapturedMessage {
   /** Capture time, ms since the epoch (with microseconds as a fraction). */

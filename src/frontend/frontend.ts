@@ -4,9 +4,8 @@
 // endpoint and closes. Every connection ends in a counted outcome.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
-import type { ClientKey } from '../codec/client-key';
 import { type Endpoint, formatEndpoint } from '../codec/endpoint';
-import { formatClientKey } from '../codec/client-key';
+import { type ClientKey, formatClientKey } from '../codec/client-key';
 import { ProtocolError } from '../codec/errors';
 import type { FrontendConfig } from '../daemon/config';
 import { NoEndpointError, type Route, type Router } from '../directory/router';

@@ -1,8 +1,7 @@
 // JSON form of messages in the shared vectors: client keys in their text
 // form, buffers in hex. Used by the generator and by the vector tests.
 import { formatClientKey, parseClientKey } from '../../src/codec/client-key';
-import type { Entry, Message } from '../../src/codec/messages';
-import { MessageType } from '../../src/codec/messages';
+import { type Entry, type Message, MessageType } from '../../src/codec/messages';
 
 export interface EntryJson {
   clientKey: string;
