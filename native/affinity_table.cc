@@ -132,11 +132,13 @@ restart:
   return false;
 }
 
-bool AffinityTable::Lookup(const uint8_t* key, size_t len, uint32_t now_s, EntryView* out) const {
+bool AffinityTable::Lookup(const uint8_t* key, size_t len, uint32_t now_s, EntryView* out,
+                           bool include_withdrawn) const {
   if (len < 2 || len > kMaxKeyOctets) return false;
   PaddedKey pk;
   Pad(key, len, &pk);
   if (!LookupOne(HashKey(key, len, seed_), pk, now_s, &out->fields)) return false;
+  if (!include_withdrawn && out->fields.endpoint_id == kWithdrawnEndpoint) return false;
   out->key_len = uint8_t(len);
   std::memcpy(out->key, key, len);
   return true;
@@ -172,7 +174,7 @@ size_t AffinityTable::LookupBatch(const uint8_t* const* keys, const uint16_t* le
       if (len >= 2 && len <= kMaxKeyOctets) {
         PaddedKey pk;
         Pad(keys[i], len, &pk);
-        hit = LookupOne(hashes[j], pk, now_s, &f);
+        hit = LookupOne(hashes[j], pk, now_s, &f) && f.endpoint_id != kWithdrawnEndpoint;
       }
       endpoints[i] = hit ? int32_t(f.endpoint_id) : -1;
       if (versions) versions[i] = hit ? f.version : 0;

@@ -30,6 +30,11 @@
 
 namespace affinityd {
 
+// endpoint_id of a withdraw marker: the entry was deleted at this version.
+// A marker takes part in the version rule (an older UPDATE cannot bring the
+// entry back) and in sync and digests, but lookups treat it as a miss.
+constexpr uint32_t kWithdrawnEndpoint = 0xFFFFFFFFu;
+
 struct EntryFields {
   uint32_t endpoint_id = 0;
   uint32_t version = 0;
@@ -64,13 +69,15 @@ class AffinityTable {
   AffinityTable& operator=(const AffinityTable&) = delete;
 
   // ---- readers: any thread, never block ----
-  bool Lookup(const uint8_t* key, size_t len, uint32_t now_s, EntryView* out) const;
+  // A withdraw marker is a miss unless include_withdrawn.
+  bool Lookup(const uint8_t* key, size_t len, uint32_t now_s, EntryView* out, bool include_withdrawn = false) const;
   // keys[i] of lens[i] octets; writes endpoint id (or -1 on a miss) and,
   // when not null, the version and the origin node. Returns the hits.
   size_t LookupBatch(const uint8_t* const* keys, const uint16_t* lens, size_t n, uint32_t now_s,
                      int32_t* endpoints, uint32_t* versions, uint32_t* origins = nullptr) const;
-  // Visits live entries in slot order from *cursor; at most max of them.
-  // *cursor is advanced; it is SlotCount() when the walk is done.
+  // Visits live entries and withdraw markers in slot order from *cursor; at
+  // most max of them; fn(view, slot). *cursor is advanced; it is SlotCount()
+  // when the walk is done.
   template <typename Fn>
   size_t Iterate(size_t* cursor, size_t max, uint32_t now_s, Fn&& fn) const;
 
@@ -151,7 +158,7 @@ size_t AffinityTable::Iterate(size_t* cursor, size_t max, uint32_t now_s, Fn&& f
       // names it (a recycled record would have been unlinked first).
       if (slots_[i].load(std::memory_order_acquire) != s) continue;
       if (view.fields.expires_s > now_s) {
-        fn(view);
+        fn(view, i);
         visited++;
       }
       break;

@@ -274,6 +274,7 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
     case MessageType::kSyncRequest:
     case MessageType::kSyncChunk:
     case MessageType::kWithdraw:
+    case MessageType::kDigest:
       counters_.Count(Verdict::kAccepted);
       if (inbound_.Push(d, n, from, via_unicast)) {
         counters_.delivered.fetch_add(1, std::memory_order_relaxed);

@@ -19,11 +19,12 @@ enum class MessageType : uint8_t {
   kQuery = 1,        // "is there an entry for this client key?"
   kReply = 2,        // a directory's answer: the entry
   kUpdate = 3,       // "store this entry"
-  kSyncRequest = 4,  // reserved: bulk sync, ask for the table
-  kSyncChunk = 5,    // reserved: bulk sync, a part of the table
-  kWithdraw = 6,     // reserved: an entry is deleted
+  kSyncRequest = 4,  // bulk sync / repair: send me your entries (JS handles it)
+  kSyncChunk = 5,    // a part of a table, unicast to the requester (JS)
+  kWithdraw = 6,     // an entry is deleted at a version (JS)
+  kDigest = 7,       // bucket digests of a table, for anti-entropy (JS)
 };
-constexpr uint8_t kMaxKnownType = 6;
+constexpr uint8_t kMaxKnownType = 7;
 
 // Header field offsets (all integers big-endian).
 constexpr size_t kOffMagic = 0;

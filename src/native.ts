@@ -25,6 +25,10 @@ export interface NativeEntry {
   readonly originNode: number;
   readonly createdSeconds: number;
   readonly expiresSeconds: number;
+  /** Slot in the table: slot + 1 is the cursor that resumes after this entry. */
+  readonly slot: number;
+  /** The key's digest hash (native/table_digest.h DigestKeyHash); bucket = keyHash % buckets. */
+  readonly keyHash: number;
 }
 
 export interface TableStats {
@@ -52,8 +56,11 @@ export interface NativeAffinityTable {
    * A key with bad offsets or an endpoint id not interned is BadKey. Returns entries stored.
    */
   upsertBatch(keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array, results: Uint8Array | null, nowSeconds?: number): number;
-  /** out = [endpointId, version, originNode, createdSeconds, expiresSeconds]. */
-  lookup(key: Buffer, out: Uint32Array, nowSeconds?: number): boolean;
+  /**
+   * out = [endpointId, version, originNode, createdSeconds, expiresSeconds].
+   * A withdraw marker (endpointId 0xFFFFFFFF) is a miss unless includeWithdrawn.
+   */
+  lookup(key: Buffer, out: Uint32Array, nowSeconds?: number, includeWithdrawn?: boolean): boolean;
   /** Keys concatenated in `keys`, key i at offsets[i]..offsets[i+1]; -1 in endpoints on a miss. */
   lookupBatch(
     keys: Buffer, offsets: Uint32Array, count: number, endpoints: Int32Array,
@@ -62,7 +69,10 @@ export interface NativeAffinityTable {
   remove(key: Buffer): boolean;
   clear(): number;
   sweep(nowSeconds: number | undefined, maxSlots: number): number;
+  /** Live entries and withdraw markers (endpointId 0xFFFFFFFF) in slot order from cursor. */
   entries(cursor: number, max: number, nowSeconds?: number): { cursor: number; done: boolean; entries: NativeEntry[] };
+  /** bucketCount (1..128) digests of 8 octets, little-endian (native/table_digest.h). */
+  digest(bucketCount: number, nowSeconds?: number): Buffer;
   /** Returns the endpoint's id, or -1 when the registry is full. */
   internEndpoint(address: Buffer, port: number, name: Buffer): number;
   endpoint(id: number): { address: Buffer; port: number; name: Buffer } | null;

@@ -129,7 +129,7 @@ Napi::Value InspectFrame(const Napi::CallbackInfo& info) {
       case 1: { WireQuery q; ok = DecodeQuery(body, h.body_length, &q); break; }
       case 2: { WireReply r; ok = DecodeReply(body, h.body_length, &r); break; }
       case 3: { WireUpdate u; ok = DecodeUpdate(body, h.body_length, &u); break; }
-      case 4: case 5: case 6: break;  // reserved types: bodies are the JS side's
+      case 4: case 5: case 6: case 7: break;  // sync, withdraw, digest: bodies are the JS side's
       default: v = Verdict::kUnknownType;
     }
     if (!ok) v = Verdict::kMalformedBody;

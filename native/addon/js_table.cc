@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "../table_digest.h"
 #include "napi_util.h"
 
 namespace affinityd {
@@ -20,6 +21,7 @@ Napi::Function JsAffinityTable::Init(Napi::Env env) {
                       InstanceMethod("entries", &JsAffinityTable::JS_entries),
                       InstanceMethod("internEndpoint", &JsAffinityTable::JS_internEndpoint),
                       InstanceMethod("endpoint", &JsAffinityTable::JS_endpoint),
+                      InstanceMethod("digest", &JsAffinityTable::JS_digest),
                       InstanceMethod("stats", &JsAffinityTable::JS_stats)});
 }
 
@@ -39,6 +41,7 @@ JsAffinityTable::JsAffinityTable(const Napi::CallbackInfo& info) : Napi::ObjectW
 }
 
 // upsert(key, endpointId, version, originNode, ttlSeconds, nowSeconds?) -> UpsertResult
+// endpointId 0xFFFFFFFF stores a withdraw marker (affinity_table.h).
 Napi::Value JsAffinityTable::JS_upsert(const Napi::CallbackInfo& info) {
   auto key = BufferArg(info, 0, "key");
   EntryFields f;
@@ -47,7 +50,8 @@ Napi::Value JsAffinityTable::JS_upsert(const Napi::CallbackInfo& info) {
   f.origin_node = U32Arg(info, 3, "originNode");
   uint32_t ttl = U32Arg(info, 4, "ttlSeconds");
   uint32_t now = NowSecondsArg(info, 5);
-  if (f.endpoint_id >= endpoints_->Size()) throw Napi::RangeError::New(info.Env(), "endpointId is not interned");
+  if (f.endpoint_id >= endpoints_->Size() && f.endpoint_id != kWithdrawnEndpoint)
+    throw Napi::RangeError::New(info.Env(), "endpointId is not interned");
   f.created_s = now;
   f.expires_s = now + ttl;
   return Napi::Number::New(info.Env(), int(table_->Upsert(key.Data(), key.Length(), f, now)));
@@ -70,7 +74,7 @@ Napi::Value JsAffinityTable::JS_upsertBatch(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < count; i++) {
     uint32_t a = off[i], b = off[i + 1];
     UpsertResult r = UpsertResult::kBadKey;
-    if (b >= a && b <= keys.Length() && f[4 * i] < endpoints) {
+    if (b >= a && b <= keys.Length() && (f[4 * i] < endpoints || f[4 * i] == kWithdrawnEndpoint)) {
       EntryFields e;
       e.endpoint_id = f[4 * i];
       e.version = f[4 * i + 1];
@@ -85,13 +89,15 @@ Napi::Value JsAffinityTable::JS_upsertBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, double(stored));
 }
 
-// lookup(key, out: Uint32Array(5), nowSeconds?) -> boolean
-// out = [endpointId, version, originNode, createdSeconds, expiresSeconds]
+// lookup(key, out: Uint32Array(5), nowSeconds?, includeWithdrawn?) -> boolean
+// out = [endpointId, version, originNode, createdSeconds, expiresSeconds];
+// with includeWithdrawn a withdraw marker is found, endpointId 0xFFFFFFFF.
 Napi::Value JsAffinityTable::JS_lookup(const Napi::CallbackInfo& info) {
   auto key = BufferArg(info, 0, "key");
   uint32_t* out = TypedArrayArg<uint32_t>(info, 1, napi_uint32_array, 5, "out");
+  bool withdrawn = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
   EntryView e;
-  if (!table_->Lookup(key.Data(), key.Length(), NowSecondsArg(info, 2), &e))
+  if (!table_->Lookup(key.Data(), key.Length(), NowSecondsArg(info, 2), &e, withdrawn))
     return Napi::Boolean::New(info.Env(), false);
   out[0] = e.fields.endpoint_id;
   out[1] = e.fields.version;
@@ -147,7 +153,9 @@ Napi::Value JsAffinityTable::JS_sweep(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(table_->Sweep(now, max)));
 }
 
-// entries(cursor, max, nowSeconds?) -> {cursor, done, entries: [{key, endpointId, ...}]}
+// entries(cursor, max, nowSeconds?) -> {cursor, done, entries: [{key, endpointId, ..., slot, keyHash}]}
+// Withdraw markers are included (endpointId 0xFFFFFFFF). slot + 1 is the
+// cursor that resumes after an entry; keyHash is DigestKeyHash.
 Napi::Value JsAffinityTable::JS_entries(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t cursor = U32Arg(info, 0, "cursor");
@@ -155,7 +163,7 @@ Napi::Value JsAffinityTable::JS_entries(const Napi::CallbackInfo& info) {
   uint32_t now = NowSecondsArg(info, 2);
   Napi::Array list = Napi::Array::New(env);
   uint32_t i = 0;
-  table_->Iterate(&cursor, max, now, [&](const EntryView& e) {
+  table_->Iterate(&cursor, max, now, [&](const EntryView& e, size_t slot) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("key", Napi::Buffer<uint8_t>::Copy(env, e.key, e.key_len));
     o.Set("endpointId", e.fields.endpoint_id);
@@ -163,6 +171,8 @@ Napi::Value JsAffinityTable::JS_entries(const Napi::CallbackInfo& info) {
     o.Set("originNode", e.fields.origin_node);
     o.Set("createdSeconds", e.fields.created_s);
     o.Set("expiresSeconds", e.fields.expires_s);
+    o.Set("slot", double(slot));
+    o.Set("keyHash", DigestKeyHash(e.key, e.key_len));
     list.Set(i++, o);
   });
   Napi::Object r = Napi::Object::New(env);
@@ -202,6 +212,16 @@ Napi::Value JsAffinityTable::JS_endpoint(const Napi::CallbackInfo& info) {
   o.Set("port", e.port);
   o.Set("name", Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t*>(e.name), e.name_len));
   return o;
+}
+
+// digest(bucketCount, nowSeconds?) -> Buffer of bucketCount 64-bit digests (little-endian)
+Napi::Value JsAffinityTable::JS_digest(const Napi::CallbackInfo& info) {
+  uint32_t buckets = U32Arg(info, 0, "bucketCount");
+  if (buckets < 1 || buckets > kMaxDigestBuckets)
+    throw Napi::RangeError::New(info.Env(), "bucketCount must be 1 to 128");
+  uint64_t out[kMaxDigestBuckets];
+  ComputeDigest(*table_, *endpoints_, NowSecondsArg(info, 1), buckets, out);
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t*>(out), buckets * 8);
 }
 
 Napi::Value JsAffinityTable::JS_stats(const Napi::CallbackInfo& info) {

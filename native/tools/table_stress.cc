@@ -120,7 +120,7 @@ void Reader(const AffinityTable& t, const std::vector<Key>& keys, unsigned seed)
     if ((x & 0xFF) == 0) {
       size_t cursor = 0;
       while (cursor < t.SlotCount()) {
-        t.Iterate(&cursor, 64, kNow, [&](const EntryView& v) {
+        t.Iterate(&cursor, 64, kNow, [&](const EntryView& v, size_t) {
           size_t k;
           std::memcpy(&k, v.key + 2, 4);
           k &= 0xFFFFFFFF;

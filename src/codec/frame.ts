@@ -149,7 +149,7 @@ export function inspectFrame(frame: Uint8Array, o: InspectOptions): Inspection {
 
 /** Type and body checks of a frame whose header and tag are already verified. */
 export function classifyBody(header: FrameHeader, body: Buffer): Inspection {
-  if (header.type < MessageType.Query || header.type > MessageType.Withdraw) return { verdict: 'unknownType', header };
+  if (header.type < MessageType.Query || header.type > MessageType.Digest) return { verdict: 'unknownType', header };
   if (header.type > MessageType.Update) return { verdict: 'accepted', header, body };
   try {
     return { verdict: 'accepted', header, body, message: decodeMessage(header.type, body) };

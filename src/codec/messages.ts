@@ -20,12 +20,14 @@ export enum MessageType {
   Query = 1,
   Reply = 2,
   Update = 3,
-  /** Reserved for bulk sync. */
+  /** Bulk sync and digest repair: send me your entries (cluster-messages.ts). */
   SyncRequest = 4,
-  /** Reserved for bulk sync. */
+  /** A part of a table, unicast to the node that asked. */
   SyncChunk = 5,
-  /** Reserved for deletions. */
+  /** An entry is deleted as of a version. */
   Withdraw = 6,
+  /** Bucket digests of a table, for anti-entropy. */
+  Digest = 7,
 }
 
 export const MESSAGE_TYPE_NAMES: Record<number, string> = {
@@ -35,6 +37,7 @@ export const MESSAGE_TYPE_NAMES: Record<number, string> = {
   4: 'SYNC_REQUEST',
   5: 'SYNC_CHUNK',
   6: 'WITHDRAW',
+  7: 'DIGEST',
 };
 
 /** One affinity entry as it travels between nodes. */
@@ -76,13 +79,13 @@ const SCHEMA = { Query: schemaOf(T.Query), Reply: schemaOf(T.Reply), Update: sch
 // ---- encoding: proto3 scalars at their default are left out (protobufjs
 // writes a field that is set even at its default, so they are never set) ----
 
-type Plain = Record<string, unknown>;
-function put(o: Plain, k: string, v: number | Uint8Array): Plain {
+export type Plain = Record<string, unknown>;
+export function put(o: Plain, k: string, v: number | Uint8Array): Plain {
   if (typeof v === 'number' ? v !== 0 : v.length > 0) o[k] = v;
   return o;
 }
 
-function plainClientKey(k: ClientKey): Plain {
+export function plainClientKey(k: ClientKey): Plain {
   const o: Plain = {};
   put(o, 'discriminatorClass', k.discriminator.class);
   put(o, 'discriminatorAddress', k.discriminator.address);
@@ -90,7 +93,7 @@ function plainClientKey(k: ClientKey): Plain {
   return o;
 }
 
-function plainEntry(e: Entry): Plain {
+export function plainEntry(e: Entry): Plain {
   validateEndpoint(e.endpoint);
   const endpoint: Plain = {};
   put(endpoint, 'address', addressBytes(e.endpoint.address));
@@ -103,18 +106,18 @@ function plainEntry(e: Entry): Plain {
   return o;
 }
 
-function u32(v: number, name: string): number {
+export function u32(v: number, name: string): number {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
     throw new ProtocolError('badField', `${name} must be an integer from 0 to 2^32-1, got ${v}`);
   }
   return v;
 }
 
-function checkedKey(k: ClientKey): ClientKey {
+export function checkedKey(k: ClientKey): ClientKey {
   return checkedClientKey(k.discriminator, k.username);
 }
 
-function encode(type: protobuf.Type, o: Plain): Buffer {
+export function encode(type: protobuf.Type, o: Plain): Buffer {
   return Buffer.from(type.encode(o).finish());
 }
 
@@ -146,15 +149,15 @@ export function encodeMessage(m: Message): Buffer {
 
 // ---- decoding: wire rules first, then protobufjs, then semantic rules ----
 
-interface PbClientKey { discriminatorClass: number; discriminatorAddress: Uint8Array; username: Uint8Array }
+export interface PbClientKey { discriminatorClass: number; discriminatorAddress: Uint8Array; username: Uint8Array }
 interface PbEndpoint { address: Uint8Array; port: number; name: Uint8Array }
-interface PbEntry { clientKey: PbClientKey | null; endpoint: PbEndpoint | null; version: number; originNode: number; ttlSeconds: number }
+export interface PbEntry { clientKey: PbClientKey | null; endpoint: PbEndpoint | null; version: number; originNode: number; ttlSeconds: number }
 
-const malformed = (why: string): never => {
+export const malformed = (why: string): never => {
   throw new ProtocolError('malformedBody', why);
 };
 
-function decodeClientKey(k: PbClientKey | null): ClientKey {
+export function decodeClientKey(k: PbClientKey | null): ClientKey {
   if (!k) return malformed('client key missing');
   const address = Buffer.from(k.discriminatorAddress);
   try {
@@ -167,7 +170,7 @@ function decodeClientKey(k: PbClientKey | null): ClientKey {
   }
 }
 
-function decodeEntry(e: PbEntry | null): Entry {
+export function decodeEntry(e: PbEntry | null): Entry {
   if (!e) return malformed('entry missing');
   const clientKey = decodeClientKey(e.clientKey);
   const ep = e.endpoint;
@@ -182,7 +185,7 @@ function decodeEntry(e: PbEntry | null): Entry {
   return { clientKey, endpoint, version: e.version, originNode: e.originNode, ttlSeconds: e.ttlSeconds };
 }
 
-function decode<M>(type: protobuf.Type, schema: WireSchema, body: Uint8Array): M {
+export function decode<M>(type: protobuf.Type, schema: WireSchema, body: Uint8Array): M {
   checkWire(body, schema);
   try {
     return type.decode(body) as unknown as M;

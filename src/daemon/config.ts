@@ -56,7 +56,25 @@ export interface Config {
     /** Where the table is saved and loaded from; '' keeps it in memory only. */
     snapshotFile: string;
     snapshotIntervalSeconds: number;
+    /** How long a withdraw marker keeps an older entry from coming back; 0: maxTtlSeconds. */
+    withdrawTtlSeconds: number;
   };
+  /** Bulk sync at start (docs/protocol.md, "Bulk sync"). */
+  sync: {
+    enabled: boolean;
+    /** Hold call requests until the sync is done or timed out. */
+    holdCalls: boolean;
+    /** Give up and report ready after this long. */
+    timeoutMs: number;
+    /** Chunks a peer sends per request. */
+    windowChunks: number;
+    /** Ask again after this long without a chunk. */
+    retryMs: number;
+    /** Asks without an answer before giving up (at start: before deciding this node is alone). */
+    retries: number;
+  };
+  /** Periodic digest comparison and repair (docs/protocol.md, "Digests"). */
+  antiEntropy: { enabled: boolean; intervalMs: number; buckets: number };
   query: { count: number; intervalMs: number; timeoutMs: number; direct: boolean; directTimeoutMs: number };
   selection: {
     policy: PolicyName;
@@ -114,6 +132,26 @@ export const CONFIG_SCHEMA = {
         queueCapacity: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 4096 },
         snapshotFile: str(''),
         snapshotIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },
+        withdrawTtlSeconds: { type: 'integer', minimum: 0, maximum: 31_536_000, default: 0 },
+      },
+    },
+    sync: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        holdCalls: { type: 'boolean', default: true },
+        timeoutMs: ms(30_000, 3_600_000),
+        windowChunks: { type: 'integer', minimum: 1, maximum: 64, default: 16 },
+        retryMs: ms(200, 60_000),
+        retries: { type: 'integer', minimum: 1, maximum: 100, default: 4 },
+      },
+    },
+    antiEntropy: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        intervalMs: ms(10_000, 3_600_000),
+        buckets: { type: 'integer', minimum: 1, maximum: 128, default: 64 },
       },
     },
     query: {

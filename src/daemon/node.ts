@@ -15,6 +15,12 @@ import { createPolicy } from '../selection/policy';
 import { NativeLink } from '../transport/native-link';
 import { type Config, type ConfigInput, loadKeyFile, resolveConfig } from './config';
 import { loadSnapshot, writeSnapshot } from './snapshot';
+import { AntiEntropy } from '../cluster/anti-entropy';
+import { BulkSync, type BulkSyncOutcome } from '../cluster/bulk-sync';
+import { EntryApplier } from '../cluster/entry-applier';
+import { SyncServer } from '../cluster/sync-server';
+import { SyncSessions } from '../cluster/sync-sessions';
+import { Withdrawals } from '../cluster/withdrawals';
 
 export interface NodeOptions {
   /** The cluster keyring; default: read from cluster.keyFile. */
@@ -36,6 +42,13 @@ export class AffinityNode {
   readonly endpoints: EndpointSet;
   readonly frontends: Frontend[];
   readonly health?: HealthChecker;
+  readonly applier: EntryApplier;
+  readonly syncServer: SyncServer;
+  readonly sessions: SyncSessions;
+  readonly withdrawals: Withdrawals;
+  readonly antiEntropy?: AntiEntropy;
+  /** Set at start when sync.enabled. */
+  bulkSync?: BulkSync;
   readonly snapshots = { loaded: 0, expiredOnLoad: 0, damaged: 0, written: 0, writeErrors: 0, lastWrittenEntries: 0 };
   private snapshotTimer?: NodeJS.Timeout;
   private closed = false;
@@ -86,6 +99,14 @@ export class AffinityNode {
       this.endpoints,
       createPolicy(c.selection.policy),
     );
+    const withdrawTtl = c.directory.withdrawTtlSeconds || c.directory.maxTtlSeconds;
+    this.applier = new EntryApplier(this.directory, { defaultTtlSeconds: c.directory.entryTtlSeconds, maxTtlSeconds: c.directory.maxTtlSeconds, withdrawTtlSeconds: withdrawTtl }, log);
+    this.syncServer = new SyncServer(this.directory, this.link);
+    this.sessions = new SyncSessions(this.link, this.applier, { windowChunks: c.sync.windowChunks, retryMs: c.sync.retryMs, retries: c.sync.retries });
+    this.withdrawals = new Withdrawals(this.directory, this.link, { nodeId: c.node.id, ttlSeconds: withdrawTtl, maxTtlSeconds: c.directory.maxTtlSeconds });
+    if (c.antiEntropy.enabled) {
+      this.antiEntropy = new AntiEntropy(this.directory, this.link, this.sessions, { nodeId: c.node.id, intervalMs: c.antiEntropy.intervalMs, buckets: c.antiEntropy.buckets });
+    }
     this.frontends = c.frontends.map((f) => new Frontend(f, this.router, this.endpoints, log));
     if (c.selection.healthCheck.enabled) this.health = new HealthChecker(this.endpoints, c.selection.healthCheck, log);
   }
@@ -105,6 +126,31 @@ export class AffinityNode {
     const ks = keys.map((k) => (typeof k === 'string' ? parseClientKey(k) : k));
     const { buffer, offsets } = checkedClientKeysInto(ks);
     return this.router.routeBatch(ks, buffer, offsets);
+  }
+
+  /**
+   * Deletes the client's entry on every node (a WITHDRAW at a higher
+   * version); its next call request gets a new entry. False if it had none.
+   */
+  withdraw(key: ClientKey | string): boolean {
+    const k = typeof key === 'string' ? parseClientKey(key) : key;
+    checkedClientKeyBytes(k);
+    return this.withdrawals.withdraw(k);
+  }
+
+  /** Deletes every entry on every node; returns how many this node held. */
+  withdrawAll(): number {
+    return this.withdrawals.withdrawAll();
+  }
+
+  /** 'syncing' until the bulk sync at start is done or timed out; then 'ready'. */
+  get syncState(): 'syncing' | 'ready' {
+    return this.bulkSync?.state ?? 'ready';
+  }
+
+  /** Resolves when the node is ready (see syncState), with how the sync went. */
+  get ready(): Promise<BulkSyncOutcome | undefined> {
+    return this.bulkSync?.ready ?? Promise.resolve(undefined);
   }
 
   /** The unicast address other nodes reach this one at. */
@@ -160,6 +206,15 @@ export class AffinityNode {
         failures: s.failures,
       })),
       healthChecks: this.health?.checks ?? 0,
+      sync: {
+        state: this.syncState,
+        outcome: this.bulkSync?.outcome,
+        server: { ...this.syncServer.counters },
+        sessions: { ...this.sessions.counters, running: this.sessions.running },
+        applied: { ...this.applier.counters },
+      },
+      withdrawals: { ...this.withdrawals.counters },
+      antiEntropy: this.antiEntropy ? { ...this.antiEntropy.counters } : undefined,
     };
   }
 
@@ -169,6 +224,9 @@ export class AffinityNode {
     this.closed = true;
     clearInterval(this.snapshotTimer);
     this.health?.stop();
+    this.antiEntropy?.stop();
+    this.bulkSync?.stop();
+    this.sessions.cancelAll();
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
     this.snapshot();
     this.responder.close();
@@ -177,6 +235,11 @@ export class AffinityNode {
 
   async start(): Promise<this> {
     this.loadSnapshotAtStart();
+    if (this.config.sync.enabled) {
+      this.bulkSync = new BulkSync(this.sessions, this.config.sync.timeoutMs, this.log);
+      if (this.config.sync.holdCalls) this.router.holdUntil(this.bulkSync.ready);
+    }
+    this.antiEntropy?.start();
     this.health?.start();
     if (this.config.directory.snapshotFile) {
       this.snapshotTimer = setInterval(() => this.snapshot(), this.config.directory.snapshotIntervalSeconds * 1000);

@@ -15,7 +15,7 @@ import * as protobuf from 'protobufjs';
 
 import { clientKeyBytes, clientKeyFromBytes } from '../codec/client-key';
 import { decodeUpdate, encodeUpdate } from '../codec/messages';
-import type { NativeDirectory } from '../directory/native-directory';
+import { type NativeDirectory, WITHDRAWN } from '../directory/native-directory';
 
 const MAGIC = Buffer.from('AFSN', 'latin1');
 const VERSION = 1;
@@ -42,6 +42,9 @@ export function writeSnapshot(directory: NativeDirectory, path: string, nowSecon
   for (;;) {
     const page = directory.table.entries(cursor, 4096, nowSeconds);
     for (const e of page.entries) {
+      // Withdraw markers are not saved: a restarted node gets them from the
+      // bulk sync, with the entries they delete.
+      if (e.endpointId === WITHDRAWN) continue;
       const entry = {
         clientKey: clientKeyFromBytes(e.key),
         endpoint: directory.endpointOf(e.endpointId),

@@ -23,4 +23,12 @@ export interface LocalDirectory {
   /** Stores by the version rule (docs/protocol.md section 9). */
   store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult;
   remove(key: Buffer): boolean;
+  /**
+   * Stores a withdraw marker by the version rule: the client's entry is
+   * deleted as of this version, and older entries cannot come back while the
+   * marker lives (ttlSeconds).
+   */
+  withdraw(key: Buffer, version: number, originNode: number, ttlSeconds: number): StoreResult;
+  /** The version of the client's live withdraw marker, or 0 if it has none. */
+  withdrawnVersion(key: Buffer): number;
 }

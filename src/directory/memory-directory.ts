@@ -7,6 +7,8 @@ export const newer = (v: number, o: number, sv: number, so: number): boolean => 
 
 export class MemoryDirectory implements LocalDirectory {
   readonly entries = new Map<string, StoredEntry>();
+  /** Withdraw markers, by the same key; an entry and a marker never coexist. */
+  readonly markers = new Map<string, { version: number; originNode: number; expiresSeconds: number }>();
 
   constructor(private readonly capacity = Infinity, private readonly nowSeconds = () => Math.floor(Date.now() / 1000)) {}
 
@@ -30,12 +32,29 @@ export class MemoryDirectory implements LocalDirectory {
   store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult {
     const k = key.toString('latin1');
     const now = this.nowSeconds();
-    const old = this.entries.get(k);
+    const old = this.entries.get(k) ?? this.markers.get(k);
     const live = old && old.expiresSeconds > now;
     if (live && !newer(version, originNode, old.version, old.originNode)) return 'ignored';
-    if (!old && this.entries.size >= this.capacity) return 'full';
+    if (!old && this.entries.size + this.markers.size >= this.capacity) return 'full';
+    this.markers.delete(k);
     this.entries.set(k, { endpoint, version, originNode, expiresSeconds: now + ttlSeconds });
     return old ? 'replaced' : 'inserted';
+  }
+
+  withdraw(key: Buffer, version: number, originNode: number, ttlSeconds: number): StoreResult {
+    const k = key.toString('latin1');
+    const now = this.nowSeconds();
+    const old = this.entries.get(k) ?? this.markers.get(k);
+    if (old && old.expiresSeconds > now && !newer(version, originNode, old.version, old.originNode)) return 'ignored';
+    if (!old && this.entries.size + this.markers.size >= this.capacity) return 'full';
+    this.entries.delete(k);
+    this.markers.set(k, { version, originNode, expiresSeconds: now + ttlSeconds });
+    return old ? 'replaced' : 'inserted';
+  }
+
+  withdrawnVersion(key: Buffer): number {
+    const m = this.markers.get(key.toString('latin1'));
+    return m && m.expiresSeconds > this.nowSeconds() ? m.version : 0;
   }
 
   remove(key: Buffer): boolean {

@@ -4,6 +4,9 @@ import { addressBytes, addressText, type Endpoint } from '../codec/endpoint';
 import { type NativeAffinityTable, UpsertResult } from '../native';
 import type { LocalDirectory, StoredEntry, StoreResult } from './local-directory';
 
+/** endpointId of a withdraw marker (native/affinity_table.h kWithdrawnEndpoint). */
+export const WITHDRAWN = 0xffffffff;
+
 const RESULTS: Record<number, StoreResult> = {
   [UpsertResult.Inserted]: 'inserted',
   [UpsertResult.Replaced]: 'replaced',
@@ -68,5 +71,23 @@ export class NativeDirectory implements LocalDirectory {
 
   remove(key: Buffer): boolean {
     return this.table.remove(key);
+  }
+
+  withdraw(key: Buffer, version: number, originNode: number, ttlSeconds: number): StoreResult {
+    const r = this.table.upsert(key, WITHDRAWN, version, originNode, ttlSeconds);
+    if (r === UpsertResult.BadKey) throw new Error('client key is not a valid canonical key');
+    return RESULTS[r];
+  }
+
+  withdrawnVersion(key: Buffer): number {
+    const o = this.out;
+    return this.table.lookup(key, o, undefined, true) && o[0] === WITHDRAWN ? o[1] : 0;
+  }
+
+  /** The live entry or withdraw marker (endpoint undefined) for a key. */
+  peek(key: Buffer): { endpoint?: Endpoint; version: number; originNode: number; expiresSeconds: number } | undefined {
+    const o = this.out;
+    if (!this.table.lookup(key, o, undefined, true)) return undefined;
+    return { endpoint: o[0] === WITHDRAWN ? undefined : this.endpointOf(o[0]), version: o[1], originNode: o[2], expiresSeconds: o[4] };
   }
 }

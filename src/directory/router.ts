@@ -82,6 +82,10 @@ export interface RouterCounters {
   repliesReceived: number;
   repliesUnmatched: number;
   repliesWrongKey: number;
+  /** REPLYs older than a withdraw marker held here: not used. */
+  repliesWithdrawn: number;
+  /** Call requests that waited for the bulk sync at start. */
+  heldForSync: number;
   noEndpoint: number;
   tableFull: number;
 }
@@ -99,7 +103,8 @@ export class Router {
   readonly counters: RouterCounters = {
     routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryRetries: 0, remoteHits: 0,
     lateUpdateHits: 0, directQueries: 0, directHits: 0, queryTimeouts: 0, selected: 0, rerouted: 0,
-    updatesSent: 0, repliesReceived: 0, repliesUnmatched: 0, repliesWrongKey: 0, noEndpoint: 0, tableFull: 0,
+    updatesSent: 0, repliesReceived: 0, repliesUnmatched: 0, repliesWrongKey: 0, repliesWithdrawn: 0, heldForSync: 0,
+    noEndpoint: 0, tableFull: 0,
   };
   private readonly pending = new Map<string, Pending>();
   private readonly byQueryId = new Map<number, Pending>();
@@ -120,6 +125,10 @@ export class Router {
    * keyBytes: the key's canonical octets, if the caller has them already.
    */
   route(key: ClientKey, keyBytes: Buffer = clientKeyBytes(key)): Promise<Route> {
+    if (this.gate) {
+      this.counters.heldForSync++;
+      return this.gate.then(() => this.route(key, keyBytes));
+    }
     this.counters.routes++;
     const local = this.directory.lookup(keyBytes);
     if (local) {
@@ -154,6 +163,10 @@ export class Router {
    * keys/offsets: the canonical keys laid out as checkedClientKeysInto does.
    */
   routeBatch(clients: readonly ClientKey[], keys: Buffer, offsets: Uint32Array): Promise<Route[]> {
+    if (this.gate) {
+      this.counters.heldForSync += clients.length;
+      return this.gate.then(() => this.routeBatch(clients, keys, offsets));
+    }
     const out: (Route | Promise<Route> | undefined)[] = new Array(clients.length);
     const checkHealth = this.endpoints.anyDown();
     const hits = this.directory.lookupMany(keys, offsets, (i, endpoint, version, originNode) => {
@@ -214,10 +227,35 @@ export class Router {
       if (!p) this.counters.repliesUnmatched++;
       return;
     }
-    const winner = this.directory.lookup(keyBytes) ?? { endpoint: e.endpoint, version: e.version, originNode: e.originNode };
+    const held = this.directory.lookup(keyBytes);
+    if (!held && stored === 'ignored') {
+      // a withdraw marker here is newer: the entry the peer holds was deleted
+      // (it missed the WITHDRAW); not an answer, the client gets a new entry
+      this.counters.repliesWithdrawn++;
+      return;
+    }
+    const winner = held ?? { endpoint: e.endpoint, version: e.version, originNode: e.originNode };
     p.answer = { endpoint: winner.endpoint, source: p.phase === 'direct' ? 'direct' : 'remote', version: winner.version, originNode: winner.originNode };
     p.wake?.();
   }
+
+  /**
+   * Holds every call request until `until` settles (the bulk sync at start):
+   * a node that routed before it knew the cluster's table would make new
+   * entries for clients that already have one.
+   */
+  holdUntil(until: Promise<unknown>): void {
+    const gate = until.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.gate = gate;
+    void gate.then(() => {
+      if (this.gate === gate) this.gate = undefined;
+    });
+  }
+
+  private gate?: Promise<void>;
 
   /** Outstanding misses (for stats and tests). */
   inFlight(): number {
@@ -266,7 +304,8 @@ export class Router {
         }
       }
       this.counters.queryTimeouts++;
-      return this.decide(p.key, p.keyBytes, 1, 'selected');
+      // above a withdraw marker's version, so the new entry beats it everywhere
+      return this.decide(p.key, p.keyBytes, this.directory.withdrawnVersion(p.keyBytes) + 1, 'selected');
     } finally {
       this.byQueryId.delete(queryId);
     }

@@ -20,3 +20,24 @@ export interface ClusterLink {
   /** REPLYs for this node, as they arrive. */
   onReply(handler: (reply: Reply, from: Peer) => void): void;
 }
+
+/** A frame for the cluster-maintenance path (sync, withdraw, digest). */
+export interface MaintenanceFrame {
+  readonly type: number;
+  readonly body: Buffer;
+  /** Unicast destination; absent: the group. */
+  readonly to?: Peer;
+}
+
+/**
+ * How sync, withdraw and digest handling talk to the cluster: whole frames
+ * of the maintenance types, sent in one batch and delivered by type.
+ */
+export interface MaintenanceLink {
+  /** Returns the frames the kernel took; failures are counted by the link. */
+  send(frames: readonly MaintenanceFrame[]): number;
+  /** Bodies of this type, as they arrive (already authenticated and fresh). */
+  onMessage(type: number, handler: (body: Buffer, from: Peer, unicast: boolean) => void): void;
+  /** Peers heard from recently, and configured ones. */
+  peers(): Peer[];
+}

@@ -5,7 +5,7 @@ import type { ClientKey } from '../codec/client-key';
 import { HEADER_SIZE, parseHeader, TAG_SIZE } from '../codec/frame';
 import { decodeReply, encodeQuery, encodeUpdate, type Entry, MessageType, type Reply } from '../codec/messages';
 import type { InboundFrame, NativeResponder, OutboundFrame } from '../native';
-import type { ClusterLink, Peer } from './cluster-link';
+import type { ClusterLink, MaintenanceFrame, MaintenanceLink, Peer } from './cluster-link';
 
 export interface NativeLinkOptions {
   /** Peers for direct queries besides those heard from (e.g. where multicast is filtered). */
@@ -14,8 +14,9 @@ export interface NativeLinkOptions {
   readonly peerStaleMs?: number;
 }
 
-export class NativeLink implements ClusterLink {
+export class NativeLink implements ClusterLink, MaintenanceLink {
   readonly counters = { sendErrors: 0, undecodableFrames: 0, otherFrames: 0 };
+  private readonly handlers = new Map<number, (body: Buffer, from: Peer, unicast: boolean) => void>();
   lastSendError?: Error;
   private handler?: (reply: Reply, from: Peer) => void;
 
@@ -23,11 +24,11 @@ export class NativeLink implements ClusterLink {
 
   query(clientKey: ClientKey, queryId: number, to?: Peer): void {
     const body = encodeQuery({ clientKey, queryId });
-    this.send(to ? { type: MessageType.Query, body, address: to.address, port: to.port } : { type: MessageType.Query, body });
+    this.sendOne(to ? { type: MessageType.Query, body, address: to.address, port: to.port } : { type: MessageType.Query, body });
   }
 
   update(entry: Entry): void {
-    this.send({ type: MessageType.Update, body: encodeUpdate({ entry }) });
+    this.sendOne({ type: MessageType.Update, body: encodeUpdate({ entry }) });
   }
 
   peers(): Peer[] {
@@ -45,12 +46,36 @@ export class NativeLink implements ClusterLink {
     this.handler = handler;
   }
 
+  onMessage(type: number, handler: (body: Buffer, from: Peer, unicast: boolean) => void): void {
+    this.handlers.set(type, handler);
+  }
+
+  send(frames: readonly MaintenanceFrame[]): number {
+    if (frames.length === 0) return 0;
+    const out: OutboundFrame[] = frames.map((f) => (f.to ? { type: f.type, body: f.body, address: f.to.address, port: f.to.port } : { type: f.type, body: f.body }));
+    try {
+      const n = this.responder.send(out);
+      this.counters.sendErrors += frames.length - n;
+      return n;
+    } catch (e) {
+      this.counters.sendErrors += frames.length;
+      this.lastSendError = e as Error;
+      return 0;
+    }
+  }
+
   /** The responder's onFrames callback. */
   deliver(frames: InboundFrame[]): void {
     for (const f of frames) {
       const { header } = parseHeader(f.data);
-      if (!header || header.type !== MessageType.Reply) {
-        this.counters.otherFrames++; // reserved types: no handler in this version
+      if (header && header.type !== MessageType.Reply) {
+        const h = this.handlers.get(header.type);
+        if (h) h(f.data.subarray(HEADER_SIZE, f.data.length - TAG_SIZE), { nodeId: header.senderNode, address: f.address, port: f.port }, f.unicast);
+        else this.counters.otherFrames++; // no handler: the feature is off on this node
+        continue;
+      }
+      if (!header) {
+        this.counters.undecodableFrames++;
         continue;
       }
       let reply: Reply;
@@ -64,7 +89,7 @@ export class NativeLink implements ClusterLink {
     }
   }
 
-  private send(frame: OutboundFrame): void {
+  private sendOne(frame: OutboundFrame): void {
     try {
       this.responder.send([frame]);
     } catch (e) {

@@ -152,4 +152,45 @@ describe('native affinity table (addon in process)', () => {
     const perEntry = big.stats().memoryBytes / (1 << 20);
     assert.ok(perEntry <= 160, `memory per entry ${perEntry}`);
   });
+
+  it('withdraw markers: a miss for lookups, in the version rule, listed by entries()', () => {
+    const W = 0xffffffff;
+    t.upsert(key('w'), epA, 3, 1, 60, NOW);
+    assert.equal(t.upsert(key('w'), W, 2, 9, 60, NOW), UpsertResult.Ignored, 'an older withdraw loses');
+    assert.equal(t.upsert(key('w'), W, 4, 1, 60, NOW), UpsertResult.Replaced);
+    assert.equal(t.lookup(key('w'), out, NOW), false);
+    assert.equal(t.lookup(key('w'), out, NOW, true), true);
+    assert.deepEqual([...out.subarray(0, 3)], [W, 4, 1]);
+    const ends = new Int32Array(1);
+    const k = key('w');
+    assert.equal(t.lookupBatch(k, Uint32Array.of(0, k.length), 1, ends, null, null, NOW), 0);
+    assert.equal(ends[0], -1);
+    assert.equal(t.upsert(key('w'), epB, 3, 9, 60, NOW), UpsertResult.Ignored, 'an older UPDATE cannot bring it back');
+    assert.equal(t.upsert(key('w'), epB, 5, 1, 60, NOW), UpsertResult.Replaced, 'a newer entry replaces the marker');
+    t.upsert(key('m'), W, 1, 1, 60, NOW);
+    const listed = t.entries(0, 10, NOW).entries;
+    assert.deepEqual(listed.map((e) => e.endpointId).sort(), [epB, W].sort());
+    for (const e of listed) assert.equal(t.entries(e.slot, 1, NOW).entries[0].key.equals(e.key), true, 'slot is the cursor of the entry');
+  });
+
+  it('digests: equal for the same entries in any order and any endpoint ids, different for any other', () => {
+    const u = new Table(1000, 8);
+    const eb = u.internEndpoint(Buffer.from([10, 0, 0, 2]), 1701, Buffer.from('b')); // ids differ from t's
+    const ea = u.internEndpoint(Buffer.from([10, 0, 0, 1]), 1701, Buffer.from('a'));
+    for (let i = 0; i < 200; i++) t.upsert(key(`d${i}`), i % 2 ? epA : epB, 1, 1, 60, NOW);
+    for (let i = 199; i >= 0; i--) u.upsert(key(`d${i}`), i % 2 ? ea : eb, 1, 1, 60 + (i % 7), NOW);
+    assert.equal(t.digest(16, NOW).equals(u.digest(16, NOW)), true, 'expiry is not part of a digest');
+    const diff = (a: Buffer, b: Buffer) => [...Array(a.length / 8).keys()].filter((i) => !a.subarray(i * 8, i * 8 + 8).equals(b.subarray(i * 8, i * 8 + 8)));
+    u.upsert(key('d5'), ea, 2, 1, 60, NOW); // another version
+    const d1 = diff(t.digest(16, NOW), u.digest(16, NOW));
+    assert.equal(d1.length, 1);
+    const inBucket = t.entries(0, 1000, NOW).entries.find((e) => e.key.equals(key('d5')))!;
+    assert.equal(inBucket.keyHash % 16, d1[0], 'entries() gives the bucket of a key');
+    t.upsert(key('d5'), epA, 2, 1, 60, NOW);
+    assert.equal(diff(t.digest(16, NOW), u.digest(16, NOW)).length, 0);
+    u.upsert(key('d6'), 0xffffffff, 9, 1, 60, NOW); // a marker
+    assert.equal(diff(t.digest(16, NOW), u.digest(16, NOW)).length, 1);
+    assert.throws(() => t.digest(0), RangeError);
+    assert.throws(() => t.digest(129), RangeError);
+  });
 });

@@ -97,7 +97,7 @@ const addFrame = (description: string, header: ReturnType<typeof h>, body: Buffe
 addFrame('QUERY under key 1', h(1), body0, 'accepted');
 addFrame('REPLY under key 2 (rotation: both keys accepted)', h(2, { keyId: 2, sequence: 2n ** 64n - 1n }), body7, 'accepted');
 addFrame('UPDATE', h(3, { senderNode: 4294967295 }), body10, 'accepted');
-addFrame('SYNC_REQUEST with an empty body (reserved type, passed on)', h(4), Buffer.alloc(0), 'accepted');
+addFrame('SYNC_REQUEST with an empty body (a JS-side type, passed on)', h(4), Buffer.alloc(0), 'accepted');
 addFrame('type 9 is unknown', h(9), Buffer.alloc(0), 'unknownType');
 addFrame('type 0 is unknown', h(0), Buffer.alloc(0), 'unknownType');
 addFrame('QUERY with a malformed body, validly signed', h(1), Buffer.from('0801', 'hex'), 'malformedBody');

@@ -1,0 +1,83 @@
+// Digest comparison (issue 6, split-bundle detection): every node multicasts
+// the bucket digests of its table on an interval (with jitter, so nodes do
+// not compute at once). A node whose buckets differ from a peer's pulls that
+// peer's entries in those buckets and applies them by the version rule, and
+// sends the peer its own digest so the peer pulls the other way. Both end
+// with the newer entry of every client: a client with two endpoints (a
+// partition, lost UPDATEs) is repaired, counted and logged (entry-applier.ts).
+import { decodeDigest, type Digest, differingBuckets, encodeDigest } from '../codec/cluster-messages';
+import { ProtocolError } from '../codec/errors';
+import { MessageType } from '../codec/messages';
+import type { NativeDirectory } from '../directory/native-directory';
+import type { MaintenanceLink, Peer } from '../transport/cluster-link';
+import type { SyncSessions } from './sync-sessions';
+
+export interface AntiEntropyOptions {
+  readonly nodeId: number;
+  readonly intervalMs: number;
+  /** Digest buckets (1..128): more buckets, smaller repairs, a bigger DIGEST. */
+  readonly buckets: number;
+}
+
+export class AntiEntropy {
+  readonly counters = { digestsSent: 0, digestsReceived: 0, digestsMatched: 0, digestMismatches: 0, bucketsPulled: 0, repairs: 0, malformed: 0 };
+  private timer?: NodeJS.Timeout;
+  private readonly lastSentTo = new Map<number, number>();
+
+  constructor(
+    private readonly directory: NativeDirectory,
+    private readonly link: MaintenanceLink,
+    private readonly sessions: SyncSessions,
+    private readonly o: AntiEntropyOptions,
+  ) {
+    link.onMessage(MessageType.Digest, (body, from) => this.handle(body, from));
+  }
+
+  start(): void {
+    const next = () => {
+      this.timer = setTimeout(() => {
+        this.send();
+        next();
+      }, this.o.intervalMs * (0.8 + 0.4 * Math.random()));
+      this.timer.unref();
+    };
+    next();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** Multicasts this node's digest now (or sends it to one peer). */
+  send(to?: Peer): void {
+    const d: Digest = { bucketCount: this.o.buckets, buckets: this.directory.table.digest(this.o.buckets), entries: this.directory.table.stats().size };
+    if (this.link.send([{ type: MessageType.Digest, body: encodeDigest(d), to }]) > 0) this.counters.digestsSent++;
+    if (to) this.lastSentTo.set(to.nodeId, Date.now());
+  }
+
+  private handle(body: Buffer, from: Peer): void {
+    let d: Digest;
+    try {
+      d = decodeDigest(body);
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      this.counters.malformed++;
+      return;
+    }
+    if (from.nodeId === this.o.nodeId) return;
+    this.counters.digestsReceived++;
+    const diff = differingBuckets(this.directory.table.digest(d.bucketCount), d.buckets);
+    if (diff.length === 0) {
+      this.counters.digestsMatched++;
+      return;
+    }
+    this.counters.digestMismatches++;
+    if (this.sessions.pullingFrom(from.nodeId)) return;
+    this.counters.repairs++;
+    this.counters.bucketsPulled += diff.length;
+    this.sessions.start('repair', from, d.bucketCount, diff);
+    // and let the peer pull from us, unless we told it recently
+    const last = this.lastSentTo.get(from.nodeId) ?? 0;
+    if (Date.now() - last > this.o.intervalMs / 2) this.send(from);
+  }
+}

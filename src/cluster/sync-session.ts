@@ -1,0 +1,124 @@
+// One pull of (part of) a peer's table: ask from a cursor for a window of
+// chunks, apply each chunk, ask for the next window when this one is in; ask
+// again from the last good cursor when nothing arrives for retryMs. Chunks
+// are idempotent (the version rule), so duplicates and chunks from other
+// peers are applied too, but only the source's in-order chunks advance.
+//
+// With no source given the first request is multicast and the first peer to
+// answer becomes the source (bulk sync at start); no answer after `retries`
+// asks means this node is alone.
+import {
+  bucketBitmap,
+  decodeSyncChunk,
+  encodeSyncRequest,
+  type SyncChunk,
+} from '../codec/cluster-messages';
+import { ProtocolError } from '../codec/errors';
+import { MessageType } from '../codec/messages';
+import type { MaintenanceLink, Peer } from '../transport/cluster-link';
+import type { EntryApplier } from './entry-applier';
+
+export interface SessionOptions {
+  readonly windowChunks: number;
+  readonly retryMs: number;
+  readonly retries: number;
+}
+
+export type SessionEnd =
+  /** the source's walk reached the end of its table */
+  | 'complete'
+  /** no peer answered the first request (bulk sync only) */
+  | 'alone'
+  /** the source stopped answering */
+  | 'source-lost'
+  /** stopped from outside (time-out, shutdown) */
+  | 'cancelled';
+
+export interface SessionResult {
+  readonly end: SessionEnd;
+  readonly source?: Peer;
+  readonly chunks: number;
+  readonly entries: number;
+  readonly ms: number;
+}
+
+export class SyncSession {
+  source?: Peer;
+  private cursor = 0;
+  private windowLeft = 0;
+  private tries = 0;
+  private chunks = 0;
+  private entries = 0;
+  private timer?: NodeJS.Timeout;
+  private finish!: (r: SessionResult) => void;
+  private readonly started = performance.now();
+  private readonly buckets: Buffer;
+  readonly result: Promise<SessionResult>;
+
+  constructor(
+    readonly requestId: number,
+    private readonly link: MaintenanceLink,
+    private readonly applier: EntryApplier,
+    private readonly o: SessionOptions,
+    private readonly why: 'sync' | 'repair',
+    source?: Peer,
+    private readonly bucketCount = 0,
+    buckets: Iterable<number> = [],
+  ) {
+    this.source = source;
+    this.buckets = bucketCount ? bucketBitmap(bucketCount, buckets) : Buffer.alloc(0);
+    this.result = new Promise((resolve) => (this.finish = resolve));
+    this.ask();
+  }
+
+  /** A SYNC_CHUNK arrived with this session's request id. */
+  handle(chunk: SyncChunk, from: Peer): void {
+    this.applier.apply(chunk.entries, chunk.withdrawals, from.nodeId, this.why);
+    this.entries += chunk.entries.length + chunk.withdrawals.length;
+    this.chunks++;
+    if (!this.source) {
+      if (chunk.cursor !== 0) return;
+      this.source = from; // the first peer to answer serves the rest
+    }
+    if (from.nodeId !== this.source.nodeId || chunk.cursor !== this.cursor) return;
+    this.cursor = chunk.nextCursor;
+    this.tries = 0;
+    if (chunk.done) return this.end('complete');
+    if (--this.windowLeft <= 0) this.ask();
+    else this.arm();
+  }
+
+  cancel(): void {
+    this.end('cancelled');
+  }
+
+  private ask(): void {
+    this.windowLeft = this.o.windowChunks;
+    const body = encodeSyncRequest({ requestId: this.requestId, cursor: this.cursor, maxChunks: this.o.windowChunks, bucketCount: this.bucketCount, buckets: this.buckets });
+    this.link.send([{ type: MessageType.SyncRequest, body, to: this.source }]);
+    this.arm();
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (++this.tries >= this.o.retries) return this.end(this.source ? 'source-lost' : 'alone');
+      this.ask();
+    }, this.o.retryMs);
+  }
+
+  private end(end: SessionEnd): void {
+    clearTimeout(this.timer);
+    this.finish({ end, source: this.source, chunks: this.chunks, entries: this.entries, ms: performance.now() - this.started });
+  }
+}
+
+/** Decodes a SYNC_CHUNK body; undefined (and counted by the caller) if malformed. */
+export function tryDecodeChunk(body: Buffer): SyncChunk | undefined {
+  try {
+    return decodeSyncChunk(body);
+  } catch (e) {
+    if (e instanceof ProtocolError) return undefined;
+    throw e;
+  }
+}

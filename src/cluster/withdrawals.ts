@@ -1,0 +1,88 @@
+// Deleting entries across the cluster (issue 6, withdraw markers). A delete
+// is a WITHDRAW multicast at a version above the entry's, stored everywhere
+// as a marker that lives withdrawTtlSeconds: an UPDATE or REPLY older than
+// the delete, still travelling or held by a node that missed it, cannot bring
+// the entry back. The next call from the client gets a new entry at a still
+// higher version (router.ts).
+import { type ClientKey, clientKeyBytes } from '../codec/client-key';
+import { decodeWithdraw, encodeWithdraw, type Withdraw } from '../codec/cluster-messages';
+import { clientKeyFromBytes } from '../codec/client-key';
+import { ProtocolError } from '../codec/errors';
+import { MessageType } from '../codec/messages';
+import { type NativeDirectory, WITHDRAWN } from '../directory/native-directory';
+import type { MaintenanceFrame, MaintenanceLink } from '../transport/cluster-link';
+
+export interface WithdrawalOptions {
+  readonly nodeId: number;
+  /** Marker lifetime. */
+  readonly ttlSeconds: number;
+  readonly maxTtlSeconds: number;
+}
+
+export class Withdrawals {
+  readonly counters = { sent: 0, received: 0, applied: 0, ignored: 0, full: 0, malformed: 0 };
+
+  constructor(private readonly directory: NativeDirectory, private readonly link: MaintenanceLink, private readonly o: WithdrawalOptions) {
+    link.onMessage(MessageType.Withdraw, (body, from) => this.handle(body, from.nodeId));
+  }
+
+  /** Deletes the client's entry here and everywhere; false if there was none. */
+  withdraw(key: ClientKey): boolean {
+    const w = this.mark(clientKeyBytes(key), key);
+    if (!w) return false;
+    this.sendAll([w]);
+    return true;
+  }
+
+  /** Deletes every entry here and everywhere; returns how many. */
+  withdrawAll(): number {
+    const table = this.directory.table;
+    let cursor = 0;
+    let n = 0;
+    for (;;) {
+      const page = table.entries(cursor, 256);
+      const batch: Withdraw[] = [];
+      for (const e of page.entries) {
+        if (e.endpointId === WITHDRAWN) continue;
+        const w = this.mark(e.key, clientKeyFromBytes(e.key));
+        if (w) batch.push(w);
+      }
+      this.sendAll(batch);
+      n += batch.length;
+      cursor = page.cursor;
+      if (page.done) return n;
+    }
+  }
+
+  private mark(keyBytes: Buffer, clientKey: ClientKey): Withdraw | undefined {
+    const held = this.directory.peek(keyBytes);
+    if (!held?.endpoint) return undefined;
+    const w: Withdraw = { clientKey, version: held.version + 1, originNode: this.o.nodeId, ttlSeconds: this.o.ttlSeconds };
+    this.directory.withdraw(keyBytes, w.version, w.originNode, w.ttlSeconds);
+    return w;
+  }
+
+  private sendAll(ws: readonly Withdraw[]): void {
+    for (let i = 0; i < ws.length; i += 256) {
+      const frames = ws.slice(i, i + 256).map((w): MaintenanceFrame => ({ type: MessageType.Withdraw, body: encodeWithdraw(w) }));
+      this.counters.sent += this.link.send(frames);
+    }
+  }
+
+  private handle(body: Buffer, _from: number): void {
+    let w: Withdraw;
+    try {
+      w = decodeWithdraw(body);
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      this.counters.malformed++;
+      return;
+    }
+    this.counters.received++;
+    const ttl = Math.min(w.ttlSeconds || this.o.ttlSeconds, this.o.maxTtlSeconds);
+    const r = this.directory.withdraw(clientKeyBytes(w.clientKey), w.version, w.originNode, ttl);
+    if (r === 'ignored') this.counters.ignored++;
+    else if (r === 'full') this.counters.full++;
+    else this.counters.applied++;
+  }
+}

@@ -1,0 +1,144 @@
+// Bulk sync, withdraw markers and digest repair between real nodes (the addon,
+// loopback multicast, one process): issue 6.
+import assert from 'node:assert/strict';
+
+import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
+import type { ConfigInput } from '../../src/daemon/config';
+import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { addonOrSkip } from '../helpers/addon';
+import { testGroup, testKeyring } from '../helpers/loopback';
+
+const ENDPOINTS = [
+  { name: 'lns-a', address: '198.51.100.1', port: 1701 },
+  { name: 'lns-b', address: '198.51.100.2', port: 1701 },
+  { name: 'lns-c', address: '198.51.100.3', port: 1701 },
+];
+const key = (i: number) => `1:0a00${(i >> 8).toString(16).padStart(2, '0')}${(i & 255).toString(16).padStart(2, '0')}/user${i}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, ms: number, ok: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', function () {
+  this.timeout(60_000);
+  const nodes: AffinityNode[] = [];
+  let net = testGroup();
+  const keyring = testKeyring(0x37);
+
+  const start = (id: number, o: ConfigInput = {}) =>
+    createNode(
+      {
+        ...o,
+        node: { id },
+        cluster: { ...net, interface: '127.0.0.1' },
+        query: { count: 2, intervalMs: 10, timeoutMs: 20 },
+        endpoints: ENDPOINTS,
+        sync: { retryMs: 100, retries: 3, ...o.sync },
+        antiEntropy: { enabled: false, ...o.antiEntropy },
+      },
+      { keyring },
+    ).then((n) => (nodes.push(n), n));
+
+  before(function () {
+    addonOrSkip(this);
+  });
+  beforeEach(() => {
+    net = testGroup();
+  });
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.close()));
+  });
+
+  const lookup = (n: AffinityNode, k: string) => n.directory.peek(clientKeyBytes(parseClientKey(k)));
+
+  it('the first node finds nobody, says so and is ready; calls wait for it', async () => {
+    const a = await start(1);
+    assert.equal(a.syncState, 'syncing');
+    const r = a.route(key(1)); // held until ready
+    assert.equal(a.router.counters.heldForSync, 1);
+    const o = await a.ready;
+    assert.equal(o?.end, 'alone');
+    assert.equal(a.syncState, 'ready');
+    assert.equal((await r).source, 'selected');
+  });
+
+  it('a starting node pulls the whole table, markers too, with the same expiry, before it routes', async () => {
+    const a = await start(1, { sync: { enabled: false } });
+    const N = 3000;
+    await a.routeBatch(Array.from({ length: N }, (_, i) => key(i)));
+    assert.ok(a.withdraw(key(7)));
+    const b = await start(2, { sync: { windowChunks: 8 } });
+    const o = await b.ready;
+    assert.equal(o?.end, 'complete');
+    assert.equal(o?.sourceNode, 1);
+    assert.equal(b.table.stats().size, N, 'every entry and the marker arrived');
+    for (const i of [0, 1, 500, 2999]) {
+      const x = lookup(a, key(i))!;
+      const y = lookup(b, key(i))!;
+      assert.deepEqual(y.endpoint, x.endpoint);
+      assert.equal(y.version, x.version);
+      assert.ok(Math.abs(y.expiresSeconds - x.expiresSeconds) <= 1, 'expiry agrees');
+    }
+    assert.equal(lookup(b, key(7))!.endpoint, undefined, 'the withdraw marker was synced');
+    assert.equal(b.table.digest(64).equals(a.table.digest(64)), true);
+    assert.ok(a.syncServer.counters.chunksSent >= 3000 / 40);
+    // b routes a known client as a did, without asking anyone
+    assert.deepEqual((await b.route(key(42))).endpoint, lookup(a, key(42))!.endpoint);
+    assert.equal(b.router.counters.misses, 0);
+  });
+
+  it('withdraw deletes everywhere; an older UPDATE cannot bring the entry back; the next call gets a newer entry', async () => {
+    const a = await start(1, { sync: { enabled: false } });
+    const b = await start(2, { sync: { enabled: false } });
+    const first = await a.route(key(1));
+    await until('b stores the UPDATE', 2000, () => !!lookup(b, key(1))?.endpoint);
+    assert.ok(b.withdraw(key(1)));
+    await until('a stores the marker', 2000, () => a.withdrawals.counters.applied === 1);
+    assert.equal(lookup(a, key(1))!.endpoint, undefined);
+    assert.equal(a.directory.lookup(clientKeyBytes(parseClientKey(key(1)))), undefined);
+    // the old entry arrives again (a late or replayed-by-a-peer UPDATE): ignored
+    a.link.update({ clientKey: parseClientKey(key(1)), endpoint: first.endpoint, version: first.version, originNode: 1, ttlSeconds: 600 });
+    await sleep(100);
+    assert.equal(lookup(b, key(1))!.endpoint, undefined, 'the marker keeps the older entry out');
+    const again = await b.route(key(1));
+    assert.equal(again.source, 'selected');
+    assert.equal(again.version, first.version + 2, 'above the marker (which is above the entry)');
+    await until('a stores the new entry', 2000, () => !!lookup(a, key(1))?.endpoint);
+    assert.deepEqual(lookup(a, key(1))!.endpoint, again.endpoint);
+    assert.equal(b.withdraw(key(999)), false, 'nothing to withdraw');
+  });
+
+  it('digests find a client with two endpoints and the version rule repairs it on both nodes', async () => {
+    const a = await start(1, { sync: { enabled: false }, antiEntropy: { enabled: true, intervalMs: 300, buckets: 32 } });
+    const b = await start(2, { sync: { enabled: false }, antiEntropy: { enabled: true, intervalMs: 300, buckets: 32 } });
+    // as after a partition: each side made its own entry for the same clients
+    for (let i = 0; i < 50; i++) {
+      const k = clientKeyBytes(parseClientKey(key(i)));
+      a.directory.store(k, ENDPOINTS[0], 3, 1, 600);
+      b.directory.store(k, ENDPOINTS[1], i % 2 ? 3 : 4, 2, 600); // v3 ties go to the higher origin: b's
+      if (i < 10) a.directory.store(clientKeyBytes(parseClientKey(key(1000 + i))), ENDPOINTS[2], 1, 1, 600); // only a has these
+    }
+    await until('digests agree', 10_000, () => a.table.digest(32).equals(b.table.digest(32)));
+    for (let i = 0; i < 50; i++) assert.equal(lookup(a, key(i))!.endpoint!.name, 'lns-b');
+    for (let i = 0; i < 10; i++) assert.equal(lookup(b, key(1000 + i))!.endpoint!.name, 'lns-c');
+    assert.equal(a.applier.counters.conflictsRepaired, 50);
+    assert.ok(a.antiEntropy!.counters.digestMismatches >= 1);
+    await sleep(700);
+    assert.ok(a.antiEntropy!.counters.digestsMatched + b.antiEntropy!.counters.digestsMatched >= 1, 'then they match');
+  });
+
+  it('withdrawAll clears every node', async () => {
+    const a = await start(1, { sync: { enabled: false } });
+    const b = await start(2, { sync: { enabled: false } });
+    await a.routeBatch(Array.from({ length: 300 }, (_, i) => key(i)));
+    await until('b has them', 3000, () => b.table.stats().size === 300);
+    assert.equal(b.withdrawAll(), 300);
+    await until('a applied every marker', 3000, () => a.withdrawals.counters.applied === 300);
+    for (const i of [0, 150, 299]) assert.equal(a.directory.lookup(clientKeyBytes(parseClientKey(key(i)))), undefined);
+  });
+});
