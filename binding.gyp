@@ -12,6 +12,7 @@
         "native/multicast_socket.cc",
         "native/replay_window.cc",
         "native/responder.cc",
+        "native/service_notify.cc",
         "native/table_digest.cc",
         "native/addon/addon.cc",
         "native/addon/js_codec.cc",

@@ -254,7 +254,10 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
       f.expires_s = now_s + ttl;
       switch (table_.Upsert(key, key_len, f, now_s)) {
         case UpsertResult::kInserted:
-        case UpsertResult::kReplaced: counters_.updates_applied.fetch_add(1, std::memory_order_relaxed); break;
+        case UpsertResult::kReplaced:
+          counters_.updates_applied.fetch_add(1, std::memory_order_relaxed);
+          if (change_feed_.load(std::memory_order_relaxed) && inbound_.Push(d, n, from, via_unicast)) RequestNotify();
+          break;
         case UpsertResult::kIgnored: counters_.updates_ignored.fetch_add(1, std::memory_order_relaxed); break;
         case UpsertResult::kFull:
         case UpsertResult::kBadKey: counters_.table_full.fetch_add(1, std::memory_order_relaxed); break;

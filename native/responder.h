@@ -83,6 +83,9 @@ class Responder {
   bool SetMembership(bool join, SocketError* err) { return join ? socket_->Join(err) : socket_->Leave(err); }
   // JS thread: clear the pending flag, then drain. See inbound_queue.h.
   void AckNotify() { notify_pending_.store(false); }
+  // While on, every UPDATE that changed the table is also queued for JS
+  // (for `affinityd monitor`); off by default, so it costs nothing.
+  void SetChangeFeed(bool on) { change_feed_.store(on, std::memory_order_relaxed); }
   void RequestNotify();
   InboundQueue& inbound() { return inbound_; }
   ResponderCounters& counters() { return counters_; }
@@ -121,6 +124,7 @@ class Responder {
 
   std::atomic<uint64_t> sequence_{1};  // shared by both senders: one sequence space per boot
   std::atomic<bool> notify_pending_{false};
+  std::atomic<bool> change_feed_{false};
   std::function<void()> notify_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};

@@ -157,6 +157,8 @@ export interface NativeResponder {
   setKeyring(keyring: Keyring): void;
   /** Join (true) or leave (false) the group; unicast keeps working. */
   setMembership(joined: boolean): void;
+  /** While on, UPDATEs that changed the table are also passed to onFrames (for monitoring). */
+  setChangeFeed(on: boolean): void;
   stats(): ResponderStats;
   address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
   /** Stops the I/O thread and closes the sockets; the process can then exit. */
@@ -181,6 +183,8 @@ interface Addon {
   AffinityTable: new (capacity: number, endpointCapacity: number) => NativeAffinityTable;
   Responder: new (table: NativeAffinityTable, options: ResponderOptions, onFrames: (frames: InboundFrame[]) => void) => NativeResponder;
   codec: NativeCodec;
+  /** sd_notify(3): sends `state` (e.g. "READY=1") to the AF_UNIX datagram socket at socketPath ('@' = abstract). */
+  notifyService(socketPath: string, state: string): void;
   limits: { maxFrameSize: number; maxBodySize: number };
 }
 

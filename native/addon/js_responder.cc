@@ -15,6 +15,7 @@ Napi::Function JsResponder::Init(Napi::Env env) {
                       InstanceMethod("address", &JsResponder::JS_address),
                       InstanceMethod("setMembership", &JsResponder::JS_setMembership),
                       InstanceMethod("peers", &JsResponder::JS_peers),
+                      InstanceMethod("setChangeFeed", &JsResponder::JS_setChangeFeed),
                       InstanceMethod("close", &JsResponder::JS_close)});
 }
 
@@ -212,6 +213,13 @@ Napi::Value JsResponder::JS_setMembership(const Napi::CallbackInfo& info) {
   SocketError err;
   if (!responder_->SetMembership(info[0].ToBoolean().Value(), &err))
     throw ErrnoError(info.Env(), err.code, err.syscall, err.address);
+  return info.Env().Undefined();
+}
+
+// setChangeFeed(on): also pass UPDATEs that changed the table to onFrames
+Napi::Value JsResponder::JS_setChangeFeed(const Napi::CallbackInfo& info) {
+  if (closed_) throw Napi::Error::New(info.Env(), "responder is closed");
+  responder_->SetChangeFeed(info[0].ToBoolean().Value());
   return info.Env().Undefined();
 }
 

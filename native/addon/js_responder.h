@@ -22,6 +22,7 @@ class JsResponder : public Napi::ObjectWrap<JsResponder> {
   Napi::Value JS_close(const Napi::CallbackInfo& info);
   Napi::Value JS_setMembership(const Napi::CallbackInfo& info);
   Napi::Value JS_peers(const Napi::CallbackInfo& info);
+  Napi::Value JS_setChangeFeed(const Napi::CallbackInfo& info);
   void Deliver(Napi::Env env, Napi::Function callback);
   void Shutdown();
   static void CleanupHook(void* self);

@@ -11,12 +11,16 @@ import { createNode } from '../daemon/node';
 import { CaptureUnavailable, defaultFilter, runCapture } from '../capture/capture';
 import { POLICY_NAMES } from '../selection/policy';
 import { packageRoot } from '../util/package-root';
+import { ControlClientError } from '../control/client';
+import { systemdNotifier } from '../daemon/service-notifier';
+import { CONTROL_USAGE, controlCommand } from './control-cli';
 import { type DemoOptions, runDemo } from './demo';
 
 const USAGE = `usage: affinityd <command> [options]
 
 commands:
-  run --config FILE        start a node with its front ends (SIGINT/SIGTERM: drain and stop)
+  run --config FILE        start a node with its front ends (SIGHUP: reload the configuration;
+                           SIGINT/SIGTERM: drain, save the table and stop)
   check-config FILE        validate a configuration file and its key file; exit 0 if good
   capture (-i IFACE | -r FILE) [-w FILE] [-c N] [--filter BPF] [--port N]
           [--json] [--summary] [--key-file FILE]
@@ -27,7 +31,7 @@ commands:
   demo [--clients N] [--links N] [--gap MS] [--policy NAME]
                            three nodes, three endpoints and a client workload on loopback;
                            prints where every bundle landed; exit 0 only if none split
-`;
+` + CONTROL_USAGE;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -37,10 +41,19 @@ async function main(argv: string[]): Promise<number> {
       if (!values.config) throw new ConfigError(['--config FILE is required'], 'run');
       const config = loadConfigFile(values.config);
       const log = pino({ level: config.log.level, base: { node: config.node.id } });
-      const node = await createNode(config, { logger: log });
+      const notifier = systemdNotifier(process.env, (e) => log.warn({ err: e.message }, 'service manager notification failed'));
+      const node = await createNode(config, { logger: log, notifier, configFile: values.config });
+      // SIGHUP: reload; a bad file is logged by reloadFromFile and the running configuration stays
+      process.on('SIGHUP', () => {
+        try {
+          node.reloadFromFile();
+        } catch {
+          /* logged */
+        }
+      });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
-          log.info({ signal }, 'stopping: draining front ends');
+          log.info({ signal }, 'stopping: draining front ends, then saving the table');
           void node.close(5000).then(resolve);
         };
         process.once('SIGINT', () => stop('SIGINT'));
@@ -121,6 +134,12 @@ async function main(argv: string[]): Promise<number> {
       if (problems.length) throw new ConfigError(problems, 'demo');
       return runDemo({ clients, links, nodes: 3, linkGapMs, policy, out: (l) => process.stdout.write(l + '\n') });
     }
+    case 'show':
+    case 'clear':
+    case 'monitor':
+    case 'reload':
+    case 'log-level':
+      return controlCommand(command, rest);
     case undefined:
     case 'help':
     case '--help':
@@ -138,7 +157,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof ConfigError || e instanceof CaptureUnavailable) process.stderr.write(`affinityd: ${e.message}\n`);
+    if (e instanceof ConfigError || e instanceof CaptureUnavailable || e instanceof ControlClientError) process.stderr.write(`affinityd: ${e.message}\n`);
     else if ((e as NodeJS.ErrnoException).code) process.stderr.write(`affinityd: ${(e as Error).message}\n`);
     else process.stderr.write(`affinityd: ${(e as Error).stack ?? e}\n`);
     process.exitCode = 1;

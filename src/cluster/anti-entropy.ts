@@ -23,12 +23,14 @@ export class AntiEntropy {
   readonly counters = { digestsSent: 0, digestsReceived: 0, digestsMatched: 0, digestMismatches: 0, bucketsPulled: 0, repairs: 0, malformed: 0 };
   private timer?: NodeJS.Timeout;
   private readonly lastSentTo = new Map<number, number>();
+  /** Per peer: when its last DIGEST came and whether it matched this node's table. */
+  readonly peerDigests = new Map<number, { atMs: number; matched: boolean; differingBuckets: number }>();
 
   constructor(
     private readonly directory: NativeDirectory,
     private readonly link: MaintenanceLink,
     private readonly sessions: SyncSessions,
-    private readonly o: AntiEntropyOptions,
+    private o: AntiEntropyOptions,
   ) {
     link.onMessage(MessageType.Digest, (body, from) => this.handle(body, from));
   }
@@ -46,6 +48,14 @@ export class AntiEntropy {
 
   stop(): void {
     clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** New interval or bucket count (a configuration reload); enabled false stops sending. */
+  reconfigure(o: AntiEntropyOptions, enabled: boolean): void {
+    this.stop();
+    this.o = o;
+    if (enabled) this.start();
   }
 
   /** Multicasts this node's digest now (or sends it to one peer). */
@@ -67,6 +77,7 @@ export class AntiEntropy {
     if (from.nodeId === this.o.nodeId) return;
     this.counters.digestsReceived++;
     const diff = differingBuckets(this.directory.table.digest(d.bucketCount), d.buckets);
+    this.peerDigests.set(from.nodeId, { atMs: Date.now(), matched: diff.length === 0, differingBuckets: diff.length });
     if (diff.length === 0) {
       this.counters.digestsMatched++;
       return;

@@ -24,6 +24,8 @@ export interface ApplyCounters {
 }
 
 export class EntryApplier {
+  /** Told of every entry or marker that changed the table (monitoring). */
+  observer?: (kind: 'sync' | 'repair', entry: Entry | Withdraw, from: number) => void;
   readonly counters: ApplyCounters = { received: 0, stored: 0, ignored: 0, conflictsRepaired: 0, full: 0 };
 
   constructor(
@@ -43,6 +45,7 @@ export class EntryApplier {
       const before = this.directory.peek(key);
       const r = this.directory.store(key, e.endpoint, e.version, e.originNode, this.ttl(e.ttlSeconds, this.o.defaultTtlSeconds));
       this.count(r);
+      if (this.observer && (r === 'replaced' || r === 'inserted')) this.observer(why, e, from);
       if (r === 'replaced' && before?.endpoint && !sameEndpoint(before.endpoint, e.endpoint)) {
         this.counters.conflictsRepaired++;
         this.log.warn(
@@ -58,7 +61,9 @@ export class EntryApplier {
     for (const w of withdrawals) {
       this.counters.received++;
       const key = clientKeyBytes(w.clientKey);
-      this.count(this.directory.withdraw(key, w.version, w.originNode, this.ttl(w.ttlSeconds, this.o.withdrawTtlSeconds)));
+      const r = this.directory.withdraw(key, w.version, w.originNode, this.ttl(w.ttlSeconds, this.o.withdrawTtlSeconds));
+      this.count(r);
+      if (this.observer && (r === 'replaced' || r === 'inserted')) this.observer(why, w, from);
     }
   }
 

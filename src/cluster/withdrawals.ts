@@ -20,6 +20,8 @@ export interface WithdrawalOptions {
 }
 
 export class Withdrawals {
+  /** Told of every marker stored, made here (from = this node) or received (monitoring). */
+  observer?: (w: Withdraw, from: number) => void;
   readonly counters = { sent: 0, received: 0, applied: 0, ignored: 0, full: 0, malformed: 0 };
 
   constructor(private readonly directory: NativeDirectory, private readonly link: MaintenanceLink, private readonly o: WithdrawalOptions) {
@@ -59,6 +61,7 @@ export class Withdrawals {
     if (!held?.endpoint) return undefined;
     const w: Withdraw = { clientKey, version: held.version + 1, originNode: this.o.nodeId, ttlSeconds: this.o.ttlSeconds };
     this.directory.withdraw(keyBytes, w.version, w.originNode, w.ttlSeconds);
+    this.observer?.(w, this.o.nodeId);
     return w;
   }
 
@@ -69,7 +72,7 @@ export class Withdrawals {
     }
   }
 
-  private handle(body: Buffer, _from: number): void {
+  private handle(body: Buffer, from: number): void {
     let w: Withdraw;
     try {
       w = decodeWithdraw(body);
@@ -83,6 +86,9 @@ export class Withdrawals {
     const r = this.directory.withdraw(clientKeyBytes(w.clientKey), w.version, w.originNode, ttl);
     if (r === 'ignored') this.counters.ignored++;
     else if (r === 'full') this.counters.full++;
-    else this.counters.applied++;
+    else {
+      this.counters.applied++;
+      this.observer?.(w, from);
+    }
   }
 }

@@ -85,6 +85,10 @@ export interface Config {
   endpoints: { name: string; address: string; port: number; weight: number }[];
   frontends: FrontendConfig[];
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Unix control sockets (mode 0660): admin, and optionally read-only. '' is off. */
+  control: { socket: string; readOnlySocket: string };
+  /** The HTTP listener for /metrics, /healthz and /readyz. */
+  management: { enabled: boolean; address: string; port: number };
 }
 
 type DeepPartial<T> = T extends (infer U)[] ? DeepPartial<U>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -214,6 +218,14 @@ export const CONFIG_SCHEMA = {
       type: 'object', additionalProperties: false, default: {},
       properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' } },
     },
+    control: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: { socket: str(''), readOnlySocket: str('') },
+    },
+    management: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: { enabled: { type: 'boolean', default: false }, address: str('127.0.0.1'), port: { type: 'integer', minimum: 0, maximum: 65535, default: 9147 } },
+    },
   },
 } as const;
 
@@ -268,6 +280,12 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
     if (!f.name) f.name = `${f.identity}@${f.listen.address}:${f.listen.port}`;
   });
   c.endpoints.forEach((e) => !e.name && (e.name = `${e.address}:${e.port}`));
+  if (c.management.enabled && !isIP(c.management.address)) problems.push(`management.address: "${c.management.address}" is not an IP address`);
+  if (c.control.socket && c.control.socket === c.control.readOnlySocket) problems.push('control.readOnlySocket: must differ from control.socket');
+  for (const k of ['socket', 'readOnlySocket'] as const) {
+    const p = c.control[k];
+    if (p && (!p.startsWith('/') || Buffer.byteLength(p) > 107)) problems.push(`control.${k}: an absolute path of at most 107 octets`);
+  }
   if (problems.length) throw new ConfigError(problems, source);
   return c;
 }

@@ -3,6 +3,12 @@
 // This is the library entry point (src/index.ts re-exports it).
 import { existsSync } from 'node:fs';
 
+import { AntiEntropy } from '../cluster/anti-entropy';
+import { BulkSync, type BulkSyncOutcome } from '../cluster/bulk-sync';
+import { EntryApplier } from '../cluster/entry-applier';
+import { SyncServer } from '../cluster/sync-server';
+import { SyncSessions } from '../cluster/sync-sessions';
+import { Withdrawals } from '../cluster/withdrawals';
 import { checkedClientKeyBytes, checkedClientKeysInto, type ClientKey, parseClientKey } from '../codec/client-key';
 import type { Keyring } from '../codec/frame';
 import { NativeDirectory } from '../directory/native-directory';
@@ -13,14 +19,13 @@ import { EndpointSet } from '../selection/endpoint-set';
 import { HealthChecker } from '../selection/health-checker';
 import { createPolicy } from '../selection/policy';
 import { NativeLink } from '../transport/native-link';
-import { type Config, type ConfigInput, loadKeyFile, resolveConfig } from './config';
+import { type Config, type ConfigInput, loadConfigFile, loadKeyFile, resolveConfig } from './config';
+import { ControlServer } from '../control/server';
+import { ChangeFeed } from './change-feed';
+import { ManagementServer } from './management';
+import { NodeMetrics } from './metrics';
+import { type ServiceNotifier, silentNotifier } from './service-notifier';
 import { loadSnapshot, writeSnapshot } from './snapshot';
-import { AntiEntropy } from '../cluster/anti-entropy';
-import { BulkSync, type BulkSyncOutcome } from '../cluster/bulk-sync';
-import { EntryApplier } from '../cluster/entry-applier';
-import { SyncServer } from '../cluster/sync-server';
-import { SyncSessions } from '../cluster/sync-sessions';
-import { Withdrawals } from '../cluster/withdrawals';
 
 export interface NodeOptions {
   /** The cluster keyring; default: read from cluster.keyFile. */
@@ -29,7 +34,29 @@ export interface NodeOptions {
   logger?: Logger;
   /** Default: the start time in seconds, which grows across restarts. */
   bootEpoch?: number;
+  /** Where READY/RELOADING/STOPPING/WATCHDOG go (systemd); default: nowhere. */
+  notifier?: ServiceNotifier;
+  /** The file the configuration came from: reload (SIGHUP, the control socket) re-reads it. */
+  configFile?: string;
 }
+
+/** What a configuration reload did. */
+export interface ReloadResult {
+  /** Settings now in effect. */
+  applied: string[];
+  /** Settings that changed but need a restart to take effect (the old values stay). */
+  needRestart: string[];
+}
+
+/** Settings a running node cannot change (sockets, table sizes, identity). */
+const RESTART_ONLY = [
+  'node', 'cluster.group', 'cluster.port', 'cluster.interface', 'cluster.localAddress', 'cluster.unicastPort', 'cluster.ttl',
+  'cluster.loopback', 'cluster.maxSkewMs', 'cluster.busyPollMicros', 'directory.capacity', 'directory.endpointCapacity',
+  'directory.queueCapacity', 'directory.snapshotFile', 'frontends', 'control', 'management', 'sync',
+] as const;
+
+const pick = (o: unknown, path: string): unknown => path.split('.').reduce((x: any, k) => x?.[k], o); // eslint-disable-line @typescript-eslint/no-explicit-any
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 const silent: Logger = { info() {}, warn() {}, debug() {} };
 
@@ -41,7 +68,13 @@ export class AffinityNode {
   readonly router: Router;
   readonly endpoints: EndpointSet;
   readonly frontends: Frontend[];
-  readonly health?: HealthChecker;
+  health?: HealthChecker;
+  readonly changes: ChangeFeed;
+  readonly metrics: NodeMetrics;
+  management?: ManagementServer;
+  readonly controls: ControlServer[] = [];
+  /** Set by createNode from NodeOptions.configFile. */
+  configFile?: string;
   readonly applier: EntryApplier;
   readonly syncServer: SyncServer;
   readonly sessions: SyncSessions;
@@ -52,9 +85,12 @@ export class AffinityNode {
   readonly snapshots = { loaded: 0, expiredOnLoad: 0, damaged: 0, written: 0, writeErrors: 0, lastWrittenEntries: 0 };
   private snapshotTimer?: NodeJS.Timeout;
   private closed = false;
+  private watchdogTimer?: NodeJS.Timeout;
+  config: Config;
 
   /** Use createNode(). */
-  constructor(readonly config: Config, keyring: Keyring, private readonly log: Logger, bootEpoch: number) {
+  constructor(config: Config, keyring: Keyring, private readonly log: Logger, bootEpoch: number, private readonly notifier: ServiceNotifier = silentNotifier) {
+    this.config = config;
     const a = native();
     const c = config;
     this.table = new a.AffinityTable(c.directory.capacity, c.directory.endpointCapacity);
@@ -84,16 +120,7 @@ export class AffinityNode {
     this.link = link = new NativeLink(this.responder, { staticPeers: c.cluster.peers.map((p) => ({ nodeId: 0, ...p })) });
     this.endpoints = new EndpointSet(c.endpoints);
     this.router = new Router(
-      {
-        nodeId: c.node.id,
-        queryCount: c.query.count,
-        queryIntervalMs: c.query.intervalMs,
-        queryTimeoutMs: c.query.timeoutMs,
-        directQuery: c.query.direct,
-        directTimeoutMs: c.query.directTimeoutMs,
-        entryTtlSeconds: c.directory.entryTtlSeconds,
-        failureHoldDownMs: c.selection.failureHoldDownMs,
-      },
+      routerOptions(c),
       this.directory,
       this.link,
       this.endpoints,
@@ -109,6 +136,112 @@ export class AffinityNode {
     }
     this.frontends = c.frontends.map((f) => new Frontend(f, this.router, this.endpoints, log));
     if (c.selection.healthCheck.enabled) this.health = new HealthChecker(this.endpoints, c.selection.healthCheck, log);
+    this.changes = new ChangeFeed(c.node.id, { applier: this.applier, withdrawals: this.withdrawals, link: this.link, responder: this.responder });
+    this.metrics = new NodeMetrics(this);
+    this.router.observer = (key, route, ms) => {
+      this.metrics.routeDecision.observe({ source: route.source }, ms / 1000);
+      this.changes.route(key, route, ms);
+    };
+    for (const f of this.frontends) f.onCallSetup = (ms) => this.metrics.callSetup.observe({ frontend: f.config.name }, ms / 1000);
+  }
+
+  /** True once close() has begun. */
+  get isClosing(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Applies a new configuration (SIGHUP, \`affinityd reload\`): endpoints,
+   * selection, query timing, entry lifetimes, health checks, digests,
+   * snapshots' interval, log level and the key file. The new configuration
+   * is validated whole first; if anything in it is wrong, nothing changes
+   * (the error is thrown). The table is never touched. Settings that need
+   * sockets or memory reopened are reported in needRestart and keep their
+   * old values.
+   */
+  reload(input: ConfigInput | Config, keyring?: Keyring): ReloadResult {
+    const next = resolveConfig(input);
+    const ring = keyring ?? (next.cluster.keyFile ? loadKeyFile(next.cluster.keyFile) : undefined);
+    const old = this.config;
+    const needRestart = RESTART_ONLY.filter((k) => !same(pick(old, k), pick(next, k)));
+    const applied: string[] = [];
+    this.notifier.notify('RELOADING=1', `MONOTONIC_USEC=${Math.round(performance.timeOrigin * 1000 + performance.now() * 1000)}`);
+    try {
+      // everything that can throw is done above; from here on it only applies
+      if (!same(old.endpoints, next.endpoints)) {
+        const r = this.endpoints.replace(next.endpoints);
+        applied.push(`endpoints (+${r.added} -${r.removed})`);
+      }
+      if (!same(old.query, next.query) || !same(old.selection.policy, next.selection.policy) || !same(old.directory.entryTtlSeconds, next.directory.entryTtlSeconds) || old.selection.failureHoldDownMs !== next.selection.failureHoldDownMs) {
+        this.router.reconfigure(routerOptions(next), createPolicy(next.selection.policy));
+        applied.push('query, selection');
+      }
+      if (!same(old.selection.healthCheck, next.selection.healthCheck)) {
+        this.health?.stop();
+        this.health = next.selection.healthCheck.enabled ? new HealthChecker(this.endpoints, next.selection.healthCheck, this.log) : undefined;
+        this.health?.start();
+        if (!next.selection.healthCheck.enabled) for (const st of this.endpoints.states) st.checkedDown = false;
+        applied.push('selection.healthCheck');
+      }
+      if (!same(old.antiEntropy, next.antiEntropy) && this.antiEntropy) {
+        this.antiEntropy.reconfigure({ nodeId: next.node.id, intervalMs: next.antiEntropy.intervalMs, buckets: next.antiEntropy.buckets }, next.antiEntropy.enabled);
+        applied.push('antiEntropy');
+      }
+      if (old.directory.snapshotIntervalSeconds !== next.directory.snapshotIntervalSeconds && this.snapshotTimer) {
+        clearInterval(this.snapshotTimer);
+        this.snapshotTimer = setInterval(() => this.snapshot(), next.directory.snapshotIntervalSeconds * 1000);
+        this.snapshotTimer.unref();
+        applied.push('directory.snapshotIntervalSeconds');
+      }
+      if (ring) {
+        this.responder.setKeyring(ring);
+        applied.push(`keyring (${ring.keys.length} key(s), sending with key ${ring.sendKeyId})`);
+      }
+      if (old.log.level !== next.log.level) {
+        this.setLogLevel(next.log.level);
+        applied.push('log.level');
+      }
+      // what could not be applied keeps its old value, so the running config says what is in effect
+      const effective = structuredClone(next);
+      for (const k of needRestart) {
+        const parts = k.split('.');
+        const last = parts.pop()!;
+        const dst = parts.reduce((x: any, p) => x[p], effective); // eslint-disable-line @typescript-eslint/no-explicit-any
+        dst[last] = structuredClone(pick(old, k));
+      }
+      this.config = effective;
+    } finally {
+      this.notifier.notify('READY=1', `STATUS=${this.statusLine()}`);
+    }
+    this.log.info({ applied, needRestart }, 'configuration reloaded');
+    return { applied, needRestart };
+  }
+
+  /**
+   * Re-reads the configuration file and applies it (reload()). A file that
+   * does not load or validate changes nothing: the error is logged and thrown.
+   */
+  reloadFromFile(): ReloadResult {
+    if (!this.configFile) throw new Error('reload: this node was not started from a configuration file');
+    try {
+      return this.reload(loadConfigFile(this.configFile));
+    } catch (e) {
+      this.log.warn({ file: this.configFile, err: (e as Error).message }, 'configuration reload refused: the running configuration stays');
+      throw e;
+    }
+  }
+
+  /** Changes the log level now (pino levels); the configuration file is not touched. */
+  setLogLevel(level: Config['log']['level']): void {
+    const l = this.log as Logger & { level?: string };
+    if (!('level' in l)) throw new Error('this node\'s logger has no adjustable level');
+    l.level = level;
+    this.config = { ...this.config, log: { level } };
+  }
+
+  private statusLine(): string {
+    const t = this.table.stats();
+    return `${this.syncState}; ${t.size} entries; ${this.link.peers().length} peer(s)`;
   }
 
   /**
@@ -218,16 +351,20 @@ export class AffinityNode {
     };
   }
 
-  /** Stops the front ends (after drainMs for open calls), then the responder. */
+  /** Stops the front ends (after drainMs for open calls), saves the table, then stops the responder. */
   async close(drainMs = 0): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.notifier.notify('STOPPING=1', 'STATUS=draining front ends');
+    clearInterval(this.watchdogTimer);
     clearInterval(this.snapshotTimer);
     this.health?.stop();
     this.antiEntropy?.stop();
     this.bulkSync?.stop();
     this.sessions.cancelAll();
+    await Promise.all(this.controls.map((c) => c.close()));
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
+    await this.management?.close();
     this.snapshot();
     this.responder.close();
     this.log.info({ node: this.config.node.id }, 'node closed');
@@ -250,13 +387,49 @@ export class AffinityNode {
         const a = await f.listen();
         this.log.info({ frontend: f.config.name, ...a, identity: f.config.identity }, 'front end listening');
       }
+      const hooks = { reload: () => this.reloadFromFile() };
+      for (const [path, level] of [[this.config.control.socket, 'admin'], [this.config.control.readOnlySocket, 'read-only']] as const) {
+        if (!path) continue;
+        const c = new ControlServer(this, level, hooks, this.log);
+        await c.listen(path);
+        this.controls.push(c);
+      }
+      const m = this.config.management;
+      if (m.enabled) {
+        this.management = new ManagementServer(this, this.metrics);
+        const a = await this.management.listen(m.port, m.address);
+        this.log.info(a, 'management listening (/metrics, /healthz, /readyz)');
+      }
     } catch (e) {
       await this.close();
       throw e;
     }
     this.log.info({ node: this.config.node.id, group: this.config.cluster.group, port: this.config.cluster.port, unicast: this.address() }, 'node started');
+    void this.ready.then(() => {
+      if (!this.closed) this.notifier.notify('READY=1', `STATUS=${this.statusLine()}`);
+    });
+    // the watchdog is fed from the JS thread: a stuck event loop (which
+    // would stop calls being routed) is what it must catch
+    const wd = this.notifier.watchdogIntervalMs();
+    if (wd) {
+      this.watchdogTimer = setInterval(() => this.notifier.notify('WATCHDOG=1'), wd);
+      this.watchdogTimer.unref();
+    }
     return this;
   }
+}
+
+function routerOptions(c: Config) {
+  return {
+    nodeId: c.node.id,
+    queryCount: c.query.count,
+    queryIntervalMs: c.query.intervalMs,
+    queryTimeoutMs: c.query.timeoutMs,
+    directQuery: c.query.direct,
+    directTimeoutMs: c.query.directTimeoutMs,
+    entryTtlSeconds: c.directory.entryTtlSeconds,
+    failureHoldDownMs: c.selection.failureHoldDownMs,
+  };
 }
 
 /** Validates the configuration, opens the sockets, starts the front ends. */
@@ -264,6 +437,7 @@ export async function createNode(input: ConfigInput | Config, o: NodeOptions = {
   const config = resolveConfig(input);
   const keyring = o.keyring ?? (config.cluster.keyFile ? loadKeyFile(config.cluster.keyFile) : undefined);
   if (!keyring) throw new Error('createNode: no keyring (give options.keyring or cluster.keyFile)');
-  const node = new AffinityNode(config, keyring, o.logger ?? silent, o.bootEpoch ?? Math.floor(Date.now() / 1000));
+  const node = new AffinityNode(config, keyring, o.logger ?? silent, o.bootEpoch ?? Math.floor(Date.now() / 1000), o.notifier);
+  node.configFile = o.configFile;
   return node.start();
 }

@@ -106,16 +106,21 @@ export class Router {
     updatesSent: 0, repliesReceived: 0, repliesUnmatched: 0, repliesWrongKey: 0, repliesWithdrawn: 0, heldForSync: 0,
     noEndpoint: 0, tableFull: 0,
   };
+  /**
+   * Told of every route that did not come from the local table (misses and
+   * reroutes), with the time it took: monitoring and metrics.
+   */
+  observer?: (key: ClientKey, route: Route, ms: number) => void;
   private readonly pending = new Map<string, Pending>();
   private readonly byQueryId = new Map<number, Pending>();
   private nextQueryId = 1 + Math.floor(Math.random() * 0x7fffffff);
 
   constructor(
-    private readonly o: RouterOptions,
+    private o: RouterOptions,
     private readonly directory: LocalDirectory,
     private readonly link: ClusterLink,
     private readonly endpoints: EndpointSet,
-    private readonly policy: SelectionPolicy,
+    private policy: SelectionPolicy,
   ) {
     link.onReply((reply, from) => this.handleReply(reply, from));
   }
@@ -152,7 +157,13 @@ export class Router {
       phase: 'multicast',
       promise: undefined as unknown as Promise<Route>,
     };
-    (pending as { promise: Promise<Route> }).promise = this.resolveMiss(pending).finally(() => this.pending.delete(k));
+    const t0 = performance.now();
+    (pending as { promise: Promise<Route> }).promise = this.resolveMiss(pending)
+      .then((r) => {
+        this.observer?.(key, r, performance.now() - t0);
+        return r;
+      })
+      .finally(() => this.pending.delete(k));
     this.pending.set(k, pending);
     return pending.promise;
   }
@@ -204,7 +215,9 @@ export class Router {
     }
     this.counters.rerouted++;
     try {
-      return Promise.resolve(this.decide(key, keyBytes, (current?.version ?? 0) + 1, 'rerouted', failed));
+      const r = this.decide(key, keyBytes, (current?.version ?? 0) + 1, 'rerouted', failed);
+      this.observer?.(key, r, 0);
+      return Promise.resolve(r);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -237,6 +250,13 @@ export class Router {
     const winner = held ?? { endpoint: e.endpoint, version: e.version, originNode: e.originNode };
     p.answer = { endpoint: winner.endpoint, source: p.phase === 'direct' ? 'direct' : 'remote', version: winner.version, originNode: winner.originNode };
     p.wake?.();
+  }
+
+  /** New query timing and selection (a configuration reload); misses under way keep their schedule. */
+  reconfigure(o: RouterOptions, policy: SelectionPolicy): void {
+    if (o.nodeId !== this.o.nodeId) throw new Error('the node id cannot change while running');
+    this.o = o;
+    this.policy = policy;
   }
 
   /**

@@ -123,7 +123,11 @@ export class Frontend {
     setTimeout(() => s.destroy(), 1000).unref();
   }
 
+  /** Told how long each call took from accept to connected at its endpoint (metrics). */
+  onCallSetup?: (ms: number) => void;
+
   private async handle(s: Socket): Promise<void> {
+    const t0 = performance.now();
     this.counters.accepted++;
     this.counters.active++;
     this.sockets.add(s);
@@ -164,10 +168,10 @@ export class Frontend {
       s.end(encodeCallResponse({ status: CallStatus.Redirect, endpoint: route.endpoint }));
       return;
     }
-    await this.connectAndSplice(s, key, route, rest);
+    await this.connectAndSplice(s, key, route, rest, t0);
   }
 
-  private async connectAndSplice(s: Socket, key: ClientKey, route: Route, rest: Buffer): Promise<void> {
+  private async connectAndSplice(s: Socket, key: ClientKey, route: Route, rest: Buffer, t0: number): Promise<void> {
     let upstream: Socket | undefined;
     for (let attempt = 1; ; attempt++) {
       if (s.destroyed) return;
@@ -202,8 +206,11 @@ export class Frontend {
     if (this.config.identity === 'preamble') s.write(encodeCallResponse({ status: CallStatus.Accepted, endpoint: route.endpoint }));
     if (rest.length) upstream.write(rest);
     this.counters.spliced++;
+    this.onCallSetup?.(performance.now() - t0);
     const r = await splice(s, upstream, this.config.idleTimeoutMs);
-    if (state) state.connections--;
+    // looked up again: a configuration reload may have replaced the state object
+    const after = this.endpoints.find(route.endpoint);
+    if (after && after.connections > 0) after.connections--;
     if (r.reason === 'idleTimeout') this.counters.idleTimeouts++;
     this.counters.bytesFromClients += r.bytesFromClient;
     this.counters.bytesToClients += r.bytesToClient;

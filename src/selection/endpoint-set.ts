@@ -20,11 +20,15 @@ export interface EndpointState {
 }
 
 export class EndpointSet {
-  readonly states: EndpointState[];
+  states: EndpointState[];
 
   constructor(endpoints: readonly ConfiguredEndpoint[], private readonly now: () => number = Date.now) {
+    this.states = EndpointSet.fresh(endpoints);
+  }
+
+  private static fresh(endpoints: readonly ConfiguredEndpoint[]): EndpointState[] {
     const seen = new Set<string>();
-    this.states = endpoints.map((e) => {
+    return endpoints.map((e) => {
       validateEndpoint(e);
       if (!(e.weight >= 0)) throw new Error(`endpoint ${formatEndpoint(e)}: weight must be >= 0`);
       const id = formatEndpoint(e);
@@ -32,6 +36,26 @@ export class EndpointSet {
       seen.add(id);
       return { endpoint: e, id, connections: 0, downUntil: 0, failures: 0 };
     });
+  }
+
+  /**
+   * A new endpoint list (a configuration reload): endpoints that stay keep
+   * their connections and health; new ones start up; removed ones are no
+   * longer selected (their clients keep their entries until moved or cleared).
+   * Throws, changing nothing, if the list is bad.
+   */
+  replace(endpoints: readonly ConfiguredEndpoint[]): { added: number; removed: number; kept: number } {
+    const next = EndpointSet.fresh(endpoints);
+    let kept = 0;
+    for (const n of next) {
+      const old = this.states.find((s) => s.endpoint.address === n.endpoint.address && s.endpoint.port === n.endpoint.port);
+      if (!old) continue;
+      kept++;
+      Object.assign(n, { connections: old.connections, downUntil: old.downUntil, checkedDown: old.checkedDown, failures: old.failures });
+    }
+    const removed = this.states.length - kept;
+    this.states = next;
+    return { added: next.length - kept, removed, kept };
   }
 
   /** Endpoints that may take a new client now. */

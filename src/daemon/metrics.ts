@@ -1,0 +1,123 @@
+// Prometheus metrics of a node (prom-client), read from the node's own
+// counters at scrape time, so a scrape always agrees with `affinityd show
+// stats`. Names follow the Prometheus conventions (affinityd_ prefix, _total
+// for counters, base units); labels are small fixed sets (source, verdict,
+// front end, endpoint), never a username or discriminator.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+import type { AffinityNode } from './node';
+
+type Stats = ReturnType<AffinityNode['stats']>;
+type Labels = Record<string, string>;
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly routeDecision: Histogram<'source'>;
+  readonly callSetup: Histogram<'frontend'>;
+  private cached?: { at: number; stats: Stats };
+
+  constructor(private readonly node: AffinityNode) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r });
+    const stats = () => {
+      // one stats() per scrape, shared by every metric's collect()
+      const now = Date.now();
+      if (!this.cached || now - this.cached.at > 50) this.cached = { at: now, stats: this.node.stats() };
+      return this.cached.stats;
+    };
+    const counter = (name: string, help: string, labelNames: string[], read: (s: Stats) => [Labels, number][]) =>
+      new Counter({
+        name, help, labelNames, registers: [r],
+        collect() {
+          this.reset();
+          for (const [l, v] of read(stats())) this.inc(l, v);
+        },
+      });
+    const gauge = (name: string, help: string, labelNames: string[], read: (s: Stats) => [Labels, number][]) =>
+      new Gauge({
+        name, help, labelNames, registers: [r],
+        collect() {
+          this.reset();
+          for (const [l, v] of read(stats())) this.set(l, v);
+        },
+      });
+    const one = (v: number): [Labels, number][] => [[{}, v]];
+
+    counter('affinityd_routes_total', 'Call requests routed, by where the endpoint came from', ['source'], (s) => [
+      [{ source: 'local' }, s.router.localHits],
+      [{ source: 'remote' }, s.router.remoteHits + s.router.lateUpdateHits],
+      [{ source: 'direct' }, s.router.directHits],
+      [{ source: 'selected' }, s.router.selected],
+      [{ source: 'rerouted' }, s.router.rerouted],
+    ]);
+    counter('affinityd_route_misses_total', 'Call requests not in the local table', [], (s) => one(s.router.misses));
+    counter('affinityd_routes_held_for_sync_total', 'Call requests that waited for the bulk sync at start', [], (s) => one(s.router.heldForSync));
+    counter('affinityd_routes_no_endpoint_total', 'Call requests no endpoint could take', [], (s) => one(s.router.noEndpoint));
+    counter('affinityd_queries_sent_total', 'QUERY frames sent (multicast and direct)', ['kind'], (s) => [
+      [{ kind: 'multicast' }, s.router.queriesSent],
+      [{ kind: 'direct' }, s.router.directQueries],
+    ]);
+    counter('affinityd_query_timeouts_total', 'Misses nobody answered', [], (s) => one(s.router.queryTimeouts));
+    counter('affinityd_updates_sent_total', 'UPDATE frames sent for entries this node made', [], (s) => one(s.router.updatesSent));
+    counter('affinityd_frames_received_total', 'Datagrams received by the responder, by verdict', ['verdict'], (s) =>
+      Object.entries(s.responder.verdicts).map(([verdict, v]): [Labels, number] => [{ verdict }, v]),
+    );
+    counter('affinityd_queries_answered_total', 'QUERYs answered from the table by the native responder', [], (s) => one(s.responder.queriesAnswered));
+    counter('affinityd_queries_unanswered_total', 'QUERYs for clients not in the table', [], (s) => one(s.responder.queriesUnanswered));
+    counter('affinityd_updates_applied_total', 'UPDATEs that changed the table', [], (s) => one(s.responder.updatesApplied));
+    counter('affinityd_updates_ignored_total', 'UPDATEs older than the entry held (version rule)', [], (s) => one(s.responder.updatesIgnored));
+    counter('affinityd_frames_sent_total', 'Frames sent by this node', [], (s) => one(s.responder.sent));
+    counter('affinityd_send_errors_total', 'Frames the kernel refused', [], (s) => one(s.responder.sendErrors + s.link.sendErrors));
+    counter('affinityd_inbound_queue_full_total', 'Frames for JS dropped because the queue was full', [], (s) => one(s.responder.queueFull));
+    counter('affinityd_table_full_total', 'Entries refused because the table was full', [], (s) => one(s.table.full));
+    counter('affinityd_sync_entries_received_total', 'Entries and markers received in SYNC_CHUNKs', [], (s) => one(s.sync.applied.received));
+    counter('affinityd_sync_chunks_sent_total', 'SYNC_CHUNKs sent to other nodes', [], (s) => one(s.sync.server.chunksSent));
+    counter('affinityd_split_bundles_repaired_total', 'Clients found with a different endpoint elsewhere and repaired by the version rule', [], (s) =>
+      one(s.sync.applied.conflictsRepaired),
+    );
+    counter('affinityd_digest_mismatches_total', 'Peer digests that differed from this node\'s table', [], (s) => one(s.antiEntropy?.digestMismatches ?? 0));
+    counter('affinityd_withdrawals_total', 'Withdraw markers sent and applied', ['direction'], (s) => [
+      [{ direction: 'sent' }, s.withdrawals.sent],
+      [{ direction: 'applied' }, s.withdrawals.applied],
+    ]);
+    counter('affinityd_calls_total', 'Connections accepted by a front end', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.accepted]));
+    counter('affinityd_calls_connected_total', 'Calls connected to their endpoint', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.spliced]));
+    counter('affinityd_calls_refused_total', 'Calls closed before routing, by reason', ['frontend', 'reason'], (s) =>
+      s.frontends.flatMap((f) => Object.entries(f.refused).map(([reason, v]): [Labels, number] => [{ frontend: f.name, reason }, v])),
+    );
+    counter('affinityd_endpoint_connect_failures_total', 'Connections an endpoint refused or did not answer', ['frontend'], (s) =>
+      s.frontends.map((f) => [{ frontend: f.name }, f.endpointConnectFailures]),
+    );
+    counter('affinityd_snapshots_written_total', 'Table snapshots written', [], (s) => one(s.snapshots.written));
+    counter('affinityd_snapshot_errors_total', 'Table snapshots that could not be written', [], (s) => one(s.snapshots.writeErrors));
+
+    gauge('affinityd_table_entries', 'Entries and withdraw markers in the table', [], (s) => one(s.table.size));
+    gauge('affinityd_table_capacity', 'Entries the table can hold', [], (s) => one(s.table.capacity));
+    gauge('affinityd_table_memory_bytes', 'Memory of the table', [], (s) => one(s.table.memoryBytes));
+    gauge('affinityd_peers', 'Nodes heard from in the last minute', [], () => one(this.node.link.peers().filter((p) => p.nodeId !== 0).length));
+    gauge('affinityd_ready', '1 once the bulk sync at start is done or timed out', [], (s) => one(s.sync.state === 'ready' ? 1 : 0));
+    gauge('affinityd_calls_active', 'Calls open now', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.active]));
+    gauge('affinityd_endpoint_up', '1 if the endpoint may take new clients', ['endpoint'], (s) => s.endpoints.map((e) => [{ endpoint: e.name }, e.down ? 0 : 1]));
+    gauge('affinityd_endpoint_connections', 'Calls open to the endpoint', ['endpoint'], (s) => s.endpoints.map((e) => [{ endpoint: e.name }, e.connections]));
+
+    this.routeDecision = new Histogram({
+      name: 'affinityd_route_decision_seconds',
+      help: 'Time to route a call request that was not in the local table, by outcome',
+      labelNames: ['source'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [r],
+    });
+    this.callSetup = new Histogram({
+      name: 'affinityd_call_setup_seconds',
+      help: 'Time from accepting a call to being connected to its endpoint',
+      labelNames: ['frontend'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [r],
+    });
+  }
+
+  text(): Promise<string> {
+    this.cached = undefined;
+    return this.registry.metrics();
+  }
+}
