@@ -1,7 +1,7 @@
 // The control socket server: Unix stream sockets (mode 0660) speaking
 // protocol.ts. One per level; the read-only one refuses commands that change
 // the node. A malformed or oversize request gets an error line, never a crash.
-import { existsSync, chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 import type { AffinityNode } from '../daemon/node';
@@ -16,6 +16,14 @@ export interface ControlHooks {
 
 const MAX_CLIENTS = 64;
 
+/** A group's id from its name (/etc/group) or number. */
+export function groupId(group: string): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.split(':')[0] === group);
+  if (!line) throw new Error(`control.readOnlyGroup: no group "${group}" in /etc/group`);
+  return Number(line.split(':')[2]);
+}
+
 export class ControlServer {
   readonly counters = { connections: 0, requests: 0, refused: 0, errors: 0 };
   private readonly server: Server;
@@ -25,8 +33,11 @@ export class ControlServer {
     this.server = createServer((s) => this.accept(s));
   }
 
-  /** Listens at path with mode 0660; a stale socket file left by a crash is replaced, a live one is an error. */
-  async listen(path: string): Promise<void> {
+  /**
+   * Listens at path with mode 0660 (and the given group, a name or number);
+   * a stale socket file left by a crash is replaced, a live one is an error.
+   */
+  async listen(path: string, group = ''): Promise<void> {
     if (existsSync(path)) {
       if (!lstatSync(path).isSocket()) throw new Error(`control socket ${path}: exists and is not a socket`);
       const live = await new Promise<boolean>((resolve) => {
@@ -50,6 +61,7 @@ export class ControlServer {
       process.umask(old);
     }
     chmodSync(path, 0o660);
+    if (group) chownSync(path, -1, groupId(group));
     this.log.info({ path, level: this.level }, 'control socket listening');
   }
 

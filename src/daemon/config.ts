@@ -86,7 +86,7 @@ export interface Config {
   frontends: FrontendConfig[];
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Unix control sockets (mode 0660): admin, and optionally read-only. '' is off. */
-  control: { socket: string; readOnlySocket: string };
+  control: { socket: string; readOnlySocket: string; readOnlyGroup: string };
   /** The HTTP listener for /metrics, /healthz and /readyz. */
   management: { enabled: boolean; address: string; port: number };
 }
@@ -220,7 +220,7 @@ export const CONFIG_SCHEMA = {
     },
     control: {
       type: 'object', additionalProperties: false, default: {},
-      properties: { socket: str(''), readOnlySocket: str('') },
+      properties: { socket: str(''), readOnlySocket: str(''), readOnlyGroup: str('') },
     },
     management: {
       type: 'object', additionalProperties: false, default: {},

@@ -388,10 +388,11 @@ export class AffinityNode {
         this.log.info({ frontend: f.config.name, ...a, identity: f.config.identity }, 'front end listening');
       }
       const hooks = { reload: () => this.reloadFromFile() };
-      for (const [path, level] of [[this.config.control.socket, 'admin'], [this.config.control.readOnlySocket, 'read-only']] as const) {
+      const cc = this.config.control;
+      for (const [path, level, group] of [[cc.socket, 'admin', ''], [cc.readOnlySocket, 'read-only', cc.readOnlyGroup]] as const) {
         if (!path) continue;
         const c = new ControlServer(this, level, hooks, this.log);
-        await c.listen(path);
+        await c.listen(path, group);
         this.controls.push(c);
       }
       const m = this.config.management;
