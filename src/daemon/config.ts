@@ -75,7 +75,17 @@ export interface Config {
   };
   /** Periodic digest comparison and repair (docs/protocol.md, "Digests"). */
   antiEntropy: { enabled: boolean; intervalMs: number; buckets: number };
-  query: { count: number; intervalMs: number; timeoutMs: number; direct: boolean; directTimeoutMs: number };
+  query: {
+    count: number;
+    intervalMs: number;
+    timeoutMs: number;
+    direct: boolean;
+    directTimeoutMs: number;
+    /** Rounds of direct QUERYs to the known peers. */
+    directCount: number;
+    /** Times each UPDATE is multicast, intervalMs apart. */
+    updateRepeats: number;
+  };
   selection: {
     policy: PolicyName;
     failureHoldDownMs: number;
@@ -166,6 +176,8 @@ export const CONFIG_SCHEMA = {
         timeoutMs: ms(30, 60_000),
         direct: { type: 'boolean', default: true },
         directTimeoutMs: ms(30, 60_000),
+        directCount: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
+        updateRepeats: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
       },
     },
     selection: {

@@ -428,6 +428,8 @@ function routerOptions(c: Config) {
     queryTimeoutMs: c.query.timeoutMs,
     directQuery: c.query.direct,
     directTimeoutMs: c.query.directTimeoutMs,
+    directCount: c.query.directCount,
+    updateRepeats: c.query.updateRepeats,
     entryTtlSeconds: c.directory.entryTtlSeconds,
     failureHoldDownMs: c.selection.failureHoldDownMs,
   };

@@ -49,6 +49,10 @@ export interface RouterOptions {
   /** Ask known peers directly before deciding locally (claim 19). */
   readonly directQuery: boolean;
   readonly directTimeoutMs: number;
+  /** Rounds of direct QUERYs (each to every known peer, then directTimeoutMs of waiting). Default 1. */
+  readonly directCount?: number;
+  /** Times an UPDATE is multicast, queryIntervalMs apart (lossy links). Default 1. */
+  readonly updateRepeats?: number;
   /** Lifetime of entries this node makes, and of REPLYs without one. */
   readonly entryTtlSeconds: number;
   /** How long an endpoint that refused a connection is not selected. */
@@ -79,6 +83,8 @@ export interface RouterCounters {
   selected: number;
   rerouted: number;
   updatesSent: number;
+  /** Extra copies of UPDATEs (updateRepeats). */
+  updateRepeats: number;
   repliesReceived: number;
   repliesUnmatched: number;
   repliesWrongKey: number;
@@ -103,7 +109,7 @@ export class Router {
   readonly counters: RouterCounters = {
     routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryRetries: 0, remoteHits: 0,
     lateUpdateHits: 0, directQueries: 0, directHits: 0, queryTimeouts: 0, selected: 0, rerouted: 0,
-    updatesSent: 0, repliesReceived: 0, repliesUnmatched: 0, repliesWrongKey: 0, repliesWithdrawn: 0, heldForSync: 0,
+    updatesSent: 0, updateRepeats: 0, repliesReceived: 0, repliesUnmatched: 0, repliesWrongKey: 0, repliesWithdrawn: 0, heldForSync: 0,
     noEndpoint: 0, tableFull: 0,
   };
   /**
@@ -311,8 +317,8 @@ export class Router {
       }
       if (this.o.directQuery) {
         const peers = this.link.peers().filter((x) => x.nodeId !== this.o.nodeId);
-        if (peers.length > 0) {
-          p.phase = 'direct';
+        p.phase = 'direct';
+        for (let round = 0; peers.length > 0 && round < (this.o.directCount ?? 1); round++) {
           for (const peer of peers) {
             this.link.query(p.key, queryId, peer);
             this.counters.directQueries++;
@@ -384,6 +390,15 @@ export class Router {
     const entry: Entry = { clientKey: key, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
     this.link.update(entry);
     this.counters.updatesSent++;
+    for (let i = 1; i < (this.o.updateRepeats ?? 1); i++) {
+      // again later, unless the entry has moved on meanwhile (then the newer one was announced)
+      setTimeout(() => {
+        const now = this.directory.lookup(keyBytes);
+        if (now?.version !== version || now.originNode !== this.o.nodeId) return;
+        this.link.update(entry);
+        this.counters.updateRepeats++;
+      }, i * this.o.queryIntervalMs).unref();
+    }
     if (source === 'selected') this.counters.selected++;
     return { endpoint, source, version, originNode: this.o.nodeId };
   }

@@ -31,7 +31,7 @@ describe('packaging: systemd units and the install script', function () {
 
   it('install.sh --root lays out program, command, config (0640), key (0600) and units; the result runs', function () {
     requireOrSkip(this, existsSync(join(root, 'build/Release/affinityd.node')), 'the addon is not built');
-    if (!existsSync(join(root, 'dist/src/cli/main.js'))) execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
+    execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' }); // install what is checked out now
     const dest = mkdtempSync(join(tmpdir(), 'affinityd-install-'));
     try {
       const r = spawnSync('bash', [join(root, 'contrib/install.sh'), '--root', dest, '--no-users'], { encoding: 'utf8' });
