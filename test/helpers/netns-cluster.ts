@@ -1,0 +1,211 @@
+// A cluster of `affinityd run` processes in network namespaces (netns.ts):
+// nodes on hosts 0..n-1, endpoints on host n, clients (and anything else a
+// test runs) on the hosts after. Each node has a control socket in the test's
+// directory (Unix sockets do not care about network namespaces), so the test
+// reads every node's table and counters the way an operator would.
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { request } from '../../src/control/client';
+import type { EntryView } from '../../src/control/protocol';
+import type { Lan } from './netns';
+
+const root = join(__dirname, '..', '..');
+export const tsx = (script: string): string[] => [process.execPath, '--import', 'tsx', join(root, script)];
+
+export const GROUP = '239.255.77.78';
+export const PORT = 7447;
+export const UNICAST_PORT = 7448;
+export const FRONT_PORT = 1723;
+
+/** Resolves when a line matches; rejects if the process exits first. */
+export function started(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const t = setTimeout(() => reject(new Error(`${what} did not start: ${seen.slice(-1500)}`)), timeoutMs);
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (l) => {
+        seen += l + '\n';
+        if (pattern.test(l)) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    }
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`${what} exited with ${code}: ${seen.slice(-1500)}`));
+    });
+  });
+}
+
+export type Bundle = { key: string; landed: string[] };
+
+export class NetnsCluster {
+  readonly procs: (ChildProcess | undefined)[] = [];
+  readonly logs: string[][] = [];
+  readonly others: ChildProcess[] = [];
+  readonly keyFile: string;
+
+  constructor(readonly lan: Lan, readonly dir: string, readonly nodes: number, private readonly yaml: (i: number) => string = () => '') {
+    this.keyFile = join(dir, 'cluster.key');
+    this.setKeys(`1 ${'5e'.repeat(32)} send`);
+  }
+
+  get epHost(): string {
+    return this.lan.hosts[this.nodes].ipv4;
+  }
+
+  setKeys(...lines: string[]): void {
+    writeFileSync(this.keyFile, lines.join('\n') + '\n');
+    chmodSync(this.keyFile, 0o600);
+  }
+
+  control(i: number): string {
+    return join(this.dir, `node${i + 1}.sock`);
+  }
+
+  front(i: number): string {
+    return `${this.lan.hosts[i].ipv4}:${FRONT_PORT}`;
+  }
+
+  async startEndpoints(): Promise<void> {
+    const h = this.nodes;
+    const eps = spawn(this.lan.exec(h)[0], [...this.lan.exec(h).slice(1), ...tsx('test/fixtures/endpoint-server.ts'), this.epHost, 'lns-a:1701', 'lns-b:1702', 'lns-c:1703'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.others.push(eps);
+    await started(eps, /^ready$/, 'endpoints');
+  }
+
+  configFile(i: number): string {
+    const h = this.lan.hosts[i];
+    const file = join(this.dir, `node${i + 1}.yaml`);
+    writeFileSync(
+      file,
+      [
+        `node: { id: ${i + 1} }`,
+        `cluster: { group: ${GROUP}, port: ${PORT}, unicastPort: ${UNICAST_PORT}, interface: ${h.ipv4}, keyFile: ${this.keyFile} }`,
+        'endpoints:',
+        `  - { name: lns-a, address: ${this.epHost}, port: 1701 }`,
+        `  - { name: lns-b, address: ${this.epHost}, port: 1702 }`,
+        `  - { name: lns-c, address: ${this.epHost}, port: 1703 }`,
+        'frontends:',
+        `  - { listen: { address: ${h.ipv4}, port: ${FRONT_PORT} }, identity: preamble }`,
+        `control: { socket: ${this.control(i)} }`,
+        this.yaml(i),
+      ].join('\n'),
+    );
+    return file;
+  }
+
+  /** Starts node i and resolves once it is ready (bulk sync done). */
+  async start(i: number): Promise<void> {
+    const cfg = this.configFile(i);
+    const p = spawn(this.lan.exec(i)[0], [...this.lan.exec(i).slice(1), ...tsx('src/cli/main.ts'), 'run', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.procs[i] = p;
+    const log: string[] = (this.logs[i] = []);
+    createInterface({ input: p.stdout! }).on('line', (l) => log.push(l));
+    await started(p, /"msg":"bulk sync (done|timed out)/, `node ${i + 1}`);
+  }
+
+  kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.procs[i];
+    if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+  }
+
+  stats(i: number): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return request(this.control(i), { cmd: 'show-stats' });
+  }
+
+  async entries(i: number): Promise<Map<string, EntryView>> {
+    const r = (await request(this.control(i), { cmd: 'show-entries', limit: 10_000_000 })) as { entries: EntryView[] };
+    return new Map(r.entries.map((e) => [e.client, e]));
+  }
+
+  /**
+   * Clients whose entries differ between the nodes (endpoint or version);
+   * of those, the ones held with different endpoints (split bundles); and
+   * how many clients some node lacks.
+   */
+  async disagreement(): Promise<{ differing: string[]; endpoints: string[]; missing: number }> {
+    const tables = await Promise.all(Array.from({ length: this.nodes }, (_, i) => this.entries(i)));
+    const all = new Set(tables.flatMap((t) => [...t.keys()]));
+    const differing: string[] = [];
+    const endpoints: string[] = [];
+    let missing = 0;
+    for (const c of all) {
+      const views = tables.map((t) => t.get(c));
+      if (views.some((v) => !v)) missing++;
+      const have = views.filter((v): v is EntryView => !!v);
+      if (new Set(have.map((v) => `${v.endpoint}|${v.version}|${v.originNode}`)).size > 1) differing.push(c);
+      if (new Set(have.map((v) => v.endpoint)).size > 1) endpoints.push(c);
+    }
+    return { differing, endpoints, missing };
+  }
+
+  bundles(o: { clients: number; links: number; prefix: string; gapMs: number; startGapMs: number; sequential?: boolean; keyBase?: number; fronts?: string[] }, timeoutMs = 240_000): Bundle[] {
+    const clientHost = this.nodes + 1;
+    const fronts = o.fronts ?? Array.from({ length: this.nodes }, (_, i) => this.front(i));
+    const r = spawnSync(this.lan.exec(clientHost)[0], [...this.lan.exec(clientHost).slice(1), ...tsx('test/fixtures/bundle-client.ts'), JSON.stringify({ ...o, fronts })], {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    if (r.status !== 0) throw new Error(`bundle client: ${r.status} ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  nft(i: number, ...args: string[]): string {
+    return execFileSync('ip', ['netns', 'exec', this.lan.hosts[i].ns, 'nft', ...args], { encoding: 'utf8' });
+  }
+
+  /** Drops pct % of the cluster's datagrams arriving at every node. */
+  addLoss(pct: number): void {
+    for (let i = 0; i < this.nodes; i++) {
+      this.nft(i, 'add', 'table', 'inet', 'loss');
+      this.nft(i, 'add', 'chain', 'inet', 'loss', 'in', '{ type filter hook input priority 0; }');
+      this.nft(i, 'add', 'rule', 'inet', 'loss', 'in', 'udp', 'dport', `{ ${PORT}, ${UNICAST_PORT} }`, 'numgen', 'random', 'mod', '100', '<', String(pct), 'counter', 'drop');
+    }
+  }
+
+  /** Removes the loss rules; returns the datagrams they dropped. */
+  removeLoss(): number {
+    let dropped = 0;
+    for (let i = 0; i < this.nodes; i++) {
+      dropped += Number(/packets (\d+)/.exec(this.nft(i, 'list', 'table', 'inet', 'loss'))?.[1] ?? 0);
+      this.nft(i, 'delete', 'table', 'inet', 'loss');
+    }
+    return dropped;
+  }
+
+  /** Cuts the cluster in two: no UDP between a node of `side` and one not in it. */
+  partition(side: number[]): void {
+    for (let i = 0; i < this.nodes; i++) {
+      const others = Array.from({ length: this.nodes }, (_, j) => j).filter((j) => side.includes(j) !== side.includes(i)).map((j) => this.lan.hosts[j].ipv4);
+      this.nft(i, 'add', 'table', 'inet', 'cut');
+      this.nft(i, 'add', 'chain', 'inet', 'cut', 'in', '{ type filter hook input priority 0; }');
+      this.nft(i, 'add', 'rule', 'inet', 'cut', 'in', 'ip', 'saddr', `{ ${others.join(', ')} }`, 'meta', 'l4proto', 'udp', 'counter', 'drop');
+    }
+  }
+
+  heal(): number {
+    let dropped = 0;
+    for (let i = 0; i < this.nodes; i++) {
+      dropped += Number(/packets (\d+)/.exec(this.nft(i, 'list', 'table', 'inet', 'cut'))?.[1] ?? 0);
+      this.nft(i, 'delete', 'table', 'inet', 'cut');
+    }
+    return dropped;
+  }
+
+  stopAll(): void {
+    for (const p of [...this.procs, ...this.others]) p?.kill('SIGKILL');
+  }
+}
+
+export const splits = (b: Bundle[]): Bundle[] => b.filter((x) => new Set(x.landed).size > 1);
+export const failures = (b: Bundle[]): string[] => b.flatMap((x) => x.landed).filter((l) => !/^lns-[abc]$/.test(l));
