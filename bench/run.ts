@@ -25,6 +25,7 @@ const trials: { file: string; args: string[]; result: string; about: string }[] 
   { file: 'redis.ts', args: [String(big)], result: `redis-${big}`, about: 'the same lookups against Redis' },
   { file: 'storm.ts', args: [String(quick ? 5_000 : 100_000)], result: `storm-${quick ? 5_000 : 100_000}`, about: 'reconnect storm after a restart of every node' },
   { file: 'frontend.ts', args: [String(seconds)], result: 'frontend', about: 'front-end connections against direct and HAProxy' },
+  { file: 'sync.ts', args: ['100000'], result: 'sync-100000', about: 'bulk sync of 100k entries against a snapshot load' },
 ];
 
 const m = machine();
@@ -57,6 +58,7 @@ const RT = results[`route-${big}`];
 const F = results.frontend;
 const RD = results[`redis-${big}`];
 const S = results[`storm-${quick ? 5_000 : 100_000}`];
+const SY = results['sync-100000'];
 type Row = [string, string, string | undefined, boolean | undefined];
 const rows: Row[] = [
   ['batch lookups from JS (batch 256)', '>= 8 M/s', lb(256) && `${fmt(lb(256).lookupsPerSecond)}/s`, lb(256) && lb(256).lookupsPerSecond >= 8e6],
@@ -73,6 +75,7 @@ const rows: Row[] = [
   ['reconnect storm, split bundles', '0', S && `${S.splitBundles} of ${fmt(S.clients)} clients; all routed in ${S.coldSeconds} s`, S && S.splitBundles === 0],
   ['front end new connections vs HAProxy', 'ratio', F && `${F.setupRateVsHaproxy ?? '-'}x (vs direct ${F.setupRateVsDirect}x)`, undefined],
   ['front end bulk throughput vs HAProxy', 'ratio', F && `${F.throughputVsHaproxy ?? '-'}x (vs direct ${F.throughputVsDirect}x)`, undefined],
+  ['bulk sync of 100k entries (start to ready)', 'ratio', SY && `${SY.syncMs} ms = ${SY.ratioSyncToSnapshot}x a local snapshot load (${SY.snapshotLoadMs} ms)`, SY && SY.allComplete],
   ['endpoint decision share of setup latency', 'not measurable', F && `${F.decisionUs} us = ${(F.decisionShareOfSetupLatency * 100).toFixed(1)}%`, F && F.decisionShareOfSetupLatency < 0.02],
 ];
 console.log(`\n${'measure'.padEnd(42)} ${'target'.padEnd(14)} result`);
