@@ -5,8 +5,7 @@
 // sends the peer its own digest so the peer pulls the other way. Both end
 // with the newer entry of every client: a client with two endpoints (a
 // partition, lost UPDATEs) is repaired, counted and logged (entry-applier.ts).
-import { decodeDigest, type Digest, differingBuckets, encodeDigest } from '../codec/cluster-messages';
-import { ProtocolError } from '../codec/errors';
+import { decodeDigest, decodeOrUndefined, type Digest, differingBuckets, encodeDigest } from '../codec/cluster-messages';
 import { MessageType } from '../codec/messages';
 import type { NativeDirectory } from '../directory/native-directory';
 import type { MaintenanceLink, Peer } from '../transport/cluster-link';
@@ -79,14 +78,8 @@ export class AntiEntropy {
   }
 
   private handle(body: Buffer, from: Peer): void {
-    let d: Digest;
-    try {
-      d = decodeDigest(body);
-    } catch (e) {
-      if (!(e instanceof ProtocolError)) throw e;
-      this.counters.malformed++;
-      return;
-    }
+    const d = decodeOrUndefined(decodeDigest, body);
+    if (!d) return void this.counters.malformed++;
     if (from.nodeId === this.o.nodeId) return;
     this.counters.digestsReceived++;
     const diff = differingBuckets(this.digest(d.bucketCount), d.buckets);

@@ -4,8 +4,7 @@
 // of chunks. The asker drives the pace (sync-session.ts); this side keeps no
 // state between requests, so a lost request or chunk costs one re-ask.
 import { clientKeyFromBytes } from '../codec/client-key';
-import { decodeSyncRequest, type SyncRequest, SyncChunkWriter, wantsKey } from '../codec/cluster-messages';
-import { ProtocolError } from '../codec/errors';
+import { decodeOrUndefined, decodeSyncRequest, type SyncRequest, SyncChunkWriter, wantsKey } from '../codec/cluster-messages';
 import { MessageType } from '../codec/messages';
 import { type NativeDirectory, WITHDRAWN } from '../directory/native-directory';
 import type { NativeEntry } from '../native';
@@ -24,14 +23,8 @@ export class SyncServer {
   }
 
   private handle(body: Buffer, from: Peer): void {
-    let r: SyncRequest;
-    try {
-      r = decodeSyncRequest(body);
-    } catch (e) {
-      if (!(e instanceof ProtocolError)) throw e;
-      this.counters.malformed++;
-      return;
-    }
+    const r = decodeOrUndefined(decodeSyncRequest, body);
+    if (!r) return void this.counters.malformed++;
     this.counters.requests++;
     const frames = this.chunks(r).map((b): MaintenanceFrame => ({ type: MessageType.SyncChunk, body: b, to: from }));
     this.counters.chunksSent += this.link.send(frames);

@@ -7,13 +7,7 @@
 // With no source given the first request is multicast and the first peer to
 // answer becomes the source (bulk sync at start); no answer after `retries`
 // asks means this node is alone.
-import {
-  bucketBitmap,
-  decodeSyncChunk,
-  encodeSyncRequest,
-  type SyncChunk,
-} from '../codec/cluster-messages';
-import { ProtocolError } from '../codec/errors';
+import { bucketBitmap, encodeSyncRequest, type SyncChunk } from '../codec/cluster-messages';
 import { MessageType } from '../codec/messages';
 import type { MaintenanceLink, Peer } from '../transport/cluster-link';
 import type { EntryApplier } from './entry-applier';
@@ -110,15 +104,5 @@ export class SyncSession {
   private end(end: SessionEnd): void {
     clearTimeout(this.timer);
     this.finish({ end, source: this.source, chunks: this.chunks, entries: this.entries, ms: performance.now() - this.started });
-  }
-}
-
-/** Decodes a SYNC_CHUNK body; undefined (and counted by the caller) if malformed. */
-export function tryDecodeChunk(body: Buffer): SyncChunk | undefined {
-  try {
-    return decodeSyncChunk(body);
-  } catch (e) {
-    if (e instanceof ProtocolError) return undefined;
-    throw e;
   }
 }

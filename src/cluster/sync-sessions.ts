@@ -1,9 +1,10 @@
 // The sync sessions this node runs (bulk sync at start, digest repairs),
 // keyed by request id, and the delivery of SYNC_CHUNKs to them.
+import { decodeOrUndefined, decodeSyncChunk } from '../codec/cluster-messages';
 import { MessageType } from '../codec/messages';
 import type { MaintenanceLink, Peer } from '../transport/cluster-link';
 import type { EntryApplier } from './entry-applier';
-import { type SessionOptions, SyncSession, tryDecodeChunk } from './sync-session';
+import { type SessionOptions, SyncSession } from './sync-session';
 
 export class SyncSessions {
   readonly counters = { opened: 0, malformedChunks: 0, strayChunks: 0 };
@@ -12,7 +13,7 @@ export class SyncSessions {
 
   constructor(private readonly link: MaintenanceLink, private readonly applier: EntryApplier, private readonly o: SessionOptions) {
     link.onMessage(MessageType.SyncChunk, (body, from) => {
-      const chunk = tryDecodeChunk(body);
+      const chunk = decodeOrUndefined(decodeSyncChunk, body);
       if (!chunk) return void this.counters.malformedChunks++;
       const s = this.open.get(chunk.requestId);
       if (!s) return void this.counters.strayChunks++; // late, or not ours

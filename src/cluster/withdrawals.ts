@@ -4,10 +4,8 @@
 // the delete, still travelling or held by a node that missed it, cannot bring
 // the entry back. The next call from the client gets a new entry at a still
 // higher version (router.ts).
-import { type ClientKey, clientKeyBytes } from '../codec/client-key';
-import { decodeWithdraw, encodeWithdraw, type Withdraw } from '../codec/cluster-messages';
-import { clientKeyFromBytes } from '../codec/client-key';
-import { ProtocolError } from '../codec/errors';
+import { type ClientKey, clientKeyBytes, clientKeyFromBytes } from '../codec/client-key';
+import { decodeOrUndefined, decodeWithdraw, encodeWithdraw, type Withdraw } from '../codec/cluster-messages';
 import { MessageType } from '../codec/messages';
 import { type NativeDirectory, WITHDRAWN } from '../directory/native-directory';
 import type { MaintenanceFrame, MaintenanceLink } from '../transport/cluster-link';
@@ -73,14 +71,8 @@ export class Withdrawals {
   }
 
   private handle(body: Buffer, from: number): void {
-    let w: Withdraw;
-    try {
-      w = decodeWithdraw(body);
-    } catch (e) {
-      if (!(e instanceof ProtocolError)) throw e;
-      this.counters.malformed++;
-      return;
-    }
+    const w = decodeOrUndefined(decodeWithdraw, body);
+    if (!w) return void this.counters.malformed++;
     this.counters.received++;
     const ttl = Math.min(w.ttlSeconds || this.o.ttlSeconds, this.o.maxTtlSeconds);
     const r = this.directory.withdraw(clientKeyBytes(w.clientKey), w.version, w.originNode, ttl);

@@ -18,6 +18,7 @@ import {
   put,
   u32,
 } from './messages';
+import { ProtocolError } from './errors';
 import { protoType, schemaOf } from './proto';
 
 /** At most this many digest buckets (native/table_digest.h kMaxDigestBuckets). */
@@ -217,6 +218,19 @@ export function decodeDigest(body: Uint8Array): Digest {
   if (m.bucketCount < 1) malformed('bucket_count is 0');
   checkBuckets(m.bucketCount, m.buckets, 8);
   return { bucketCount: m.bucketCount, buckets: Buffer.from(m.buckets), entries: m.entries };
+}
+
+/**
+ * Decodes a body, or returns undefined if it breaks a protocol rule (the
+ * caller counts it); any other error is a bug and is thrown.
+ */
+export function decodeOrUndefined<T>(decode: (body: Uint8Array) => T, body: Uint8Array): T | undefined {
+  try {
+    return decode(body);
+  } catch (e) {
+    if (e instanceof ProtocolError) return undefined;
+    throw e;
+  }
 }
 
 /** Buckets whose digests differ between two digests of the same bucket count. */

@@ -9,31 +9,12 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 
 import { addonOrSkip } from '../helpers/addon';
 import { Lan, netnsUnavailable } from '../helpers/netns';
+import { started, tsx } from '../helpers/netns-cluster';
 import { haveCommand, requireOrSkip } from '../helpers/require';
 
-const root = join(__dirname, '..', '..');
-const tsx = (script: string) => [process.execPath, '--import', 'tsx', join(root, script)];
-
-function started(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 15_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const t = setTimeout(() => reject(new Error(`${what} did not start: ${seen.slice(-1500)}`)), timeoutMs);
-    for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream }).on('line', (l) => {
-        seen += l + '\n';
-        if (pattern.test(l)) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    }
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${seen.slice(-1500)}`)));
-  });
-}
 
 type Bundle = { key: string; landed: string[] };
 

@@ -9,7 +9,7 @@ import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import type { AffinityNode } from '../../src/daemon/node';
 import { CallStatus, PREAMBLE_HEADER, REQUEST_MAGIC } from '../../src/frontend/preamble';
 import { addonOrSkip } from '../helpers/addon';
-import { call, frontPort, startCluster, startEndpoint, type TestEndpoint } from '../helpers/cluster';
+import { call, startCluster, startEndpoint, type TestEndpoint } from '../helpers/cluster';
 import { sleep, until } from '../helpers/loopback';
 
 const raw = (port: number, data: Buffer | null, endAfterWrite = false): Promise<{ data: Buffer; closedMs: number }> =>

@@ -173,14 +173,19 @@ export class NetnsCluster {
     }
   }
 
-  /** Removes the loss rules; returns the datagrams they dropped. */
-  removeLoss(): number {
+  /** Deletes an nftables table on every node; returns the packets its counter saw. */
+  private dropTable(name: string): number {
     let dropped = 0;
     for (let i = 0; i < this.nodes; i++) {
-      dropped += Number(/packets (\d+)/.exec(this.nft(i, 'list', 'table', 'inet', 'loss'))?.[1] ?? 0);
-      this.nft(i, 'delete', 'table', 'inet', 'loss');
+      dropped += Number(/packets (\d+)/.exec(this.nft(i, 'list', 'table', 'inet', name))?.[1] ?? 0);
+      this.nft(i, 'delete', 'table', 'inet', name);
     }
     return dropped;
+  }
+
+  /** Removes the loss rules; returns the datagrams they dropped. */
+  removeLoss(): number {
+    return this.dropTable('loss');
   }
 
   /** Cuts the cluster in two: no UDP between a node of `side` and one not in it. */
@@ -193,13 +198,9 @@ export class NetnsCluster {
     }
   }
 
+  /** Ends the partition; returns the datagrams it dropped. */
   heal(): number {
-    let dropped = 0;
-    for (let i = 0; i < this.nodes; i++) {
-      dropped += Number(/packets (\d+)/.exec(this.nft(i, 'list', 'table', 'inet', 'cut'))?.[1] ?? 0);
-      this.nft(i, 'delete', 'table', 'inet', 'cut');
-    }
-    return dropped;
+    return this.dropTable('cut');
   }
 
   stopAll(): void {

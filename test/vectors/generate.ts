@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { encodeFrame, type Keyring } from '../../src/codec/frame';
-import { encodeMessage, MessageType } from '../../src/codec/messages';
+import { encodeMessage } from '../../src/codec/messages';
 import { messageFromJson, type MessageJson } from '../helpers/vector-json';
 
 const entry = (clientKey: string, address: string, port: number, name: string, version: number, originNode: number, ttlSeconds: number) => ({
