@@ -350,9 +350,19 @@ export class Router {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       let immediate: NodeJS.Immediate | undefined;
+      let drained = false;
       const arm = () => {
         const left = deadline - performance.now();
         if (left <= 0 || (!exact && timer)) {
+          if (!drained) {
+            // Timers run before I/O in an event-loop turn: after a stall (GC,
+            // a busy loop, an overloaded host) a REPLY that arrived in time
+            // may still wait behind this timer. Let one I/O phase run first,
+            // so the time-out only counts answers that really came late.
+            drained = true;
+            immediate = setImmediate(arm);
+            return;
+          }
           p.wake = undefined;
           resolve(false);
         } else if (left < 1 && exact) {

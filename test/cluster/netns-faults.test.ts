@@ -59,7 +59,8 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
     dir = mkdtempSync(join(tmpdir(), 'affinityd-faults-'));
     c = new NetnsCluster(lan, dir, 3, () =>
       [
-        'query: { count: 6, intervalMs: 10, timeoutMs: 30, directCount: 2, directTimeoutMs: 30, updateRepeats: 3 }',
+        // time-outs with room for a 2-core VM running three nodes, 10,000 clients and their endpoints
+        'query: { count: 6, intervalMs: 15, timeoutMs: 50, directCount: 2, directTimeoutMs: 50, updateRepeats: 3 }',
         'selection: { policy: round-robin }',
         'sync: { timeoutMs: 20000, retryMs: 200, retries: 5 }',
         'antiEntropy: { intervalMs: 1000, buckets: 64 }',
@@ -198,9 +199,9 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
     // the peer the forger claimed to be is charged with the failures
     const peers = (await request(c.control(0), { cmd: 'show-peers' })) as { nodeId: number; authFailures: number }[];
     assert.ok(peers.find((p) => p.nodeId === 2)!.authFailures >= dv('badTag') * 0.9);
-    // answers within the nodes' own bound: before a querier's QUERY time-out (30 ms)
+    // answers within the nodes' own bound: before a querier's QUERY time-out (50 ms here)
     assert.ok(probe.answered >= probe.sent * 0.99, `${probe.answered} of ${probe.sent} answered`);
-    assert.ok(probe.p99Ms < 30, `p99 ${probe.p99Ms} ms under the flood`);
+    assert.ok(probe.p99Ms < 50, `p99 ${probe.p99Ms} ms under the flood`);
     // no entry changed
     const after = await c.entries(0);
     for (const [client, e] of before) assert.equal(after.get(client)?.endpoint, e.endpoint, client);
