@@ -94,7 +94,8 @@ export class ControlServer {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
-        if (line) busy = busy.then(() => this.serve(s, line)); // answers in request order
+        // answers in request order; serve() answers its own errors, so the chain never breaks
+        if (line) busy = busy.then(() => this.serve(s, line)).catch((e: Error) => this.log.warn({ err: e.message }, 'control request failed'));
       }
     });
   }

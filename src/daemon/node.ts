@@ -51,8 +51,9 @@ export interface ReloadResult {
 /** Settings a running node cannot change (sockets, table sizes, identity). */
 const RESTART_ONLY = [
   'node', 'cluster.group', 'cluster.port', 'cluster.interface', 'cluster.localAddress', 'cluster.unicastPort', 'cluster.ttl',
-  'cluster.loopback', 'cluster.maxSkewMs', 'cluster.busyPollMicros', 'directory.capacity', 'directory.endpointCapacity',
-  'directory.queueCapacity', 'directory.snapshotFile', 'frontends', 'control', 'management', 'sync',
+  'cluster.loopback', 'cluster.maxSkewMs', 'cluster.busyPollMicros', 'cluster.peers', 'directory.capacity', 'directory.endpointCapacity',
+  'directory.queueCapacity', 'directory.snapshotFile', 'directory.maxTtlSeconds', 'directory.withdrawTtlSeconds', 'frontends', 'control',
+  'management', 'sync',
 ] as const;
 
 const pick = (o: unknown, path: string): unknown => path.split('.').reduce((x: any, k) => x?.[k], o); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -163,7 +164,9 @@ export class AffinityNode {
     const next = resolveConfig(input);
     const ring = keyring ?? (next.cluster.keyFile ? loadKeyFile(next.cluster.keyFile) : undefined);
     const old = this.config;
-    const needRestart = RESTART_ONLY.filter((k) => !same(pick(old, k), pick(next, k)));
+    const needRestart: string[] = RESTART_ONLY.filter((k) => !same(pick(old, k), pick(next, k)));
+    // digests off at start: nothing runs that a reload could turn on
+    if (!this.antiEntropy && !same(old.antiEntropy, next.antiEntropy)) needRestart.push('antiEntropy');
     const applied: string[] = [];
     this.notifier.notify('RELOADING=1', `MONOTONIC_USEC=${Math.round(performance.timeOrigin * 1000 + performance.now() * 1000)}`);
     try {

@@ -3,6 +3,7 @@
 // first after the stall lets the pending I/O be handled before it decides.
 import assert from 'node:assert/strict';
 
+import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { type AffinityNode, createNode } from '../../src/daemon/node';
 import { addonOrSkip } from '../helpers/addon';
 import { testGroup, testKeyring } from '../helpers/loopback';
@@ -39,7 +40,11 @@ describe('router under a stalled JS thread (addon, loopback)', function () {
     for (let i = 0; i < 5; i++) {
       const key = `1:0b0${i}/stalled${i}`;
       const made = await a.route(key);
-      b.table.clear(); // b must ask (it also got a's UPDATE)
+      // b must ask: wait for a's UPDATE to land there, then forget it
+      const k = clientKeyBytes(parseClientKey(key));
+      for (let t = 0; t < 200 && !b.directory.lookup(k); t++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(b.directory.lookup(k), "a's UPDATE reached b");
+      b.table.clear();
       const pending = b.route(key); // the first QUERY goes out now
       const end = Date.now() + 150; // far past the time-out (20 ms)
       while (Date.now() < end) {
