@@ -109,8 +109,9 @@ describe('affinityd run under a service manager (notify, SIGHUP, SIGTERM)', func
     assert.deepEqual(reloaded.needRestart, []);
     assert.ok(reloaded.applied.some((a: string) => a.startsWith('endpoints (+1 -0)')), reloaded.applied.join(', '));
     assert.ok(reloaded.applied.includes('log.level'));
-    const iR = notes.items.findIndex((l) => l.startsWith('RELOADING=1'));
-    assert.ok(iR >= 0 && /MONOTONIC_USEC=\d+/.test(notes.items[iR]), 'RELOADING=1 with MONOTONIC_USEC');
+    const reloading = await notes.wait((l) => l.startsWith('RELOADING=1'), 2000, () => `no RELOADING=1: ${notes.items.join(' / ')}`);
+    assert.match(reloading, /MONOTONIC_USEC=\d+/);
+    const iR = notes.items.indexOf(reloading);
     await notes.wait((l) => l.startsWith('READY=1') && notes.items.indexOf(l) > iR, 2000, () => 'no READY=1 after RELOADING=1');
 
     // a broken one: refused whole, the running configuration stays
