@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   const base = { cluster: { group, port, interface: '127.0.0.1' }, endpoints, directory: { capacity: entries }, query: { ...query, direct: false } };
   const a = await createNode({ ...base, node: { id: 1 } }, { keyring });
   const b = await createNode({ ...base, node: { id: 2 } }, { keyring });
+  await Promise.all([a.ready, b.ready]); // measured after the bulk sync at start, which holds calls
   try {
     // ---- local hits ----
     const map = new Map<string, (typeof endpoints)[0]>();

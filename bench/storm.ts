@@ -61,6 +61,7 @@ async function main(): Promise<void> {
       ),
     );
   }
+  await Promise.all(nodes.map((n) => n.ready)); // restarted nodes route once their bulk sync is done
   try {
     const keys = Array.from({ length: clients }, (_, i) => parseClientKey(`3:02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01/storm-${i}`));
     const cold = await storm(nodes, keys, 'after the restart');
