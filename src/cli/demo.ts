@@ -63,9 +63,12 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       };
       nodes.push(await createNode(config, { keyring }));
     }
+    // each node first asks the others for their table (bulk sync) and holds calls until then
+    const synced = await Promise.all(nodes.map((n) => n.ready));
     const fronts = nodes.map((n) => n.frontends[0].address()!.port);
     out(`affinityd demo: ${o.nodes} nodes on ${group}:${port} (loopback multicast), front ends on 127.0.0.1:${fronts.join(', ')}`);
     out(`endpoints: ${endpoints.map((e, j) => `${['lns-a', 'lns-b', 'lns-c'][j]}=127.0.0.1:${e.port}`).join(', ')}; selection: ${o.policy}`);
+    out(`ready after the bulk sync at start: ${synced.map((r, i) => `node ${i + 1} ${r?.end ?? 'ready'}${r?.sourceNode ? ` (from node ${r.sourceNode})` : ''}`).join(', ')}`);
     out(`${o.clients} clients, each a bundle of ${o.links} links arriving at different nodes ${o.linkGapMs} ms apart\n`);
 
     const rows: { key: string; landed: string[] }[] = [];

@@ -120,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const { values } = parseArgs({
         args: rest,
-        options: { clients: { type: 'string', default: '24' }, links: { type: 'string', default: '3' }, gap: { type: 'string', default: '20' }, policy: { type: 'string', default: 'rendezvous' } },
+        options: { clients: { type: 'string', default: '24' }, links: { type: 'string', default: '3' }, gap: { type: 'string', default: '200' }, policy: { type: 'string', default: 'rendezvous' } },
       });
       const clients = Number(values.clients);
       const links = Number(values.links);

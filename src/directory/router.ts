@@ -327,6 +327,11 @@ export class Router {
             this.counters.directHits++;
             return p.answer!;
           }
+          const meanwhile = this.directory.lookup(p.keyBytes);
+          if (meanwhile) {
+            this.counters.lateUpdateHits++;
+            return { endpoint: meanwhile.endpoint, source: 'remote', version: meanwhile.version, originNode: meanwhile.originNode };
+          }
         }
       }
       this.counters.queryTimeouts++;
