@@ -1,5 +1,7 @@
 // An affinityd node: the native table and responder, the router over them,
-// endpoint selection and the front ends, wired from one configuration.
+// endpoint selection and the front ends, the cluster's upkeep (bulk sync,
+// withdrawals, digests) and the operator's side (control sockets, metrics,
+// reload, service notifications), wired from one configuration.
 // This is the library entry point (src/index.ts re-exports it).
 import { existsSync } from 'node:fs';
 
@@ -9,6 +11,7 @@ import { EntryApplier } from '../cluster/entry-applier';
 import { SyncServer } from '../cluster/sync-server';
 import { SyncSessions } from '../cluster/sync-sessions';
 import { Withdrawals } from '../cluster/withdrawals';
+import { ControlServer } from '../control/server';
 import { checkedClientKeyBytes, checkedClientKeysInto, type ClientKey, parseClientKey } from '../codec/client-key';
 import type { Keyring } from '../codec/frame';
 import { NativeDirectory } from '../directory/native-directory';
@@ -20,7 +23,6 @@ import { HealthChecker } from '../selection/health-checker';
 import { createPolicy } from '../selection/policy';
 import { NativeLink } from '../transport/native-link';
 import { type Config, type ConfigInput, loadConfigFile, loadKeyFile, resolveConfig } from './config';
-import { ControlServer } from '../control/server';
 import { ChangeFeed } from './change-feed';
 import { ManagementServer } from './management';
 import { NodeMetrics } from './metrics';
