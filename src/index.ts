@@ -1,6 +1,10 @@
 // affinityd as a library: create a node from a configuration, ask where a
 // client goes, close it. README.md "Library" shows the use.
-export { AffinityNode, createNode, type NodeOptions } from './daemon/node';
+export { AffinityNode, createNode, type NodeOptions, type ReloadResult } from './daemon/node';
+export type { ChangeEvent, ChangeKind } from './daemon/change-feed';
+export type { BulkSyncOutcome } from './cluster/bulk-sync';
+export { ControlClientError, monitor as controlMonitor, request as controlRequest } from './control/client';
+export type { ControlRequest, EntryFilter, EntryView, PeerView } from './control/protocol';
 export { type Config, type ConfigInput, ConfigError, loadConfigFile, loadKeyFile, resolveConfig } from './daemon/config';
 export { NoEndpointError, type Route, type RouteSource } from './directory/router';
 export {
