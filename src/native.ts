@@ -73,6 +73,8 @@ export interface NativeAffinityTable {
   entries(cursor: number, max: number, nowSeconds?: number): { cursor: number; done: boolean; entries: NativeEntry[] };
   /** bucketCount (1..128) digests of 8 octets, little-endian (native/table_digest.h). */
   digest(bucketCount: number, nowSeconds?: number): Buffer;
+  /** digest() on a worker thread: the JS thread does not wait for the walk. */
+  digestAsync(bucketCount: number, nowSeconds?: number): Promise<Buffer>;
   /** Returns the endpoint's id, or -1 when the registry is full. */
   internEndpoint(address: Buffer, port: number, name: Buffer): number;
   endpoint(id: number): { address: Buffer; port: number; name: Buffer } | null;

@@ -22,6 +22,7 @@ Napi::Function JsAffinityTable::Init(Napi::Env env) {
                       InstanceMethod("internEndpoint", &JsAffinityTable::JS_internEndpoint),
                       InstanceMethod("endpoint", &JsAffinityTable::JS_endpoint),
                       InstanceMethod("digest", &JsAffinityTable::JS_digest),
+                      InstanceMethod("digestAsync", &JsAffinityTable::JS_digestAsync),
                       InstanceMethod("stats", &JsAffinityTable::JS_stats)});
 }
 
@@ -222,6 +223,47 @@ Napi::Value JsAffinityTable::JS_digest(const Napi::CallbackInfo& info) {
   uint64_t out[kMaxDigestBuckets];
   ComputeDigest(*table_, *endpoints_, NowSecondsArg(info, 1), buckets, out);
   return Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<const uint8_t*>(out), buckets * 8);
+}
+
+namespace {
+// The table walk of a digest on a libuv worker thread: readers of the table
+// and the registry never block or wait, so the walk may run beside the JS
+// thread's and the I/O thread's writes; the shared pointers keep both alive.
+class DigestWorker : public Napi::AsyncWorker {
+ public:
+  DigestWorker(Napi::Env env, std::shared_ptr<AffinityTable> table, std::shared_ptr<EndpointRegistry> endpoints,
+               uint32_t buckets, uint32_t now)
+      : Napi::AsyncWorker(env, "affinityd.digest"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        table_(std::move(table)),
+        endpoints_(std::move(endpoints)),
+        buckets_(buckets),
+        now_(now) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { ComputeDigest(*table_, *endpoints_, now_, buckets_, out_); }
+  void OnOK() override {
+    deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(Env(), reinterpret_cast<const uint8_t*>(out_), buckets_ * 8));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<AffinityTable> table_;
+  std::shared_ptr<EndpointRegistry> endpoints_;
+  uint32_t buckets_, now_;
+  uint64_t out_[kMaxDigestBuckets] = {};
+};
+}  // namespace
+
+// digestAsync(bucketCount, nowSeconds?) -> Promise<Buffer>: digest() off the JS thread
+Napi::Value JsAffinityTable::JS_digestAsync(const Napi::CallbackInfo& info) {
+  uint32_t buckets = U32Arg(info, 0, "bucketCount");
+  if (buckets < 1 || buckets > kMaxDigestBuckets)
+    throw Napi::RangeError::New(info.Env(), "bucketCount must be 1 to 128");
+  auto* w = new DigestWorker(info.Env(), table_, endpoints_, buckets, NowSecondsArg(info, 1));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 Napi::Value JsAffinityTable::JS_stats(const Napi::CallbackInfo& info) {

@@ -28,6 +28,7 @@ class JsAffinityTable : public Napi::ObjectWrap<JsAffinityTable> {
   Napi::Value JS_internEndpoint(const Napi::CallbackInfo& info);
   Napi::Value JS_endpoint(const Napi::CallbackInfo& info);
   Napi::Value JS_digest(const Napi::CallbackInfo& info);
+  Napi::Value JS_digestAsync(const Napi::CallbackInfo& info);
   Napi::Value JS_stats(const Napi::CallbackInfo& info);
 
   std::shared_ptr<AffinityTable> table_;

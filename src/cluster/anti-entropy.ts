@@ -19,10 +19,11 @@ export interface AntiEntropyOptions {
 }
 
 export class AntiEntropy {
-  readonly counters = { digestsSent: 0, digestsReceived: 0, digestsMatched: 0, digestMismatches: 0, bucketsPulled: 0, repairs: 0, malformed: 0 };
+  readonly counters = { digestErrors: 0, digestsSent: 0, digestsReceived: 0, digestsMatched: 0, digestMismatches: 0, bucketsPulled: 0, repairs: 0, malformed: 0 };
   private timer?: NodeJS.Timeout;
   private readonly lastSentTo = new Map<number, number>();
-  private own?: { atMs: number; buckets: number; digest: Buffer };
+  private own?: { atMs: number; buckets: number; digest: Promise<Buffer> };
+  private stopped = true;
   /** Per peer: when its last DIGEST came and whether it matched this node's table. */
   readonly peerDigests = new Map<number, { atMs: number; matched: boolean; differingBuckets: number }>();
 
@@ -36,9 +37,10 @@ export class AntiEntropy {
   }
 
   start(): void {
+    this.stopped = false;
     const next = () => {
       this.timer = setTimeout(() => {
-        this.send();
+        void this.send().catch(() => this.counters.digestErrors++);
         next();
       }, this.o.intervalMs * (0.8 + 0.4 * Math.random()));
       this.timer.unref();
@@ -47,6 +49,7 @@ export class AntiEntropy {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -59,22 +62,27 @@ export class AntiEntropy {
   }
 
   /**
-   * This node's digest: one walk of the table (about 20 ms per 100k entries
-   * on the JS thread), reused for up to a second so that the digests of
-   * several peers arriving together cost one walk.
+   * This node's digest: one walk of the table (about 20 ms per 100k entries),
+   * on a worker thread so the JS thread never waits for it, and reused for
+   * up to a second so that the digests of several peers arriving together
+   * cost one walk.
    */
-  private digest(buckets: number): Buffer {
+  private digest(buckets: number): Promise<Buffer> {
     const now = Date.now();
     const maxAge = Math.min(1000, this.o.intervalMs / 2);
-    if (!this.own || this.own.buckets !== buckets || now - this.own.atMs > maxAge) this.own = { atMs: now, buckets, digest: this.directory.table.digest(buckets) };
+    if (!this.own || this.own.buckets !== buckets || now - this.own.atMs > maxAge) {
+      this.own = { atMs: now, buckets, digest: this.directory.table.digestAsync(buckets) };
+    }
     return this.own.digest;
   }
 
   /** Multicasts this node's digest now (or sends it to one peer). */
-  send(to?: Peer): void {
-    const d: Digest = { bucketCount: this.o.buckets, buckets: this.digest(this.o.buckets), entries: this.directory.table.stats().size };
-    if (this.link.send([{ type: MessageType.Digest, body: encodeDigest(d), to }]) > 0) this.counters.digestsSent++;
+  async send(to?: Peer): Promise<void> {
     if (to) this.lastSentTo.set(to.nodeId, Date.now());
+    const buckets = await this.digest(this.o.buckets);
+    if (this.stopped) return;
+    const d: Digest = { bucketCount: this.o.buckets, buckets, entries: this.directory.table.stats().size };
+    if (this.link.send([{ type: MessageType.Digest, body: encodeDigest(d), to }]) > 0) this.counters.digestsSent++;
   }
 
   private handle(body: Buffer, from: Peer): void {
@@ -82,19 +90,22 @@ export class AntiEntropy {
     if (!d) return void this.counters.malformed++;
     if (from.nodeId === this.o.nodeId) return;
     this.counters.digestsReceived++;
-    const diff = differingBuckets(this.digest(d.bucketCount), d.buckets);
-    this.peerDigests.set(from.nodeId, { atMs: Date.now(), matched: diff.length === 0, differingBuckets: diff.length });
-    if (diff.length === 0) {
-      this.counters.digestsMatched++;
-      return;
-    }
-    this.counters.digestMismatches++;
-    if (this.sessions.pullingFrom(from.nodeId)) return;
-    this.counters.repairs++;
-    this.counters.bucketsPulled += diff.length;
-    this.sessions.start('repair', from, d.bucketCount, diff);
-    // and let the peer pull from us, unless we told it recently
-    const last = this.lastSentTo.get(from.nodeId) ?? 0;
-    if (Date.now() - last > this.o.intervalMs / 2) this.send(from);
+    void this.digest(d.bucketCount).then((own) => {
+      if (this.stopped) return;
+      const diff = differingBuckets(own, d.buckets);
+      this.peerDigests.set(from.nodeId, { atMs: Date.now(), matched: diff.length === 0, differingBuckets: diff.length });
+      if (diff.length === 0) {
+        this.counters.digestsMatched++;
+        return;
+      }
+      this.counters.digestMismatches++;
+      if (this.sessions.pullingFrom(from.nodeId)) return;
+      this.counters.repairs++;
+      this.counters.bucketsPulled += diff.length;
+      this.sessions.start('repair', from, d.bucketCount, diff);
+      // and let the peer pull from us, unless we told it recently
+      const last = this.lastSentTo.get(from.nodeId) ?? 0;
+      if (Date.now() - last > this.o.intervalMs / 2) void this.send(from).catch(() => this.counters.digestErrors++);
+    }, () => this.counters.digestErrors++);
   }
 }

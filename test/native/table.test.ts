@@ -173,13 +173,15 @@ describe('native affinity table (addon in process)', () => {
     for (const e of listed) assert.equal(t.entries(e.slot, 1, NOW).entries[0].key.equals(e.key), true, 'slot is the cursor of the entry');
   });
 
-  it('digests: equal for the same entries in any order and any endpoint ids, different for any other', () => {
+  it('digests: equal for the same entries in any order and any endpoint ids, different for any other', async () => {
     const u = new Table(1000, 8);
     const eb = u.internEndpoint(Buffer.from([10, 0, 0, 2]), 1701, Buffer.from('b')); // ids differ from t's
     const ea = u.internEndpoint(Buffer.from([10, 0, 0, 1]), 1701, Buffer.from('a'));
     for (let i = 0; i < 200; i++) t.upsert(key(`d${i}`), i % 2 ? epA : epB, 1, 1, 60, NOW);
     for (let i = 199; i >= 0; i--) u.upsert(key(`d${i}`), i % 2 ? ea : eb, 1, 1, 60 + (i % 7), NOW);
     assert.equal(t.digest(16, NOW).equals(u.digest(16, NOW)), true, 'expiry is not part of a digest');
+    assert.equal((await t.digestAsync(16, NOW)).equals(t.digest(16, NOW)), true, 'the worker-thread walk gives the same digest');
+    await assert.rejects(async () => t.digestAsync(0), RangeError);
     const diff = (a: Buffer, b: Buffer) => [...Array(a.length / 8).keys()].filter((i) => !a.subarray(i * 8, i * 8 + 8).equals(b.subarray(i * 8, i * 8 + 8)));
     u.upsert(key('d5'), ea, 2, 1, 60, NOW); // another version
     const d1 = diff(t.digest(16, NOW), u.digest(16, NOW));
