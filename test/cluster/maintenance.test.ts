@@ -6,7 +6,9 @@ import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import type { ConfigInput } from '../../src/daemon/config';
 import { type AffinityNode, createNode } from '../../src/daemon/node';
 import { addonOrSkip } from '../helpers/addon';
-import { testGroup, testKeyring } from '../helpers/loopback';
+import { encodeFrame } from '../../src/codec/frame';
+import { rawSender, sendRaw, testGroup, testKeyring } from '../helpers/loopback';
+import { Prng } from '../helpers/prng';
 
 const ENDPOINTS = [
   { name: 'lns-a', address: '198.51.100.1', port: 1701 },
@@ -140,5 +142,33 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     assert.equal(b.withdrawAll(), 300);
     await until('a applied every marker', 3000, () => a.withdrawals.counters.applied === 300);
     for (const i of [0, 150, 299]) assert.equal(a.directory.lookup(clientKeyBytes(parseClientKey(key(i)))), undefined);
+  });
+
+  it('authenticated frames of types 4-7 with broken bodies are counted, and the node carries on', async () => {
+    const a = await start(1, { sync: { enabled: false }, antiEntropy: { enabled: true, intervalMs: 60_000 } });
+    await a.routeBatch(Array.from({ length: 50 }, (_, i) => key(i)));
+    const before = a.table.digest(16);
+    const tx = await rawSender();
+    const rng = new Prng(11);
+    const sent = { 4: 0, 5: 0, 6: 0, 7: 0 } as Record<number, number>;
+    const boot = Math.floor(Date.now() / 1000);
+    for (let i = 0; i < 2000; i++) {
+      const type = 4 + (i % 4);
+      // field 1 as a length-delimited field where a varint is declared, then noise: always malformed
+      const body = Buffer.concat([Buffer.from([0x0a, 0x01, 0x00]), rng.bytes(rng.int(40))]);
+      const frame = encodeFrame({ type, keyId: keyring.sendKeyId, senderNode: 77, bootEpoch: boot, sequence: BigInt(i + 1), timestampMs: BigInt(Date.now()) }, body, keyring);
+      await sendRaw(tx, frame, net.port, net.group);
+      sent[type]++;
+    }
+    tx.close();
+    const st = () => a.stats();
+    const malformed = () => {
+      const s = st();
+      return { 4: s.sync.server.malformed, 5: s.sync.sessions.malformedChunks, 6: s.withdrawals.malformed, 7: s.antiEntropy!.malformed };
+    };
+    await until('every broken body is counted', 5000, () => Object.values(malformed()).reduce((x, y) => x + y, 0) + st().responder.queueFull >= 2000);
+    assert.deepEqual(malformed(), sent, `queue full: ${st().responder.queueFull}`);
+    assert.equal(a.table.digest(16).equals(before), true, 'no entry changed');
+    assert.equal((await a.route(key(3))).source, 'local', 'still routing');
   });
 });
