@@ -1,9 +1,11 @@
 // Table snapshots: the affinity table saved to a file on an interval and at
 // shutdown, and loaded at start (issue 6, persistence).
 //
-// Format: "AFSN" | version 1 | u32 unix seconds when taken | Entry messages
-// (proto/affinity.proto), each length-delimited, ttl_seconds = remaining
-// lifetime when taken | SHA-256 of everything before it. Written to FILE.tmp,
+// Format: "AFSN" | version 2 | u32 unix seconds when taken | records | SHA-256
+// of everything before it. A record is a kind octet (1: an entry, as an
+// UPDATE body; 2: a withdraw marker, as a WITHDRAW body; proto/affinity.proto)
+// and the body, length-delimited; ttl_seconds is the remaining lifetime when
+// taken. Version 1 files (entries only, no kind octet) are still read. Written to FILE.tmp,
 // fsync'd, renamed over FILE, and the directory fsync'd: a crash leaves the
 // old snapshot or the new one, never half of one. A damaged file is reported
 // and skipped, never a crash.
@@ -14,11 +16,14 @@ import { dirname } from 'node:path';
 import * as protobuf from 'protobufjs';
 
 import { clientKeyBytes, clientKeyFromBytes } from '../codec/client-key';
-import { decodeUpdate, encodeUpdate } from '../codec/messages';
+import { decodeWithdraw, encodeWithdraw, type Withdraw } from '../codec/cluster-messages';
+import { decodeUpdate, encodeUpdate, type Entry } from '../codec/messages';
 import { type NativeDirectory, WITHDRAWN } from '../directory/native-directory';
 
 const MAGIC = Buffer.from('AFSN', 'latin1');
-const VERSION = 1;
+const VERSION = 2;
+const KIND_ENTRY = 1;
+const KIND_WITHDRAW = 2;
 const HEAD = 9; // magic 4, version 1, taken-at 4
 const DIGEST = 32;
 
@@ -29,7 +34,7 @@ export class SnapshotError extends Error {
   }
 }
 
-/** Saves every live entry; returns how many. */
+/** Saves every live entry and withdraw marker; returns how many. */
 export function writeSnapshot(directory: NativeDirectory, path: string, nowSeconds = Math.floor(Date.now() / 1000)): number {
   const parts: Buffer[] = [];
   const head = Buffer.alloc(HEAD);
@@ -42,19 +47,14 @@ export function writeSnapshot(directory: NativeDirectory, path: string, nowSecon
   for (;;) {
     const page = directory.table.entries(cursor, 4096, nowSeconds);
     for (const e of page.entries) {
-      // Withdraw markers are not saved: a restarted node gets them from the
-      // bulk sync, with the entries they delete.
-      if (e.endpointId === WITHDRAWN) continue;
-      const entry = {
-        clientKey: clientKeyFromBytes(e.key),
-        endpoint: directory.endpointOf(e.endpointId),
-        version: e.version,
-        originNode: e.originNode,
-        ttlSeconds: Math.max(1, e.expiresSeconds - nowSeconds),
-      };
+      const common = { clientKey: clientKeyFromBytes(e.key), version: e.version, originNode: e.originNode, ttlSeconds: Math.max(1, e.expiresSeconds - nowSeconds) };
+      // markers are saved too: after a restart of the whole cluster, a node
+      // that missed a delete must not spread the deleted entry again
+      const marker = e.endpointId === WITHDRAWN;
       // An UPDATE body is exactly { entry }: the codec checks and encodes it.
-      const body = encodeUpdate({ entry });
+      const body = marker ? encodeWithdraw(common) : encodeUpdate({ entry: { ...common, endpoint: directory.endpointOf(e.endpointId) } });
       const w = protobuf.Writer.create();
+      w.uint32(marker ? KIND_WITHDRAW : KIND_ENTRY);
       w.uint32(body.length);
       parts.push(Buffer.from(w.finish()), body);
       count++;
@@ -90,7 +90,8 @@ export function writeSnapshot(directory: NativeDirectory, path: string, nowSecon
 export function loadSnapshot(directory: NativeDirectory, path: string, nowSeconds = Math.floor(Date.now() / 1000)): { loaded: number; expired: number } {
   const buf = readFileSync(path);
   if (buf.length < HEAD + DIGEST || !buf.subarray(0, 4).equals(MAGIC)) throw new SnapshotError(path, 'not a snapshot (bad magic or too short)');
-  if (buf[4] !== VERSION) throw new SnapshotError(path, `version ${buf[4]} is not ${VERSION}`);
+  const version = buf[4];
+  if (version !== 1 && version !== VERSION) throw new SnapshotError(path, `version ${version} is not 1 or ${VERSION}`);
   const body = buf.subarray(0, buf.length - DIGEST);
   if (!createHash('sha256').update(body).digest().equals(buf.subarray(buf.length - DIGEST))) throw new SnapshotError(path, 'checksum mismatch: damaged or cut short');
   const takenAt = buf.readUInt32BE(5);
@@ -99,21 +100,28 @@ export function loadSnapshot(directory: NativeDirectory, path: string, nowSecond
   let loaded = 0;
   let expired = 0;
   while (r.pos < r.len) {
-    let entry;
+    let record: { entry: Entry } | { marker: Withdraw };
     try {
+      const kind = version === 1 ? KIND_ENTRY : r.uint32();
       const len = r.uint32();
-      if (r.pos + len > r.len) throw new Error('entry runs past the end');
-      entry = decodeUpdate(body.subarray(HEAD + r.pos, HEAD + r.pos + len)).entry;
+      if (r.pos + len > r.len) throw new Error('record runs past the end');
+      const b = body.subarray(HEAD + r.pos, HEAD + r.pos + len);
+      if (kind === KIND_ENTRY) record = { entry: decodeUpdate(b).entry };
+      else if (kind === KIND_WITHDRAW) record = { marker: decodeWithdraw(b) };
+      else throw new Error(`unknown record kind ${kind}`);
       r.skip(len);
     } catch (e) {
-      throw new SnapshotError(path, `entry ${loaded + expired + 1}: ${(e as Error).message}`);
+      throw new SnapshotError(path, `record ${loaded + expired + 1}: ${(e as Error).message}`);
     }
-    const ttl = entry.ttlSeconds - elapsed;
+    const x = 'entry' in record ? record.entry : record.marker;
+    const ttl = x.ttlSeconds - elapsed;
     if (ttl <= 0) {
       expired++;
       continue;
     }
-    directory.store(clientKeyBytes(entry.clientKey), entry.endpoint, entry.version, entry.originNode, ttl);
+    const key = clientKeyBytes(x.clientKey);
+    if ('entry' in record) directory.store(key, record.entry.endpoint, x.version, x.originNode, ttl);
+    else directory.withdraw(key, x.version, x.originNode, ttl);
     loaded++;
   }
   return { loaded, expired };

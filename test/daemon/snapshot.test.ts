@@ -1,11 +1,13 @@
 // Table snapshots: saved and loaded across a node's restart; damaged files
 // reported and skipped; expired entries not brought back.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
+import { encodeUpdate } from '../../src/codec/messages';
 import { createNode } from '../../src/daemon/node';
 import { loadSnapshot, SnapshotError, writeSnapshot } from '../../src/daemon/snapshot';
 import { addonOrSkip } from '../helpers/addon';
@@ -87,6 +89,39 @@ describe('table snapshots', function () {
     assert.deepEqual(r, { loaded: 1, expired: 1 });
     assert.equal(a.directory.lookup(short), undefined);
     assert.equal(a.directory.lookup(long)!.endpoint.name, 'lns-2', 'the snapshot\'s older version does not win');
+    await a.close();
+  });
+
+  it('keeps withdraw markers across a restart: an older copy of a deleted entry cannot come back', async () => {
+    const file = join(dir, 'markers.snap');
+    const a = await createNode(config(file), { keyring: testKeyring() });
+    const gone = clientKeyBytes(parseClientKey('2:10.4.0.1/gone'));
+    const kept = clientKeyBytes(parseClientKey('2:10.4.0.2/kept'));
+    a.directory.store(gone, { address: '198.51.100.1', port: 1701, name: 'lns-1' }, 3, 1, 3600);
+    a.directory.store(kept, { address: '198.51.100.2', port: 1701, name: 'lns-2' }, 1, 1, 3600);
+    assert.ok(a.withdraw('2:10.4.0.1/gone'));
+    assert.equal(writeSnapshot(a.directory, file), 2);
+    a.table.clear();
+    assert.deepEqual(loadSnapshot(a.directory, file), { loaded: 2, expired: 0 });
+    assert.equal(a.directory.withdrawnVersion(gone), 4);
+    assert.equal(a.directory.store(gone, { address: '198.51.100.1', port: 1701, name: 'lns-1' }, 3, 1, 3600), 'ignored', 'the old entry stays deleted');
+    assert.equal(a.directory.lookup(kept)!.endpoint.name, 'lns-2');
+    await a.close();
+  });
+
+  it('still reads a version 1 snapshot (entries only)', async () => {
+    const file = join(dir, 'v1.snap');
+    const now = Math.floor(Date.now() / 1000);
+    const body = encodeUpdate({ entry: { clientKey: parseClientKey('2:10.5.0.1/old'), endpoint: { address: '198.51.100.3', port: 1701, name: 'lns-3' }, version: 2, originNode: 1, ttlSeconds: 600 } });
+    const head = Buffer.alloc(9);
+    head.write('AFSN', 'latin1');
+    head[4] = 1;
+    head.writeUInt32BE(now, 5);
+    const data = Buffer.concat([head, Buffer.from([body.length]), body]);
+    writeFileSync(file, Buffer.concat([data, createHash('sha256').update(data).digest()]));
+    const a = await createNode(config(join(dir, 'unused.snap')), { keyring: testKeyring() });
+    assert.deepEqual(loadSnapshot(a.directory, file, now), { loaded: 1, expired: 0 });
+    assert.equal(a.directory.lookup(clientKeyBytes(parseClientKey('2:10.5.0.1/old')))!.endpoint.name, 'lns-3');
     await a.close();
   });
 });
