@@ -7,7 +7,7 @@
 
 local p = Proto("affinityd", "affinityd cluster protocol")
 
-local types = { [1] = "QUERY", [2] = "REPLY", [3] = "UPDATE", [4] = "SYNC_REQUEST", [5] = "SYNC_CHUNK", [6] = "WITHDRAW" }
+local types = { [1] = "QUERY", [2] = "REPLY", [3] = "UPDATE", [4] = "SYNC_REQUEST", [5] = "SYNC_CHUNK", [6] = "WITHDRAW", [7] = "DIGEST" }
 
 local f = {
   magic = ProtoField.uint16("affinityd.magic", "Magic", base.HEX),

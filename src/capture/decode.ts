@@ -3,6 +3,7 @@
 import { formatClientKey } from '../codec/client-key';
 import { formatEndpoint } from '../codec/endpoint';
 import { classifyBody, type FrameHeader, HEADER_SIZE, inspectFrame, type Keyring, parseHeader, TAG_SIZE } from '../codec/frame';
+import { decodeDigest, decodeOrUndefined, decodeSyncChunk, decodeSyncRequest, decodeWithdraw } from '../codec/cluster-messages';
 import { MESSAGE_TYPE_NAMES, type Message, MessageType } from '../codec/messages';
 
 export interface CapturedMessage {
@@ -19,6 +20,31 @@ export interface CapturedMessage {
    * badTag, stale, unknownType, malformedBody.
    */
   readonly auth: string;
+  /** For SYNC_REQUEST, SYNC_CHUNK, WITHDRAW and DIGEST: what the body says, in brief. */
+  readonly detail?: string;
+}
+
+/** A one-line summary of a cluster-maintenance body (types 4-7), or undefined. */
+export function maintenanceDetail(type: number, body: Buffer): string | undefined {
+  switch (type) {
+    case MessageType.SyncRequest: {
+      const r = decodeOrUndefined(decodeSyncRequest, body);
+      return r && `rid ${r.requestId} from ${r.cursor} x${r.maxChunks}${r.bucketCount ? ` buckets ${[...Array(r.bucketCount).keys()].filter((b) => r.buckets[b >> 3] & (1 << (b & 7))).length}/${r.bucketCount}` : ''}`;
+    }
+    case MessageType.SyncChunk: {
+      const c = decodeOrUndefined(decodeSyncChunk, body);
+      return c && `rid ${c.requestId} ${c.cursor}..${c.nextCursor} ${c.entries.length} entries ${c.withdrawals.length} markers${c.done ? ' done' : ''}`;
+    }
+    case MessageType.Withdraw: {
+      const w = decodeOrUndefined(decodeWithdraw, body);
+      return w && `${formatClientKey(w.clientKey)} v${w.version}/${w.originNode}`;
+    }
+    case MessageType.Digest: {
+      const d = decodeOrUndefined(decodeDigest, body);
+      return d && `${d.bucketCount} buckets, ${d.entries} entries`;
+    }
+  }
+  return undefined;
 }
 
 export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: string, keyring?: Keyring, maxSkewMs = 30_000): CapturedMessage {
@@ -28,10 +54,12 @@ export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: s
   if (keyring) {
     // the time check is against the capture time, not the reader's clock
     const r = inspectFrame(data, { keyring, nowMs: BigInt(Math.round(timeMs)), maxSkewMs });
-    return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'ok' : r.verdict };
+    const detail = r.verdict === 'accepted' && r.body ? maintenanceDetail(header.type, r.body) : undefined;
+    return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'ok' : r.verdict, detail };
   }
   const r = classifyBody(header, Buffer.from(data.subarray(HEADER_SIZE, data.length - TAG_SIZE)));
-  return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'unchecked' : r.verdict };
+  const detail = r.verdict === 'accepted' && r.body ? maintenanceDetail(header.type, r.body) : undefined;
+  return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'unchecked' : r.verdict, detail };
 }
 
 function describe(m?: Message): { key?: string; endpoint?: string; version?: number; queryId?: number } {
@@ -56,6 +84,7 @@ export function formatLine(c: CapturedMessage): string {
   if (d.endpoint) parts.push(`-> ${d.endpoint}`);
   if (d.version !== undefined) parts.push(`v${d.version}`);
   if (d.queryId !== undefined) parts.push(`qid ${d.queryId}`);
+  if (c.detail) parts.push(c.detail);
   parts.push(`seq ${c.header.sequence}`, `key ${c.header.keyId}`, `auth ${c.auth}`);
   return parts.join(' ');
 }
@@ -74,6 +103,7 @@ export function toJson(c: CapturedMessage): Record<string, unknown> {
     sequence: c.header?.sequence.toString(),
     keyId: c.header?.keyId,
     ...d,
+    ...(c.detail ? { detail: c.detail } : {}),
     auth: c.auth,
   };
 }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { parseClientKey } from '../../src/codec/client-key';
 import { encodeFrame, type Keyring } from '../../src/codec/frame';
 import { encodeQuery, encodeReply, encodeUpdate, MessageType } from '../../src/codec/messages';
+import { bucketBitmap, encodeDigest, encodeSyncRequest, encodeWithdraw, SyncChunkWriter } from '../../src/codec/cluster-messages';
 import { decodeCaptured, formatLine } from '../../src/capture/decode';
 import { formatSummary, SummaryBuilder } from '../../src/capture/summary';
 
@@ -51,5 +52,17 @@ describe('capture summary (pure)', () => {
     const c = decodeCaptured(Buffer.from('hello'), T, 'a:1', 'b:2');
     assert.equal(c.auth, 'truncated');
     assert.match(formatLine(c), /not affinityd \(truncated\)/);
+  });
+
+  it('describes the cluster-maintenance messages in a line each', () => {
+    const line = (type: number, body: Buffer) => formatLine(decodeCaptured(frame(2, type, body), T, '10.0.0.2:6000', '239.255.77.77:7447', ring));
+    assert.match(line(MessageType.Withdraw, encodeWithdraw({ clientKey: key, version: 4, originNode: 2, ttlSeconds: 60 })), / WITHDRAW 2:192\.0\.2\.7\/alice v4\/2 seq/);
+    assert.match(line(MessageType.SyncRequest, encodeSyncRequest({ requestId: 7, cursor: 100, maxChunks: 16, bucketCount: 8, buckets: bucketBitmap(8, [1, 5]) })), / SYNC_REQUEST rid 7 from 100 x16 buckets 2\/8 seq/);
+    const w = new SyncChunkWriter(7, 100, 1352);
+    w.addEntry({ clientKey: key, endpoint: ep(1), version: 1, originNode: 2, ttlSeconds: 60 });
+    assert.match(line(MessageType.SyncChunk, w.finish(140, true)), / SYNC_CHUNK rid 7 100\.\.140 1 entries 0 markers done seq/);
+    assert.match(line(MessageType.Digest, encodeDigest({ bucketCount: 4, buckets: Buffer.alloc(32), entries: 12 })), / DIGEST 4 buckets, 12 entries seq/);
+    // a broken body of such a type is shown without a detail, not thrown over
+    assert.match(line(MessageType.Digest, Buffer.from([0x08, 0x00])), / DIGEST seq \d+ key 1 auth ok$/);
   });
 });
