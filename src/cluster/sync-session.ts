@@ -4,9 +4,10 @@
 // are idempotent (the version rule), so duplicates and chunks from other
 // peers are applied too, but only the source's in-order chunks advance.
 //
-// With no source given the first request is multicast and the first peer to
-// answer becomes the source (bulk sync at start); no answer after `retries`
-// asks means this node is alone.
+// With no source given the first request is multicast (and sent to every
+// known peer, static ones included) and the first peer to answer becomes the
+// source (bulk sync at start); no answer after `retries` asks means this node
+// is alone.
 import { bucketBitmap, encodeSyncRequest, type SyncChunk } from '../codec/cluster-messages';
 import { MessageType } from '../codec/messages';
 import type { MaintenanceLink, Peer } from '../transport/cluster-link';
@@ -89,7 +90,10 @@ export class SyncSession {
   private ask(): void {
     this.windowLeft = this.o.windowChunks;
     const body = encodeSyncRequest({ requestId: this.requestId, cursor: this.cursor, maxChunks: this.o.windowChunks, bucketCount: this.bucketCount, buckets: this.buckets });
-    this.link.send([{ type: MessageType.SyncRequest, body, to: this.source }]);
+    // with no source yet: the group, and every known peer directly (static
+    // peers are how a node reaches a cluster whose multicast is filtered)
+    const to = this.source ? [this.source] : [undefined, ...this.link.peers()];
+    this.link.send(to.map((peer) => ({ type: MessageType.SyncRequest, body, to: peer })));
     this.arm();
   }
 

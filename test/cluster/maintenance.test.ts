@@ -37,7 +37,7 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
       {
         ...o,
         node: { id },
-        cluster: { ...net, interface: '127.0.0.1' },
+        cluster: { ...net, interface: '127.0.0.1', ...o.cluster },
         query: { count: 2, intervalMs: 10, timeoutMs: 20 },
         endpoints: ENDPOINTS,
         sync: { retryMs: 100, retries: 3, ...o.sync },
@@ -92,6 +92,18 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     // b routes a known client as a did, without asking anyone
     assert.deepEqual((await b.route(key(42))).endpoint, lookup(a, key(42))!.endpoint);
     assert.equal(b.router.counters.misses, 0);
+  });
+
+  it('a node that cannot hear the group syncs from its static peers', async () => {
+    const a = await start(1, { sync: { enabled: false } });
+    await a.routeBatch(Array.from({ length: 500 }, (_, i) => key(i)));
+    const ua = a.address();
+    net = testGroup(); // b is on another group: no multicast reaches a
+    const b = await start(2, { cluster: { peers: [{ address: '127.0.0.1', port: ua.port }] } });
+    const o = await b.ready;
+    assert.equal(o?.end, 'complete');
+    assert.equal(o?.sourceNode, 1);
+    assert.equal(b.table.stats().size, 500);
   });
 
   it('withdraw deletes everywhere; an older UPDATE cannot bring the entry back; the next call gets a newer entry', async () => {
