@@ -57,14 +57,13 @@ export class SyncServer {
   }
 
   private add(w: SyncChunkWriter, e: NativeEntry, now: number): boolean {
-    this.counters.entriesSent++;
     const clientKey = clientKeyFromBytes(e.key);
     const ttlSeconds = Math.max(1, e.expiresSeconds - now);
     const ok =
       e.endpointId === WITHDRAWN
         ? w.addWithdraw({ clientKey, version: e.version, originNode: e.originNode, ttlSeconds })
         : w.addEntry({ clientKey, endpoint: this.directory.endpointOf(e.endpointId), version: e.version, originNode: e.originNode, ttlSeconds });
-    if (!ok) this.counters.entriesSent--;
+    if (ok) this.counters.entriesSent++;
     return ok;
   }
 }

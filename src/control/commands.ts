@@ -1,7 +1,7 @@
 // What each control command does to a node. The server (server.ts) only
 // frames and checks levels; this file is the meaning.
 import { clientKeyBytes, clientKeyFromBytes, formatClientKey, formatDiscriminator, parseClientKey, parseDiscriminator } from '../codec/client-key';
-import { formatEndpoint } from '../codec/endpoint';
+import { type Endpoint, formatEndpoint } from '../codec/endpoint';
 import { WITHDRAWN } from '../directory/native-directory';
 import type { AffinityNode } from '../daemon/node';
 import type { EntryFilter, EntryView, PeerView } from './protocol';
@@ -13,8 +13,7 @@ export class ControlError extends Error {
   }
 }
 
-function entryView(node: AffinityNode, client: string, endpointId: number, version: number, originNode: number, expires: number, now: number): EntryView {
-  const ep = endpointId === WITHDRAWN ? undefined : node.directory.endpointOf(endpointId);
+function entryView(client: string, ep: Endpoint | undefined, version: number, originNode: number, expires: number, now: number): EntryView {
   return {
     client,
     endpoint: ep ? formatEndpoint(ep) : null,
@@ -38,13 +37,13 @@ export function showEntries(node: AffinityNode, filter: EntryFilter = {}, limit 
       const key = clientKeyFromBytes(e.key);
       if (filter.username !== undefined && key.username !== filter.username) continue;
       if (disc !== undefined && formatDiscriminator(key.discriminator) !== disc) continue;
+      const ep = e.endpointId === WITHDRAWN ? undefined : node.directory.endpointOf(e.endpointId);
       if (filter.endpoint !== undefined) {
-        if (e.endpointId === WITHDRAWN) continue;
-        const ep = node.directory.endpointOf(e.endpointId);
+        if (!ep) continue;
         if (ep.name !== filter.endpoint && `${ep.address}:${ep.port}` !== filter.endpoint && `[${ep.address}]:${ep.port}` !== filter.endpoint) continue;
       }
       matched++;
-      if (out.length < limit) out.push(entryView(node, formatClientKey(key), e.endpointId, e.version, e.originNode, e.expiresSeconds, now));
+      if (out.length < limit) out.push(entryView(formatClientKey(key), ep, e.version, e.originNode, e.expiresSeconds, now));
     }
     cursor = page.cursor;
     if (page.done) break;
@@ -56,9 +55,7 @@ export function showEntry(node: AffinityNode, client: string): EntryView | null 
   const key = parseClientKey(client);
   const held = node.directory.peek(clientKeyBytes(key));
   if (!held) return null;
-  const now = Math.floor(Date.now() / 1000);
-  const id = held.endpoint ? node.directory.endpointId(held.endpoint) : WITHDRAWN;
-  return entryView(node, formatClientKey(key), id, held.version, held.originNode, held.expiresSeconds, now);
+  return entryView(formatClientKey(key), held.endpoint, held.version, held.originNode, held.expiresSeconds, Math.floor(Date.now() / 1000));
 }
 
 export function showPeers(node: AffinityNode): PeerView[] {

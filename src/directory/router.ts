@@ -17,7 +17,7 @@ import type { Entry, Reply } from '../codec/messages';
 import type { EndpointSet } from '../selection/endpoint-set';
 import type { SelectionPolicy } from '../selection/policy';
 import type { ClusterLink, Peer } from '../transport/cluster-link';
-import type { LocalDirectory } from './local-directory';
+import type { LocalDirectory, StoredEntry } from './local-directory';
 
 export type RouteSource =
   /** the local table had the entry */
@@ -58,6 +58,8 @@ export interface RouterOptions {
   /** How long an endpoint that refused a connection is not selected. */
   readonly failureHoldDownMs: number;
 }
+
+const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
 
 /** No endpoint can take the client: all are down, drained or none configured. */
 export class NoEndpointError extends Error {
@@ -145,7 +147,7 @@ export class Router {
     if (local) {
       if (!this.endpoints.isDown(local.endpoint)) {
         this.counters.localHits++;
-        return Promise.resolve({ endpoint: local.endpoint, source: 'local', version: local.version, originNode: local.originNode });
+        return Promise.resolve(routeOf(local, 'local'));
       }
       // held down after a refused connection: move the client, without
       // counting another failure against the endpoint
@@ -217,7 +219,7 @@ export class Router {
   private moveOff(key: ClientKey, keyBytes: Buffer, failed: Endpoint): Promise<Route> {
     const current = this.directory.lookup(keyBytes);
     if (current && !sameEndpoint(current.endpoint, failed) && !this.endpoints.isDown(current.endpoint)) {
-      return Promise.resolve({ endpoint: current.endpoint, source: 'local', version: current.version, originNode: current.originNode });
+      return Promise.resolve(routeOf(current, 'local'));
     }
     this.counters.rerouted++;
     try {
@@ -254,7 +256,7 @@ export class Router {
       return;
     }
     const winner = held ?? { endpoint: e.endpoint, version: e.version, originNode: e.originNode };
-    p.answer = { endpoint: winner.endpoint, source: p.phase === 'direct' ? 'direct' : 'remote', version: winner.version, originNode: winner.originNode };
+    p.answer = routeOf(winner, p.phase === 'direct' ? 'direct' : 'remote');
     p.wake?.();
   }
 
@@ -309,12 +311,8 @@ export class Router {
           return p.answer!;
         }
       }
-      // An UPDATE from a node that decided while we waited is as good as a REPLY.
-      const late = this.directory.lookup(p.keyBytes);
-      if (late) {
-        this.counters.lateUpdateHits++;
-        return { endpoint: late.endpoint, source: 'remote', version: late.version, originNode: late.originNode };
-      }
+      const late = this.lateUpdate(p);
+      if (late) return late;
       if (this.o.directQuery) {
         const peers = this.link.peers().filter((x) => x.nodeId !== this.o.nodeId);
         p.phase = 'direct';
@@ -327,11 +325,8 @@ export class Router {
             this.counters.directHits++;
             return p.answer!;
           }
-          const meanwhile = this.directory.lookup(p.keyBytes);
-          if (meanwhile) {
-            this.counters.lateUpdateHits++;
-            return { endpoint: meanwhile.endpoint, source: 'remote', version: meanwhile.version, originNode: meanwhile.originNode };
-          }
+          const meanwhile = this.lateUpdate(p);
+          if (meanwhile) return meanwhile;
         }
       }
       this.counters.queryTimeouts++;
@@ -340,6 +335,14 @@ export class Router {
     } finally {
       this.byQueryId.delete(queryId);
     }
+  }
+
+  /** An UPDATE from a node that decided while we waited is as good as a REPLY. */
+  private lateUpdate(p: Pending): Route | undefined {
+    const late = this.directory.lookup(p.keyBytes);
+    if (!late) return undefined;
+    this.counters.lateUpdateHits++;
+    return routeOf(late, 'remote');
   }
 
   /**
@@ -399,7 +402,7 @@ export class Router {
     if (stored === 'ignored') {
       // A newer entry arrived in the same instant: it wins, as everywhere else.
       const winner = this.directory.lookup(keyBytes)!;
-      return { endpoint: winner.endpoint, source: 'remote', version: winner.version, originNode: winner.originNode };
+      return routeOf(winner, 'remote');
     }
     if (stored === 'full') this.counters.tableFull++;
     const entry: Entry = { clientKey: key, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
