@@ -21,6 +21,7 @@ import { native, type NativeAffinityTable, type NativeResponder } from '../nativ
 import { EndpointSet } from '../selection/endpoint-set';
 import { HealthChecker } from '../selection/health-checker';
 import { createPolicy } from '../selection/policy';
+import { LiveLinks } from '../links/live-links';
 import { NativeLink } from '../transport/native-link';
 import { type Config, type ConfigInput, loadConfigFile, loadKeyFile, resolveConfig } from './config';
 import { ChangeFeed } from './change-feed';
@@ -71,6 +72,8 @@ export class AffinityNode {
   readonly router: Router;
   readonly endpoints: EndpointSet;
   readonly frontends: Frontend[];
+  /** Every connection of a client that is up now, and where it went (front ends, RADIUS accounting, the API). */
+  readonly links = new LiveLinks();
   health?: HealthChecker;
   readonly changes: ChangeFeed;
   readonly metrics: NodeMetrics;
