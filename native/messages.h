@@ -1,5 +1,5 @@
 // Native codec of the hot messages' protobuf bodies (proto/affinity.proto):
-// QUERY, REPLY and UPDATE. The TypeScript codec (src/codec/messages.ts) is the
+// QUERY, REPLY, UPDATE, CLAIM and HELLO. The TypeScript codec (src/codec/messages.ts) is the
 // reference; test/vectors/messages.json proves the two byte-identical.
 // Decoded values are views into the body buffer: valid while it lives.
 #pragma once
@@ -34,26 +34,67 @@ struct WireEntry {
   uint32_t ttl_seconds = 0;
 };
 
-struct WireQuery { WireClientKey client_key; uint32_t query_id = 0; };
-struct WireReply { uint32_t query_id = 0; WireEntry entry; };
-struct WireUpdate { WireEntry entry; };
+// Lists in one body: each further key or entry costs at least 2 octets of a
+// body of at most 1352, so these bound every valid message (a body with more
+// is malformed: it cannot be valid).
+constexpr size_t kMaxQueryKeys = 680;
+constexpr size_t kMaxEntries = 140;  // a valid Entry is at least 10 octets
+
+// QUERY: keys[0] is field 1 (merged over its occurrences), the rest field 4.
+struct WireQuery {
+  uint32_t query_id = 0;
+  uint32_t answer_rank = 0;  // 0: every directory answers; k: ranks below k
+  size_t key_count = 0;
+  WireClientKey keys[kMaxQueryKeys];
+};
+// REPLY, UPDATE and CLAIM carry entries: REPLY and UPDATE have the first in
+// a singular field (merged) and the rest in a repeated one; CLAIM has only
+// the repeated one. query_id is the REPLY's, claim_id the CLAIM's.
+struct WireEntries {
+  uint32_t id = 0;
+  size_t count = 0;
+  WireEntry entries[kMaxEntries];
+};
+// HELLO (proto NodeState: 0 starting, 1 ready, 2 stopping).
+struct WireHello {
+  uint32_t state = 0;
+  uint32_t interval_ms = 0;
+  uint32_t entries = 0;
+};
+constexpr uint32_t kNodeStarting = 0, kNodeReady = 1, kNodeStopping = 2;
 
 // Decoders: true if the body is a valid message (wire rules and the
 // semantic rules of docs/protocol.md: key classes, endpoint address, port).
 bool DecodeQuery(const uint8_t* p, size_t n, WireQuery* out);
-bool DecodeReply(const uint8_t* p, size_t n, WireReply* out);
-bool DecodeUpdate(const uint8_t* p, size_t n, WireUpdate* out);
+bool DecodeReply(const uint8_t* p, size_t n, WireEntries* out);
+bool DecodeUpdate(const uint8_t* p, size_t n, WireEntries* out);
+bool DecodeClaim(const uint8_t* p, size_t n, WireEntries* out);
+bool DecodeHello(const uint8_t* p, size_t n, WireHello* out);
 
 // Encoders: bytes written, or 0 if cap is too small.
 size_t EncodeClientKey(const WireClientKey& k, uint8_t* out, size_t cap);
 size_t EncodeEndpoint(const WireEndpoint& e, uint8_t* out, size_t cap);
 size_t EncodeQuery(const WireQuery& m, uint8_t* out, size_t cap);
-size_t EncodeReply(const WireReply& m, uint8_t* out, size_t cap);
-size_t EncodeUpdate(const WireUpdate& m, uint8_t* out, size_t cap);
-// REPLY with a pre-encoded Endpoint (the responder's path).
-size_t EncodeReplyPreencoded(uint32_t query_id, const WireClientKey& key, const uint8_t* endpoint,
-                             size_t endpoint_len, uint32_t version, uint32_t origin_node,
-                             uint32_t ttl_seconds, uint8_t* out, size_t cap);
+size_t EncodeReply(const WireEntries& m, uint8_t* out, size_t cap);
+size_t EncodeUpdate(const WireEntries& m, uint8_t* out, size_t cap);
+size_t EncodeClaim(const WireEntries& m, uint8_t* out, size_t cap);
+size_t EncodeHello(const WireHello& m, uint8_t* out, size_t cap);
+
+// A REPLY written entry by entry with pre-encoded Endpoints (the
+// responder's path): Add() until it returns false (that entry did not fit:
+// finish this body and start the next with it).
+class ReplyWriter {
+ public:
+  ReplyWriter(uint8_t* out, size_t cap, uint32_t query_id);
+  bool Add(const WireClientKey& key, const uint8_t* endpoint, size_t endpoint_len, uint32_t version,
+           uint32_t origin_node, uint32_t ttl_seconds);
+  size_t count() const { return count_; }
+  size_t size() const { return size_; }  // the body so far
+
+ private:
+  uint8_t* out_;
+  size_t cap_, size_ = 0, count_ = 0;
+};
 
 // Canonical table key of a decoded client key (already validated).
 size_t CanonicalKey(const WireClientKey& k, uint8_t out[kMaxKeyOctets]);

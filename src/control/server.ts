@@ -138,6 +138,8 @@ export class ControlServer {
         return showEntry(n, req.client);
       case 'show-peers':
         return showPeers(n);
+      case 'show-splits':
+        return n.splitClients();
       case 'show-stats':
         return n.stats();
       case 'clear':

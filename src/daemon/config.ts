@@ -28,6 +28,12 @@ export interface Config {
     keyFile: string;
     peers: { address: string; port: number }[];
     busyPollMicros: number;
+    /** How often this node multicasts a HELLO (liveness and state). */
+    helloIntervalMs: number;
+    /** A node not heard from for this long is counted out (not alive, not an arbiter). */
+    peerTimeoutMs: number;
+    /** SO_RCVBUF of the sockets: room for bursts while the I/O thread is busy. */
+    receiveBufferBytes: number;
   };
   directory: {
     capacity: number;
@@ -35,6 +41,8 @@ export interface Config {
     entryTtlSeconds: number;
     maxTtlSeconds: number;
     queueCapacity: number;
+    /** Frames handed to JS per callback; timers and I/O run between batches. */
+    deliverBatch: number;
     /** Where the table is saved and loaded from; '' keeps it in memory only. */
     snapshotFile: string;
     snapshotIntervalSeconds: number;
@@ -61,13 +69,13 @@ export interface Config {
     count: number;
     intervalMs: number;
     timeoutMs: number;
-    direct: boolean;
-    directTimeoutMs: number;
-    /** Rounds of direct QUERYs to the known peers. */
-    directCount: number;
     /** Times each UPDATE is multicast, intervalMs apart. */
     updateRepeats: number;
   };
+  /** Agreement of concurrent first calls through the client's arbiter (docs/protocol.md, "CLAIM"). */
+  agreement: { enabled: boolean; retryMs: number; timeoutMs: number };
+  /** The live links of each client: live-split detection and repair. */
+  links: { splitRepair: 'close' | 'report'; checkIntervalMs: number };
   selection: {
     policy: PolicyName;
     failureHoldDownMs: number;
@@ -116,6 +124,9 @@ export const CONFIG_SCHEMA = {
           items: { type: 'object', additionalProperties: false, required: ['address', 'port'], properties: { address: { type: 'string' }, port } },
         },
         busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0, restart: true },
+        helloIntervalMs: { ...ms(500, 60_000), restart: true },
+        peerTimeoutMs: { ...ms(3000, 600_000), restart: true },
+        receiveBufferBytes: { type: 'integer', minimum: 65_536, maximum: 1_073_741_824, default: 4_194_304, restart: true },
       },
     },
     directory: {
@@ -126,6 +137,7 @@ export const CONFIG_SCHEMA = {
         entryTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 3600, restart: true },
         maxTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400, restart: true },
         queueCapacity: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 4096, restart: true },
+        deliverBatch: { type: 'integer', minimum: 1, maximum: 65_536, default: 256, restart: true },
         snapshotFile: { ...str(''), restart: true },
         snapshotIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },
         withdrawTtlSeconds: { type: 'integer', minimum: 0, maximum: 31_536_000, default: 0, restart: true },
@@ -156,10 +168,22 @@ export const CONFIG_SCHEMA = {
         count: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
         intervalMs: ms(15, 60_000),
         timeoutMs: ms(30, 60_000),
-        direct: { type: 'boolean', default: true },
-        directTimeoutMs: ms(30, 60_000),
-        directCount: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
         updateRepeats: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
+      },
+    },
+    agreement: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        retryMs: ms(10, 60_000),
+        timeoutMs: ms(1000, 600_000),
+      },
+    },
+    links: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        splitRepair: { enum: ['close', 'report'], default: 'close' },
+        checkIntervalMs: ms(1000, 3_600_000),
       },
     },
     selection: {

@@ -55,7 +55,7 @@ export class NodeMetrics {
     counter('affinityd_routes_no_endpoint_total', 'Call requests no endpoint could take', [], (s) => one(s.router.noEndpoint));
     counter('affinityd_queries_sent_total', 'QUERY frames sent (multicast and direct)', ['kind'], (s) => [
       [{ kind: 'multicast' }, s.router.queriesSent],
-      [{ kind: 'direct' }, s.router.directQueries],
+      [{ kind: 'claim' }, s.router.claimsSent],
     ]);
     counter('affinityd_query_timeouts_total', 'Misses nobody answered', [], (s) => one(s.router.queryTimeouts));
     counter('affinityd_updates_sent_total', 'UPDATE frames sent for entries this node made', [], (s) => one(s.router.updatesSent));
@@ -75,6 +75,23 @@ export class NodeMetrics {
     counter('affinityd_split_bundles_repaired_total', 'Clients found with a different endpoint elsewhere and repaired by the version rule', [], (s) =>
       one(s.sync.applied.conflictsRepaired),
     );
+    counter('affinityd_claims_total', 'Proposals for new entries (agreement), by outcome', ['outcome'], (s) => [
+      [{ outcome: 'won' }, s.router.claimsWon],
+      [{ outcome: 'lost' }, s.router.claimsLost],
+      [{ outcome: 'timeout' }, s.router.agreementTimeouts],
+    ]);
+    counter('affinityd_claim_retries_total', 'Proposals sent again to an arbiter that had not answered', [], (s) => one(s.router.claimRetries));
+    counter('affinityd_arbiter_changes_total', 'Proposals moved to the next arbiter because the first left or stopped being ready', [], (s) => one(s.router.arbiterChanges));
+    counter('affinityd_claims_settled_total', 'Proposals this node settled as arbiter (for itself or others), by outcome', ['outcome'], (s) => [
+      [{ outcome: 'won' }, s.responder.claimsWon],
+      [{ outcome: 'lost' }, s.responder.claimsLost],
+    ]);
+    counter('affinityd_live_splits_detected_total', 'Clients found with live links on different endpoints (once per incident)', [], (s) => one(s.links.detected));
+    counter('affinityd_split_links_closed_total', 'Stray links of split bundles closed (links.splitRepair close)', [], (s) => one(s.links.closed));
+    counter('affinityd_duplicate_node_id_incidents_total', 'Incidents of two processes sending with one node id', ['node'], (s) => [
+      [{ node: 'self' }, s.identity.selfIncidents],
+      [{ node: 'peer' }, s.identity.peerIncidents],
+    ]);
     counter('affinityd_digest_mismatches_total', 'Peer digests that differed from this node\'s table', [], (s) => one(s.antiEntropy?.digestMismatches ?? 0));
     counter('affinityd_withdrawals_total', 'Withdraw markers sent and applied', ['direction'], (s) => [
       [{ direction: 'sent' }, s.withdrawals.sent],
@@ -94,8 +111,11 @@ export class NodeMetrics {
     gauge('affinityd_table_entries', 'Entries and withdraw markers in the table', [], (s) => one(s.table.size));
     gauge('affinityd_table_capacity', 'Entries the table can hold', [], (s) => one(s.table.capacity));
     gauge('affinityd_table_memory_bytes', 'Memory of the table', [], (s) => one(s.table.memoryBytes));
-    gauge('affinityd_peers', 'Nodes heard from in the last minute', [], (s) => one(s.peers));
+    gauge('affinityd_peers', 'Other nodes alive now (heard within cluster.peerTimeoutMs, not stopping)', [], (s) => one(s.peers));
     gauge('affinityd_ready', '1 once the bulk sync at start is done or timed out', [], (s) => one(s.sync.state === 'ready' ? 1 : 0));
+    gauge('affinityd_live_links', 'Links of clients up now that this node knows of (front ends, RADIUS accounting)', [], (s) => one(s.links.live));
+    gauge('affinityd_live_split_links', 'Live links on another endpoint than their client\'s agreed one', [], (s) => one(s.links.strayLinks));
+    gauge('affinityd_split_clients', 'Clients with live links on different endpoints now', [], (s) => one(s.links.splitClients));
     gauge('affinityd_calls_active', 'Calls open now', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.active]));
     gauge('affinityd_endpoint_up', '1 if the endpoint may take new clients', ['endpoint'], (s) => s.endpoints.map((e) => [{ endpoint: e.name }, e.down ? 0 : 1]));
     gauge('affinityd_endpoint_connections', 'Calls open to the endpoint', ['endpoint'], (s) => s.endpoints.map((e) => [{ endpoint: e.name }, e.connections]));

@@ -8,6 +8,8 @@ import type { Frontend } from '../frontend/frontend';
 import type { ResponderStats } from '../native';
 import type { EndpointSet } from '../selection/endpoint-set';
 import type { NativeLink } from '../transport/native-link';
+import type { SplitDetector } from '../links/split-detector';
+import type { IdentityWatch } from './identity-watch';
 import type { SnapshotKeeper } from './snapshots';
 
 export interface StatsSources {
@@ -21,6 +23,9 @@ export interface StatsSources {
   readonly healthChecks: number;
   readonly maintenance: DirectoryMaintenance;
   readonly snapshots: SnapshotKeeper;
+  readonly splits: SplitDetector;
+  readonly liveLinks: number;
+  readonly identity: IdentityWatch;
   /** Peers heard from recently (not configured-only ones). */
   readonly peersHeard: number;
 }
@@ -47,6 +52,8 @@ export function collectStats(s: StatsSources) {
     sync: { state: m.state, outcome: m.outcome, server: m.server, sessions: m.sessions, applied: m.applied },
     withdrawals: m.withdrawals,
     antiEntropy: m.antiEntropy,
+    links: { live: s.liveLinks, strayLinks: s.splits.strayLinks, splitClients: s.splits.splitClients, ...s.splits.counters },
+    identity: { ...s.identity.counters },
   };
 }
 

@@ -7,6 +7,7 @@ import type { DirectoryReader } from '../directory/directory';
 import type { ChangeEvent } from './change-feed';
 import type { Config } from './config';
 import type { NodeStats } from './node-stats';
+import type { SplitView } from '../links/split-detector';
 import type { Readiness } from './readiness';
 
 /** What this node knows of another node (`affinityd show peers`). */
@@ -21,6 +22,12 @@ export interface PeerState {
   lastSequence: number;
   accepted: number;
   authFailures: number;
+  /** What it says of itself in its HELLOs: starting | ready | stopping; gone: not heard for the peer time-out; unknown: never heard */
+  state: string;
+  /** Frames with its id come from two processes now: a duplicate node id. */
+  duplicateNodeId: boolean;
+  /** Incidents of a duplicate id seen for it (each logged once at error). */
+  duplicateIncidents: number;
   /** configured-only | syncing-from | repairing | in-sync | differs | unknown */
   syncState: string;
   /** The peer this node's bulk sync took the table from. */
@@ -44,6 +51,8 @@ export interface NodeView {
   stats(): NodeStats;
   peers(): PeerState[];
   readiness(): Readiness;
+  /** Clients whose live links are on different endpoints (live splits). */
+  splitClients(): SplitView[];
   /** A stream of table changes (`affinityd monitor`); costs nothing while nobody listens. */
   subscribeChanges(listener: (e: ChangeEvent) => void): () => void;
 }

@@ -12,6 +12,8 @@ import { NativeDirectory } from '../directory/native-directory';
 import { type Route, Router } from '../directory/router';
 import { Frontend } from '../frontend/frontend';
 import { LiveLinks } from '../links/live-links';
+import { SplitDetector, type SplitView } from '../links/split-detector';
+import { NodeState } from '../codec/messages';
 import { native, type NativeResponder } from '../native';
 import { EndpointSet } from '../selection/endpoint-set';
 import { HealthChecks } from '../selection/health-checker';
@@ -19,14 +21,15 @@ import { createPolicy } from '../selection/policy';
 import { NativeLink } from '../transport/native-link';
 import type { Logger } from '../util/logger';
 import { ChangeFeed, type ChangeEvent } from './change-feed';
-import { type Config, type ConfigInput, loadConfigFile, loadKeyFile, resolveConfig } from './config';
+import type { Config, ConfigInput } from './config';
+import { IdentityWatch } from './identity-watch';
 import { NodeMetrics } from './metrics';
 import { collectStats, type NodeStats } from './node-stats';
 import { peerStates } from './peer-states';
 import type { NodeAdmin, PeerState, ReloadResult } from './node-view';
 import { lifetimes, responderOptions, routerOptions } from './options';
 import { type Readiness, readiness } from './readiness';
-import { applyReload } from './reload';
+import { reloadNode, reloadNodeFromFile } from './reload';
 import { type ServiceNotifier, silentNotifier } from './service-notifier';
 import { OperatorSide } from './operator-side';
 import { SnapshotKeeper } from './snapshots';
@@ -45,6 +48,9 @@ export class AffinityNode implements NodeAdmin {
   readonly metrics: NodeMetrics;
   readonly snapshots: SnapshotKeeper;
   readonly health: HealthChecks;
+  /** Live-split detection and repair over `links`. */
+  readonly splits: SplitDetector;
+  readonly identity: IdentityWatch;
   private readonly operator: OperatorSide;
   private closed = false;
   /** Set by createNode from NodeOptions.configFile. */
@@ -52,23 +58,23 @@ export class AffinityNode implements NodeAdmin {
   config: Config;
 
   /** Use createNode(). */
-  constructor(config: Config, keyring: Keyring, private readonly log: Logger, bootEpoch: number, private readonly notifier: ServiceNotifier = silentNotifier) {
+  constructor(config: Config, keyring: Keyring, readonly log: Logger, bootEpoch: number, readonly notifier: ServiceNotifier = silentNotifier) {
     this.config = config;
-    const c = config;
-    const a = native();
+    const [c, a] = [config, native()];
     const table = new a.AffinityTable(c.directory.capacity, c.directory.endpointCapacity);
     this.directory = new NativeDirectory(table, lifetimes(c));
     let link: NativeLink | undefined;
     this.responder = new a.Responder(table, responderOptions(c, bootEpoch, keyring), (frames) => link?.deliver(frames));
-    this.link = link = new NativeLink(this.responder, { staticPeers: c.cluster.peers.map((p) => ({ nodeId: 0, ...p })) });
+    this.link = link = new NativeLink(this.responder, { staticPeers: c.cluster.peers.map((p) => ({ nodeId: 0, ...p })), peerTimeoutMs: c.cluster.peerTimeoutMs, endpointOf: (id) => this.directory.endpointOf(id) });
     this.endpoints = new EndpointSet(c.endpoints);
-    this.router = new Router(routerOptions(c), this.directory, this.link, this.endpoints, createPolicy(c.selection.policy));
+    this.router = new Router(routerOptions(c), this.directory, this.link, this.endpoints, createPolicy(c.selection.policy), log);
     this.maintenance = new DirectoryMaintenance(this.directory, this.link, { nodeId: c.node.id, sync: c.sync, antiEntropy: c.antiEntropy }, log);
     this.snapshots = new SnapshotKeeper(this.directory, c.directory.snapshotFile, log);
-    this.frontends = c.frontends.map((f) => new Frontend(f, this.router, this.endpoints, log));
+    this.frontends = c.frontends.map((f) => new Frontend(f, this.router, this.endpoints, log, this.links));
+    this.splits = new SplitDetector(this.links, this.directory, { repair: c.links.splitRepair, intervalMs: c.links.checkIntervalMs }, log);
+    this.identity = new IdentityWatch(c.node.id, this.responder, log);
     this.health = new HealthChecks(this.endpoints, c.selection.healthCheck, log);
-    const m = this.maintenance;
-    this.changes = new ChangeFeed(c.node.id, { applier: m.applier, withdrawals: m.withdrawals, link: this.link, responder: this.responder });
+    this.changes = new ChangeFeed(c.node.id, { applier: this.maintenance.applier, withdrawals: this.maintenance.withdrawals, link: this.link, responder: this.responder });
     this.metrics = new NodeMetrics(this);
     this.router.observer = (key, route, ms) => {
       this.metrics.routeDecision.observe({ source: route.source }, ms / 1000);
@@ -87,11 +93,7 @@ export class AffinityNode implements NodeAdmin {
     return this.closed;
   }
 
-  /**
-   * Where a call request from this client goes (claims 1-8). The key is
-   * checked (ProtocolError if it breaks a rule). Rejects with NoEndpointError
-   * when no endpoint can take the client.
-   */
+  /** Where a call request from this client goes (claims 1-8): ProtocolError for a bad key, NoEndpointError when no endpoint can take it. */
   route(key: ClientKey | string): Promise<Route> {
     const k = typeof key === 'string' ? parseClientKey(key) : key;
     return this.router.route(k, checkedClientKeyBytes(k));
@@ -145,12 +147,18 @@ export class AffinityNode implements NodeAdmin {
     return collectStats({
       nodeId: this.nodeId, router: this.router, responder: this.responder, directory: this.directory, link: this.link,
       frontends: this.frontends, endpoints: this.endpoints, healthChecks: this.health.checks,
-      maintenance: this.maintenance, snapshots: this.snapshots, peersHeard: this.link.peers().filter((p) => p.nodeId !== 0).length,
+      maintenance: this.maintenance, snapshots: this.snapshots, peersHeard: this.link.members().length,
+      splits: this.splits, liveLinks: this.links.size, identity: this.identity,
     });
   }
 
   peers(): PeerState[] {
-    return peerStates(this.responder.peers(), this.maintenance, this.config.cluster.peers);
+    return peerStates(this.responder.peers(), this.maintenance, this.config.cluster.peers, this.config.cluster.peerTimeoutMs);
+  }
+
+  /** Clients whose live links are on different endpoints (`affinityd show splits`). */
+  splitClients(): SplitView[] {
+    return this.splits.views();
   }
 
   readiness(): Readiness {
@@ -159,6 +167,7 @@ export class AffinityNode implements NodeAdmin {
       closing: this.closed,
       frontends: this.frontends.map((f) => ({ name: f.config.name, listening: !!f.address() })),
       healthyEndpoints: this.endpoints.healthy().length,
+      duplicateNodeId: this.identity.selfDuplicate,
     });
   }
 
@@ -166,34 +175,13 @@ export class AffinityNode implements NodeAdmin {
     return this.changes.subscribe(listener);
   }
 
-  /**
-   * Applies a new configuration (SIGHUP, `affinityd reload`), validated
-   * whole first: if anything in it is wrong nothing changes (the error is
-   * thrown). The directory is never touched. See reload.ts.
-   */
+  /** Applies a new configuration (SIGHUP, `affinityd reload`); see reload.ts. */
   reload(input: ConfigInput | Config, keyring?: Keyring): ReloadResult {
-    const next = resolveConfig(input);
-    const ring = keyring ?? (next.cluster.keyFile ? loadKeyFile(next.cluster.keyFile) : undefined);
-    this.notifier.notify('RELOADING=1', `MONOTONIC_USEC=${Math.round(performance.timeOrigin * 1000 + performance.now() * 1000)}`);
-    try {
-      const r = applyReload(this, this.config, next, ring);
-      this.config = r.effective;
-      this.log.info({ applied: r.applied, needRestart: r.needRestart }, 'configuration reloaded');
-      return { applied: r.applied, needRestart: r.needRestart };
-    } finally {
-      this.notifier.notify('READY=1', `STATUS=${this.statusLine()}`);
-    }
+    return reloadNode(this, input, keyring);
   }
 
-  /** Re-reads the configuration file and applies it; a file that does not load or validate changes nothing (logged, thrown). */
   reloadFromFile(): ReloadResult {
-    if (!this.configFile) throw new Error('reload: this node was not started from a configuration file');
-    try {
-      return this.reload(loadConfigFile(this.configFile));
-    } catch (e) {
-      this.log.warn({ file: this.configFile, err: (e as Error).message }, 'configuration reload refused: the running configuration stays');
-      throw e;
-    }
+    return reloadNodeFromFile(this);
   }
 
   /** Changes the log level now (pino levels); the configuration file is not touched. */
@@ -204,15 +192,24 @@ export class AffinityNode implements NodeAdmin {
     this.config = { ...this.config, log: { level } };
   }
 
-  private statusLine(): string {
+  statusLine(): string {
     return `${this.syncState}; ${this.directory.stats().size} entries; ${this.link.peers().length} peer(s)`;
   }
 
   async start(): Promise<this> {
     this.snapshots.load();
     const ready = this.maintenance.start();
+    // not an arbiter, nor first to answer, until the table is synced
+    this.router.ready = false;
     if (this.config.sync.enabled && this.config.sync.holdCalls) this.router.holdUntil(ready);
+    void ready.then(() => {
+      if (this.closed) return;
+      this.router.ready = true;
+      this.responder.setState(NodeState.Ready);
+    });
     this.health.start();
+    this.splits.start();
+    this.identity.start();
     this.snapshots.every(this.config.directory.snapshotIntervalSeconds);
     try {
       for (const f of this.frontends) {
@@ -236,6 +233,10 @@ export class AffinityNode implements NodeAdmin {
     if (this.closed) return;
     this.closed = true;
     this.notifier.notify('STOPPING=1', 'STATUS=draining front ends');
+    this.responder.setState(NodeState.Stopping); // peers count this node out at once
+    this.changes.close();
+    this.splits.stop();
+    this.identity.stop();
     this.snapshots.stop();
     this.health.stop();
     this.maintenance.stop();

@@ -5,7 +5,7 @@ import type { Keyring } from '../codec/frame';
 import type { Lifetimes } from '../directory/lifetimes';
 import type { RouterOptions } from '../directory/router';
 import type { ResponderOptions } from '../native';
-import type { Config } from './config';
+import { type Config, resolveConfig } from './config';
 
 export function lifetimes(c: Config): Lifetimes {
   return {
@@ -21,12 +21,10 @@ export function routerOptions(c: Config): RouterOptions {
     queryCount: c.query.count,
     queryIntervalMs: c.query.intervalMs,
     queryTimeoutMs: c.query.timeoutMs,
-    directQuery: c.query.direct,
-    directTimeoutMs: c.query.directTimeoutMs,
-    directCount: c.query.directCount,
     updateRepeats: c.query.updateRepeats,
     entryTtlSeconds: c.directory.entryTtlSeconds,
     failureHoldDownMs: c.selection.failureHoldDownMs,
+    agreement: c.agreement,
   };
 }
 
@@ -45,7 +43,20 @@ export function responderOptions(c: Config, bootEpoch: number, keyring: Keyring)
     defaultTtlSeconds: c.directory.entryTtlSeconds,
     maxTtlSeconds: c.directory.maxTtlSeconds,
     queueCapacity: c.directory.queueCapacity,
+    maxBatch: c.directory.deliverBatch,
+    receiveBufferBytes: c.cluster.receiveBufferBytes,
     busyPollMicros: c.cluster.busyPollMicros,
+    helloIntervalMs: c.cluster.helloIntervalMs,
+    peerTimeoutMs: c.cluster.peerTimeoutMs,
     keyring,
   };
+}
+
+/**
+ * Options for a responder outside a node (tools, benchmarks, tests): the
+ * schema's defaults, with these settings over them.
+ */
+export function standaloneResponderOptions(o: { nodeId: number; group: string; port: number; interface: string; keyring: Keyring; bootEpoch?: number } & Partial<ResponderOptions>): ResponderOptions {
+  const c = resolveConfig({ node: { id: o.nodeId }, cluster: { group: o.group, port: o.port, interface: o.interface } });
+  return { ...responderOptions(c, o.bootEpoch ?? Math.floor(Date.now() / 1000), o.keyring), ...o };
 }

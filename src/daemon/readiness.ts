@@ -11,6 +11,8 @@ export interface ReadinessInputs {
   /** Front ends by name, and whether each is listening. */
   readonly frontends: readonly { readonly name: string; readonly listening: boolean }[];
   readonly healthyEndpoints: number;
+  /** Another process sends with this node's id. */
+  readonly duplicateNodeId?: { address: string; port: number; bootEpoch: number };
 }
 
 export function readiness(i: ReadinessInputs): Readiness {
@@ -19,5 +21,6 @@ export function readiness(i: ReadinessInputs): Readiness {
   if (i.closing) reasons.push('shutting down');
   for (const f of i.frontends) if (!f.listening) reasons.push(`front end ${f.name} not listening`);
   if (i.healthyEndpoints === 0) reasons.push('no endpoint can take a client');
+  if (i.duplicateNodeId) reasons.push(`duplicate node id: another process (${i.duplicateNodeId.address}:${i.duplicateNodeId.port}, boot epoch ${i.duplicateNodeId.bootEpoch}) sends with this node's id`);
   return { ready: reasons.length === 0, reasons };
 }

@@ -10,20 +10,59 @@ import type { Router } from '../directory/router';
 import type { EndpointSet } from '../selection/endpoint-set';
 import type { HealthChecks } from '../selection/health-checker';
 import { createPolicy } from '../selection/policy';
-import { type Config, RESTART_ONLY_SETTINGS } from './config';
+import type { SplitDetector } from '../links/split-detector';
+import type { Logger } from '../util/logger';
+import { type Config, type ConfigInput, loadConfigFile, loadKeyFile, resolveConfig, RESTART_ONLY_SETTINGS } from './config';
+import type { ServiceNotifier } from './service-notifier';
 import type { ReloadResult } from './node-view';
 import { routerOptions } from './options';
 import type { SnapshotKeeper } from './snapshots';
 
 /** The parts of a running node a reload changes. */
 export interface Reloadable {
+  config: Config;
+  readonly configFile?: string;
   readonly endpoints: EndpointSet;
   readonly router: Router;
   readonly health: HealthChecks;
   readonly maintenance: DirectoryMaintenance;
   readonly snapshots: SnapshotKeeper;
+  readonly splits: SplitDetector;
   readonly responder: { setKeyring(ring: Keyring): void };
+  readonly notifier: ServiceNotifier;
+  readonly log: Logger;
   setLogLevel(level: Config['log']['level']): void;
+  statusLine(): string;
+}
+
+/**
+ * Applies a new configuration to a running node (SIGHUP, `affinityd
+ * reload`), validated whole first: if anything in it is wrong nothing
+ * changes (the error is thrown). The directory is never touched.
+ */
+export function reloadNode(node: Reloadable, input: ConfigInput | Config, keyring?: Keyring): ReloadResult {
+  const next = resolveConfig(input);
+  const ring = keyring ?? (next.cluster.keyFile ? loadKeyFile(next.cluster.keyFile) : undefined);
+  node.notifier.notify('RELOADING=1', `MONOTONIC_USEC=${Math.round(performance.timeOrigin * 1000 + performance.now() * 1000)}`);
+  try {
+    const r = applyReload(node, node.config, next, ring);
+    node.config = r.effective;
+    node.log.info({ applied: r.applied, needRestart: r.needRestart }, 'configuration reloaded');
+    return { applied: r.applied, needRestart: r.needRestart };
+  } finally {
+    node.notifier.notify('READY=1', `STATUS=${node.statusLine()}`);
+  }
+}
+
+/** Re-reads the node's configuration file and applies it; a file that does not load or validate changes nothing (logged, thrown). */
+export function reloadNodeFromFile(node: Reloadable): ReloadResult {
+  if (!node.configFile) throw new Error('reload: this node was not started from a configuration file');
+  try {
+    return reloadNode(node, loadConfigFile(node.configFile));
+  } catch (e) {
+    node.log.warn({ file: node.configFile, err: (e as Error).message }, 'configuration reload refused: the running configuration stays');
+    throw e;
+  }
 }
 
 const pick = (o: unknown, path: string): unknown => path.split('.').reduce((x: any, k) => x?.[k], o); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -39,9 +78,13 @@ export function applyReload(t: Reloadable, old: Config, next: Config, ring?: Key
     const r = t.endpoints.replace(next.endpoints);
     applied.push(`endpoints (+${r.added} -${r.removed})`);
   }
-  if (!same(old.query, next.query) || !same(old.selection.policy, next.selection.policy) || old.selection.failureHoldDownMs !== next.selection.failureHoldDownMs) {
+  if (!same(old.query, next.query) || !same(old.agreement, next.agreement) || !same(old.selection.policy, next.selection.policy) || old.selection.failureHoldDownMs !== next.selection.failureHoldDownMs) {
     t.router.reconfigure(routerOptions(next), createPolicy(next.selection.policy));
     applied.push('query, selection');
+  }
+  if (!same(old.links, next.links)) {
+    t.splits.reconfigure({ repair: next.links.splitRepair, intervalMs: next.links.checkIntervalMs });
+    applied.push('links');
   }
   if (!same(old.selection.healthCheck, next.selection.healthCheck)) {
     t.health.reconfigure(next.selection.healthCheck);

@@ -116,10 +116,12 @@ export interface Directory extends DirectoryReader {
   /** Stores an entry or a withdraw marker by the version rule, with the lifetime rule. */
   apply(key: Buffer, x: Incoming): ApplyResult;
   /**
-   * First writer wins: stores the proposal unless the client has a live
-   * entry, which then stands. A live withdraw marker does not stop a claim:
-   * the proposal is stored one version above it. Atomic with respect to
-   * every other writer of this directory (docs/protocol.md "CLAIM").
+   * First writer wins (docs/protocol.md "CLAIM"): stores the proposal unless
+   * the client has a live entry of the same or a higher version, which then
+   * stands (so among proposals of one version, for a new client or for one
+   * move, the first stored wins). A live withdraw marker does not stop a
+   * claim: the proposal is stored one version above it. Atomic with respect
+   * to every other writer of this directory.
    */
   claim(key: Buffer, proposal: Incoming & { readonly endpoint: Endpoint }): ClaimOutcome;
   /** Forgets everything held here, without telling anyone (tests; a node that must rebuild). */

@@ -69,7 +69,7 @@ export class MemoryDirectory implements Directory {
 
   claim(key: Buffer, p: Incoming & { readonly endpoint: Endpoint }): ClaimOutcome {
     const held = this.live(key);
-    if (held?.endpoint) {
+    if (held?.endpoint && held.version >= p.version) {
       this.counters.ignored++;
       return { won: false, entry: held as StoredEntry, result: 'ignored' };
     }

@@ -82,14 +82,15 @@ export class NativeDirectory implements Directory {
   }
 
   claim(key: Buffer, p: Incoming & { readonly endpoint: Endpoint }): ClaimOutcome {
-    const held = this.peek(key);
-    if (held?.endpoint) return { won: false, entry: held as StoredEntry, result: 'ignored' };
-    // above a live marker, so the new entry beats the delete everywhere
-    const version = held && held.version >= p.version ? held.version + 1 : p.version;
-    const result = this.apply(key, { ...p, version });
-    const entry = this.lookup(key);
-    if (result === 'full' || !entry) return { won: false, entry: { endpoint: p.endpoint, version, originNode: p.originNode, expiresSeconds: nowSeconds() + lifetimeOf(this.lifetimes, p) }, result: 'full' };
-    return { won: result !== 'ignored', entry, result };
+    const id = this.endpointId(p.endpoint);
+    const ttl = lifetimeOf(this.lifetimes, p);
+    const unstored = (): ClaimOutcome => ({ won: false, entry: { endpoint: p.endpoint, version: p.version, originNode: p.originNode, expiresSeconds: nowSeconds() + ttl }, result: 'full' });
+    if (id < 0) return unstored();
+    const o = this.out;
+    const r = this.table.claim(key, id, p.version, p.originNode, ttl, o);
+    if (r === UpsertResult.BadKey) throw new RangeError('client key is not a valid canonical key');
+    if (r === UpsertResult.Full) return unstored();
+    return { won: r !== UpsertResult.Ignored, entry: { endpoint: this.endpointOf(o[0]), version: o[1], originNode: o[2], expiresSeconds: o[4] }, result: RESULTS[r] };
   }
 
   walk(cursor: number, max: number, now = nowSeconds()): { cursor: number; done: boolean; records: DirectoryRecord[] } {

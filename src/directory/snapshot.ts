@@ -52,7 +52,7 @@ export function writeSnapshot(directory: DirectoryReader, path: string, nowSecon
       // that missed a delete must not spread the deleted entry again
       const marker = !e.endpoint;
       // An UPDATE body is exactly { entry }: the codec checks and encodes it.
-      const body = e.endpoint ? encodeUpdate({ entry: { ...common, endpoint: e.endpoint } }) : encodeWithdraw(common);
+      const body = e.endpoint ? encodeUpdate({ entries: [{ ...common, endpoint: e.endpoint }] }) : encodeWithdraw(common);
       const w = protobuf.Writer.create();
       w.uint32(marker ? KIND_WITHDRAW : KIND_ENTRY);
       w.uint32(body.length);
@@ -106,7 +106,7 @@ export function loadSnapshot(directory: Directory, path: string, nowSeconds = Ma
       const len = r.uint32();
       if (r.pos + len > r.len) throw new Error('record runs past the end');
       const b = body.subarray(HEAD + r.pos, HEAD + r.pos + len);
-      if (kind === KIND_ENTRY) record = { entry: decodeUpdate(b).entry };
+      if (kind === KIND_ENTRY) record = { entry: decodeUpdate(b).entries[0] };
       else if (kind === KIND_WITHDRAW) record = { marker: decodeWithdraw(b) };
       else throw new Error(`unknown record kind ${kind}`);
       r.skip(len);

@@ -26,7 +26,7 @@ describe('table snapshots', function () {
     node: { id },
     cluster: { ...testGroup(), interface: '127.0.0.1' },
     directory: { capacity: 10_000, snapshotFile: file },
-    query: { count: 1, intervalMs: 5, timeoutMs: 5, direct: false },
+    query: { count: 1, intervalMs: 5, timeoutMs: 5 },
     endpoints: [1, 2, 3].map((i) => ({ name: `lns-${i}`, address: `198.51.100.${i}`, port: 1701 })),
   });
 
@@ -112,7 +112,7 @@ describe('table snapshots', function () {
   it('still reads a version 1 snapshot (entries only)', async () => {
     const file = join(dir, 'v1.snap');
     const now = Math.floor(Date.now() / 1000);
-    const body = encodeUpdate({ entry: { clientKey: parseClientKey('2:10.5.0.1/old'), endpoint: { address: '198.51.100.3', port: 1701, name: 'lns-3' }, version: 2, originNode: 1, ttlSeconds: 600 } });
+    const body = encodeUpdate({ entries: [{ clientKey: parseClientKey('2:10.5.0.1/old'), endpoint: { address: '198.51.100.3', port: 1701, name: 'lns-3' }, version: 2, originNode: 1, ttlSeconds: 600 }] });
     const head = Buffer.alloc(9);
     head.write('AFSN', 'latin1');
     head[4] = 1;

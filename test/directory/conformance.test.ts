@@ -49,16 +49,20 @@ const steps: { description: string; steps: Step[]; expect: unknown[] }[] = [
     expect: ['inserted', 'replaced', 'ignored', 'replaced'],
   },
   {
-    description: 'claims: first writer wins over any later proposal; a marker is overtaken one version above it',
+    description: 'claims: the first proposal of a version wins over later ones of that version (whatever their origin); a move needs a higher version; a marker is overtaken one version above it',
     steps: [
       { op: 'claim', key: '0/f', x: { endpoint: ep(1), version: 1, originNode: 1, ttlSeconds: 100 } },
-      { op: 'claim', key: '0/f', x: { endpoint: ep(2), version: 9, originNode: 9, ttlSeconds: 100 } },
+      { op: 'claim', key: '0/f', x: { endpoint: ep(2), version: 1, originNode: 9, ttlSeconds: 100 } },
+      { op: 'claim', key: '0/f', x: { endpoint: ep(3), version: 2, originNode: 4, ttlSeconds: 100 } },
+      { op: 'claim', key: '0/f', x: { endpoint: ep(2), version: 2, originNode: 9, ttlSeconds: 100 } },
       { op: 'apply', key: '0/g', x: { version: 7, originNode: 3, ttlSeconds: 100 } },
       { op: 'claim', key: '0/g', x: { endpoint: ep(3), version: 1, originNode: 2, ttlSeconds: 100 } },
     ],
     expect: [
       { won: true, name: 'lns-1', version: 1, originNode: 1 },
       { won: false, name: 'lns-1', version: 1, originNode: 1 },
+      { won: true, name: 'lns-3', version: 2, originNode: 4 },
+      { won: false, name: 'lns-3', version: 2, originNode: 4 },
       'inserted',
       { won: true, name: 'lns-3', version: 8, originNode: 2 },
     ],

@@ -23,7 +23,8 @@ describe('router under a stalled JS thread (addon, loopback)', function () {
             cluster: { ...net, interface: '127.0.0.1' },
             // no direct round: a time-out here means deciding alone
             // one QUERY, so the stall falls after the last one, inside its time-out
-            query: { count: 1, intervalMs: 10, timeoutMs: 20, direct: false, updateRepeats: 1 },
+            query: { count: 1, intervalMs: 10, timeoutMs: 20, updateRepeats: 1 },
+            agreement: { enabled: false },
             selection: { policy: 'round-robin' },
             sync: { enabled: false },
             endpoints: ['198.51.100.1', '198.51.100.2', '198.51.100.3'].map((address, i) => ({ name: `lns-${i}`, address, port: 1701 })),

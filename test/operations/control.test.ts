@@ -199,13 +199,14 @@ describe('operations: control sockets, metrics, health (a running node)', functi
     const events: Record<string, unknown>[] = [];
     const m = await monitor(ro, (e) => events.push(e));
     await a.route(key(600)); // selected here
-    await b.route(key(601)); // b's UPDATE, applied by a's I/O thread
+    await b.route(key(601)); // b's decision, applied by a's I/O thread: its UPDATE, or its CLAIM if a is the client's arbiter
     const until = async (ok: () => boolean) => {
       for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
     };
-    await until(() => events.some((e) => e.kind === 'update'));
+    const fromB = (e: Record<string, unknown>) => (e.kind === 'update' || e.kind === 'claim') && e.client === key(601) && e.fromNode === 2;
+    await until(() => events.some(fromB));
     assert.ok(events.some((e) => e.kind === 'selected' && e.client === key(600) && e.fromNode === 1), JSON.stringify(events));
-    assert.ok(events.some((e) => e.kind === 'update' && e.client === key(601) && e.fromNode === 2), JSON.stringify(events));
+    assert.ok(events.some(fromB), JSON.stringify(events));
     assert.deepEqual(await request(admin, { cmd: 'clear', client: key(600) }), { withdrawn: 1 });
     await until(() => events.some((e) => e.kind === 'withdraw'));
     assert.ok(events.some((e) => e.kind === 'withdraw' && e.client === key(600) && e.endpoint === undefined));

@@ -41,7 +41,7 @@ describe('active health checks', function () {
       {
         node: { id: 1 },
         cluster: { ...testGroup(), interface: '127.0.0.1' },
-        query: { count: 1, intervalMs: 5, timeoutMs: 5, direct: false },
+        query: { count: 1, intervalMs: 5, timeoutMs: 5 },
         selection: { healthCheck: { enabled: true, intervalMs: 50, timeoutMs: 200, rise: 2, fall: 2 } },
         endpoints: [
           { name: 'a', address: '127.0.0.1', port: a.port },

@@ -1,10 +1,14 @@
-// Digest comparison (issue 6, split-bundle detection): every node multicasts
-// the bucket digests of its table on an interval (with jitter, so nodes do
-// not compute at once). A node whose buckets differ from a peer's pulls that
-// peer's entries in those buckets and applies them by the version rule, and
-// sends the peer its own digest so the peer pulls the other way. Both end
-// with the newer entry of every client: a client with two endpoints (a
-// partition, lost UPDATEs) is repaired, counted and logged (entry-applier.ts).
+// Digest comparison (split-bundle detection and repair): on an interval
+// (with jitter, so nodes do not compute at once) every node sends the bucket
+// digests of its table to one other node alive, picked at random (gossip, as
+// Cassandra and Dynamo do it), so what a node sends and receives stays about
+// one digest per interval however big the cluster. A node whose buckets
+// differ from the sender's pulls the sender's entries in those buckets and
+// applies them by the version rule, and sends the sender its own digest so
+// it pulls the other way. Both end with the newer entry of every client: a
+// client with two endpoints (a partition, lost UPDATEs) is repaired, counted
+// and logged (entry-applier.ts); a difference reaches every node in about
+// log2(N) intervals.
 import { decodeDigest, decodeOrUndefined, type Digest, differingBuckets, encodeDigest } from '../../codec/cluster-messages';
 import { MessageType } from '../../codec/messages';
 import type { MaintenanceLink, Peer } from '../../transport/cluster-link';
@@ -40,7 +44,8 @@ export class AntiEntropy {
     this.stopped = false;
     const next = () => {
       this.timer = setTimeout(() => {
-        void this.send().catch(() => this.counters.digestErrors++);
+        const peers = this.link.members();
+        if (peers.length) void this.send(peers[Math.floor(Math.random() * peers.length)]).catch(() => this.counters.digestErrors++);
         next();
       }, this.o.intervalMs * (0.8 + 0.4 * Math.random()));
       this.timer.unref();
@@ -76,7 +81,7 @@ export class AntiEntropy {
     return this.own.digest;
   }
 
-  /** Multicasts this node's digest now (or sends it to one peer). */
+  /** Sends this node's digest to one peer now (or, without one, multicasts it: tools and tests). */
   async send(to?: Peer): Promise<void> {
     if (to) this.lastSentTo.set(to.nodeId, Date.now());
     const buckets = await this.digest(this.o.buckets);

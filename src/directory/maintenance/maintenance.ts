@@ -34,7 +34,7 @@ export class DirectoryMaintenance {
 
   constructor(directory: Directory, link: MaintenanceLink, private readonly o: MaintenanceOptions, private readonly log: Logger) {
     this.applier = new EntryApplier(directory, log);
-    this.syncServer = new SyncServer(directory, link);
+    this.syncServer = new SyncServer(directory, link, { nodeId: o.nodeId, ready: () => this.syncState === 'ready' });
     this.sessions = new SyncSessions(link, this.applier, o.sync);
     this.withdrawals = new Withdrawals(directory, link, { nodeId: o.nodeId });
     if (o.antiEntropy.enabled) this.antiEntropy = new AntiEntropy(directory, link, this.sessions, this.digestOptions(o.antiEntropy));

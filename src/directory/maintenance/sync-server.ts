@@ -8,6 +8,7 @@ import { decodeOrUndefined, decodeSyncRequest, type SyncRequest, SyncChunkWriter
 import { MessageType } from '../../codec/messages';
 import type { MaintenanceFrame, MaintenanceLink, Peer } from '../../transport/cluster-link';
 import type { DirectoryReader, DirectoryRecord } from '../directory';
+import { nodeRankHash, rankOf } from '../ranks';
 
 /** Body octets per chunk: a frame of at most 1400 (docs/protocol.md). */
 export const CHUNK_BODY_MAX = 1400 - 32 - 16;
@@ -15,16 +16,26 @@ export const CHUNK_BODY_MAX = 1400 - 32 - 16;
 export const MAX_WINDOW_CHUNKS = 64;
 
 export class SyncServer {
-  readonly counters = { requests: 0, malformed: 0, chunksSent: 0, entriesSent: 0 };
+  readonly counters = { requests: 0, malformed: 0, chunksSent: 0, entriesSent: 0, leftToOthers: 0 };
 
-  constructor(private readonly directory: DirectoryReader, private readonly link: MaintenanceLink) {
-    link.onMessage(MessageType.SyncRequest, (body, from) => this.handle(body, from));
+  /**
+   * nodeId and ready: this node, and whether its own table is synced (a
+   * node still syncing ranks after every ready one).
+   */
+  constructor(private readonly directory: DirectoryReader, private readonly link: MaintenanceLink, private readonly self: { nodeId: number; ready: () => boolean }) {
+    link.onMessage(MessageType.SyncRequest, (body, from, unicast) => this.handle(body, from, unicast));
   }
 
-  private handle(body: Buffer, from: Peer): void {
+  private handle(body: Buffer, from: Peer, unicast: boolean): void {
     const r = decodeOrUndefined(decodeSyncRequest, body);
     if (!r) return void this.counters.malformed++;
     this.counters.requests++;
+    if (!unicast && r.answerRank) {
+      // a multicast ask that only the first ranks answer: one full window, not one per peer
+      const ready = this.link.members().filter((m) => m.ready && m.nodeId !== from.nodeId).map((m) => m.nodeId);
+      const rank = this.self.ready() ? rankOf(nodeRankHash(from.nodeId), this.self.nodeId, ready) : ready.length;
+      if (rank >= r.answerRank) return void this.counters.leftToOthers++;
+    }
     const frames = this.chunks(r).map((b): MaintenanceFrame => ({ type: MessageType.SyncChunk, body: b, to: from }));
     this.counters.chunksSent += this.link.send(frames);
   }
