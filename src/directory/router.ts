@@ -476,9 +476,18 @@ export class Router {
     const byArbiter = new Map<number, Pending[]>();
     for (const p of ps) {
       p.phase = 'claim';
+      // one read for both questions: the native I/O thread may store the
+      // winner's UPDATE at any moment, and a first entry proposed above it
+      // would be a move that beats it
+      const held = moveVersion === undefined ? this.directory.peek(p.keyBytes) : undefined;
+      if (held?.endpoint) {
+        this.counters.lateUpdateHits++;
+        p.resolve(routeOf(held as StoredEntry, 'remote'));
+        continue;
+      }
       try {
         // above a live withdraw marker, so the new entry beats the delete everywhere
-        p.proposal = this.propose(p, moveVersion ?? (this.directory.peek(p.keyBytes)?.version ?? 0) + 1);
+        p.proposal = this.propose(p, moveVersion ?? (held?.version ?? 0) + 1);
       } catch (e) {
         p.reject(e as Error);
         continue;
