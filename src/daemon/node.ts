@@ -22,6 +22,7 @@ import { EndpointSet } from '../selection/endpoint-set';
 import { HealthChecker } from '../selection/health-checker';
 import { createPolicy } from '../selection/policy';
 import { LiveLinks } from '../links/live-links';
+import { RadiusService } from '../radius/radius-service';
 import { NativeLink } from '../transport/native-link';
 import { type Config, type ConfigInput, loadConfigFile, loadKeyFile, resolveConfig } from './config';
 import { ChangeFeed } from './change-feed';
@@ -56,7 +57,7 @@ const RESTART_ONLY = [
   'node', 'cluster.group', 'cluster.port', 'cluster.interface', 'cluster.localAddress', 'cluster.unicastPort', 'cluster.ttl',
   'cluster.loopback', 'cluster.maxSkewMs', 'cluster.busyPollMicros', 'cluster.peers', 'directory.capacity', 'directory.endpointCapacity',
   'directory.queueCapacity', 'directory.snapshotFile', 'directory.maxTtlSeconds', 'directory.withdrawTtlSeconds', 'frontends', 'control',
-  'management', 'sync',
+  'management', 'sync', 'radius',
 ] as const;
 
 const pick = (o: unknown, path: string): unknown => path.split('.').reduce((x: any, k) => x?.[k], o); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -78,6 +79,8 @@ export class AffinityNode {
   readonly changes: ChangeFeed;
   readonly metrics: NodeMetrics;
   management?: ManagementServer;
+  /** The RADIUS decision API (radius.enabled). */
+  radius?: RadiusService;
   readonly controls: ControlServer[] = [];
   /** Set by createNode from NodeOptions.configFile. */
   configFile?: string;
@@ -168,6 +171,7 @@ export class AffinityNode {
   reload(input: ConfigInput | Config, keyring?: Keyring): ReloadResult {
     const next = resolveConfig(input);
     const ring = keyring ?? (next.cluster.keyFile ? loadKeyFile(next.cluster.keyFile) : undefined);
+    const applyRadius = this.radius?.prepare(next);
     const old = this.config;
     const needRestart: string[] = RESTART_ONLY.filter((k) => !same(pick(old, k), pick(next, k)));
     // digests off at start: nothing runs that a reload could turn on
@@ -200,6 +204,10 @@ export class AffinityNode {
         this.snapshotTimer = setInterval(() => this.snapshot(), next.directory.snapshotIntervalSeconds * 1000);
         this.snapshotTimer.unref();
         applied.push('directory.snapshotIntervalSeconds');
+      }
+      if (applyRadius) {
+        applyRadius();
+        applied.push('endpoint tunnel attributes and password files (radius)');
       }
       if (ring) {
         this.responder.setKeyring(ring);
@@ -356,6 +364,7 @@ export class AffinityNode {
       },
       withdrawals: { ...this.withdrawals.counters },
       antiEntropy: this.antiEntropy ? { ...this.antiEntropy.counters } : undefined,
+      radius: this.radius?.stats(),
     };
   }
 
@@ -371,6 +380,7 @@ export class AffinityNode {
     this.bulkSync?.stop();
     this.sessions.cancelAll();
     await Promise.all(this.controls.map((c) => c.close()));
+    await this.radius?.close();
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
     await this.management?.close();
     this.snapshot();
@@ -409,6 +419,7 @@ export class AffinityNode {
         const a = await this.management.listen(m.port, m.address);
         this.log.info(a, 'management listening (/metrics, /healthz, /readyz)');
       }
+      if (this.config.radius.enabled) this.radius = await RadiusService.start(this, this.log);
     } catch (e) {
       await this.close();
       throw e;

@@ -18,6 +18,8 @@ export class NativeDirectory implements LocalDirectory {
   private readonly endpoints: Endpoint[] = [];
   private readonly ids = new Map<string, number>();
   private readonly out = new Uint32Array(5);
+  /** Told of every withdraw marker stored, made here or received (RADIUS accounting keeps the entries of live sessions). */
+  onWithdrawn?: (key: Buffer) => void;
 
   constructor(readonly table: NativeAffinityTable) {}
 
@@ -76,6 +78,7 @@ export class NativeDirectory implements LocalDirectory {
   withdraw(key: Buffer, version: number, originNode: number, ttlSeconds: number): StoreResult {
     const r = this.table.upsert(key, WITHDRAWN, version, originNode, ttlSeconds);
     if (r === UpsertResult.BadKey) throw new Error('client key is not a valid canonical key');
+    if (r === UpsertResult.Inserted || r === UpsertResult.Replaced) this.onWithdrawn?.(key);
     return RESULTS[r];
   }
 
