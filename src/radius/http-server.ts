@@ -34,6 +34,8 @@ export class RadiusHttpServer {
         // a request's headers and body must come quickly: FreeRADIUS sends them at once
         headersTimeout: o.requestTimeoutMs ?? 10_000,
         requestTimeout: o.requestTimeoutMs ?? 10_000,
+        // how often the two time-outs above are checked (Node's default is 30 s)
+        connectionsCheckingInterval: Math.min(1000, Math.ceil((o.requestTimeoutMs ?? 10_000) / 2)),
         maxHeaderSize: 16 * 1024,
         // rlm_rest closes idle connections after 60 s (pool idle_timeout): be later
         keepAliveTimeout: 75_000,
