@@ -203,7 +203,7 @@ export class RadiusAccounting {
   private reassert(key: ClientKey, keyBytes: Buffer, endpoint: Endpoint, why: string): void {
     this.ports.reassert(key, keyBytes, endpoint);
     this.counters.reasserted++;
-    this.log.info({ client: formatClientKey(key), endpoint: endpoint.name, why }, 'radius: entry stored again for the live sessions of the client');
+    this.log.debug({ client: formatClientKey(key), endpoint: endpoint.name, why }, 'radius: entry stored again for the live sessions of the client');
   }
 
   /** Start, or Interim-Update (adopt = true: a session not known here is added). */
