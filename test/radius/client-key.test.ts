@@ -76,6 +76,7 @@ describe('radius: client key from attributes (pure)', () => {
     { description: 'an attribute value of the wrong shape', input: body({ 'User-Name': { type: 'string', value: [{ nested: true }] } }), m: mapping(), expected: 'malformedJson' },
     { description: 'a null value', input: body({ 'User-Name': null }), m: mapping(), expected: 'malformedJson' },
     { description: 'an empty body', input: Buffer.alloc(0), m: mapping(), expected: 'malformedJson' },
+    { description: 'JSON nested 60,000 deep', input: Buffer.from(`{"User-Name":${'['.repeat(60_000)}${']'.repeat(60_000)}}`), m: mapping(), expected: 'malformedJson' },
   ];
   for (const t of bad) it(`refuses ${t.description} (${t.expected})`, () => assert.equal(refusal(t.input, t.m), t.expected));
 
