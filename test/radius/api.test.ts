@@ -150,6 +150,29 @@ describe('radius: the decision API of real nodes (loopback)', function () {
     assert.match(metrics, /affinityd_radius_access_answers_total\{answer="tunnel"\} \d+/);
   });
 
+  it('a reload re-reads the password files; a reload with an unusable one changes nothing', async () => {
+    const n = await start(1);
+    let user = '';
+    for (let i = 0; i < 60 && !user; i++) {
+      const r = await access(n, { 'User-Name': `rot-${i}` });
+      if (r.json['reply:Tunnel-Password:1']) user = `rot-${i}`;
+    }
+    assert.ok(user, 'no client landed on lns-a in 60 tries');
+    const file = join(dir, 'lns-a.secret');
+    try {
+      writeFileSync(file, 'rotated-secret\n');
+      assert.ok(n.reload(n.config).applied.some((a) => /password files/.test(a)));
+      assert.equal((await access(n, { 'User-Name': user })).json['reply:Tunnel-Password:1'].value, 'rotated-secret');
+      writeFileSync(file, 'leaked-secret\n');
+      chmodSync(file, 0o644);
+      assert.throws(() => n.reload(n.config), (e: Error) => /accessible to group or others/.test(e.message) && !/leaked-secret/.test(e.message));
+      assert.equal((await access(n, { 'User-Name': user })).json['reply:Tunnel-Password:1'].value, 'rotated-secret', 'the running configuration stays');
+    } finally {
+      writeFileSync(file, 'Tunnel\\Secret-7\n');
+      chmodSync(file, 0o600);
+    }
+  });
+
   it('refuses bad input with 403 (reject), each counted by reason; with badRequest: accept, 204 and no tunnel', async () => {
     const n = await start(1, { discriminator: { class: 'directory-number' } });
     const cases: [Record<string, string | number>, string][] = [
