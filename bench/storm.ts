@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { type ClientKey, parseClientKey } from '../src/codec/client-key';
-import { type AffinityNode, createNode } from '../src/daemon/node';
+import { type AffinityNode, createNode } from '../src/daemon/create-node';
 import { fmt, writeResult } from './lib';
 
 const clients = Number(process.argv[2] ?? 100_000);

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 
 import { ConfigError, loadConfigFile, loadKeyFile } from '../daemon/config';
-import { createNode } from '../daemon/node';
+import { createNode } from '../daemon/create-node';
 import { CaptureUnavailable, defaultFilter, runCapture } from '../capture/capture';
 import { POLICY_NAMES } from '../selection/policy';
 import { packageRoot } from '../util/package-root';

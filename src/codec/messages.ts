@@ -70,6 +70,7 @@ export type Message =
   | { readonly type: MessageType.Update; readonly update: Update };
 
 const T = {
+  Endpoint: protoType('Endpoint'),
   Query: protoType('Query'),
   Reply: protoType('Reply'),
   Update: protoType('Update'),
@@ -93,13 +94,22 @@ export function plainClientKey(k: ClientKey): Plain {
   return o;
 }
 
-export function plainEntry(e: Entry): Plain {
-  validateEndpoint(e.endpoint);
+export function plainEndpoint(e: Endpoint): Plain {
+  validateEndpoint(e);
   const endpoint: Plain = {};
-  put(endpoint, 'address', addressBytes(e.endpoint.address));
-  put(endpoint, 'port', e.endpoint.port);
-  put(endpoint, 'name', Buffer.from(e.endpoint.name, 'utf8'));
-  const o: Plain = { clientKey: plainClientKey(checkedKey(e.clientKey)), endpoint };
+  put(endpoint, 'address', addressBytes(e.address));
+  put(endpoint, 'port', e.port);
+  put(endpoint, 'name', Buffer.from(e.name, 'utf8'));
+  return endpoint;
+}
+
+/** An Endpoint message alone (what digests hash, and what the native registry pre-encodes). */
+export function encodeEndpoint(e: Endpoint): Buffer {
+  return encode(T.Endpoint, plainEndpoint(e));
+}
+
+export function plainEntry(e: Entry): Plain {
+  const o: Plain = { clientKey: plainClientKey(checkedKey(e.clientKey)), endpoint: plainEndpoint(e.endpoint) };
   put(o, 'version', u32(e.version, 'version'));
   put(o, 'originNode', u32(e.originNode, 'originNode'));
   put(o, 'ttlSeconds', u32(e.ttlSeconds, 'ttlSeconds'));

@@ -59,6 +59,8 @@ export interface PeerView {
   authFailures: number;
   /** configured-only (never heard) | in-sync | differs | repairing | syncing-from | unknown */
   syncState: string;
+  /** The peer this node's bulk sync took the table from. */
+  bulkSyncSource?: boolean;
 }
 
 /** Longest request line the server reads. */

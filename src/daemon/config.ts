@@ -9,31 +9,13 @@ import { parseDocument } from 'yaml';
 
 import { validateEndpoint } from '../codec/endpoint';
 import { type Keyring, validateKeyring } from '../codec/frame';
+import type { FrontendConfig } from '../frontend/frontend-config';
 import { radiusSecretProblems } from '../radius/secret-file';
 import { MAX_TUNNEL_PASSWORD_OCTETS } from '../radius/tunnel-attributes';
 import { RADIUS_CONFIG_SCHEMA, type RadiusConfig, radiusConfigProblems, TUNNEL_CONFIG_SCHEMA, type TunnelConfig } from '../radius/radius-config';
-import { POLICY_NAMES, type PolicyName } from '../selection/policy';
+import { POLICY_NAMES, type PolicyName } from '../selection/selection-policy';
 
-export type IdentityMode = 'preamble' | 'proxy-v2' | 'peer-address';
-
-export interface FrontendConfig {
-  name: string;
-  listen: { address: string; port: number };
-  /** Where the client's identity comes from. */
-  identity: IdentityMode;
-  /** Answer with the endpoint and close, for clients that connect themselves (preamble only). */
-  redirect: boolean;
-  /** proxy-v2: the TLV type that carries the username (0 = none: empty username). */
-  usernameTlv: number;
-  /** peer-address / proxy-v2 without a username TLV: the username to use. */
-  username: string;
-  identityTimeoutMs: number;
-  connectTimeoutMs: number;
-  idleTimeoutMs: number;
-  maxPreambleOctets: number;
-  /** Endpoints tried for one call before giving up (the first plus reroutes). */
-  connectAttempts: number;
-}
+export type { FrontendConfig, IdentityMode } from '../frontend/frontend-config';
 
 export interface Config {
   node: { id: number };
@@ -119,43 +101,43 @@ export const CONFIG_SCHEMA = {
   additionalProperties: false,
   properties: {
     node: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: { id: { type: 'integer', minimum: 1, maximum: 4294967295, default: 1 } },
     },
     cluster: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
-        group: str('239.255.77.77'),
-        port: { ...port, default: 7447 },
-        interface: str('127.0.0.1'),
-        localAddress: str(''),
-        unicastPort: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
-        ttl: { type: 'integer', minimum: 1, maximum: 255, default: 1 },
-        loopback: { type: 'boolean', default: true },
-        maxSkewMs: ms(30_000, 86_400_000),
+        group: { ...str('239.255.77.77'), restart: true },
+        port: { ...port, default: 7447, restart: true },
+        interface: { ...str('127.0.0.1'), restart: true },
+        localAddress: { ...str(''), restart: true },
+        unicastPort: { type: 'integer', minimum: 0, maximum: 65535, default: 0, restart: true },
+        ttl: { type: 'integer', minimum: 1, maximum: 255, default: 1, restart: true },
+        loopback: { type: 'boolean', default: true, restart: true },
+        maxSkewMs: { ...ms(30_000, 86_400_000), restart: true },
         keyFile: str(''),
         peers: {
-          type: 'array', default: [],
+          type: 'array', default: [], restart: true,
           items: { type: 'object', additionalProperties: false, required: ['address', 'port'], properties: { address: { type: 'string' }, port } },
         },
-        busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0 },
+        busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0, restart: true },
       },
     },
     directory: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
-        capacity: { type: 'integer', minimum: 1, maximum: 268_435_456, default: 1_000_000 },
-        endpointCapacity: { type: 'integer', minimum: 1, maximum: 1_048_576, default: 4096 },
-        entryTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 3600 },
-        maxTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400 },
-        queueCapacity: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 4096 },
-        snapshotFile: str(''),
+        capacity: { type: 'integer', minimum: 1, maximum: 268_435_456, default: 1_000_000, restart: true },
+        endpointCapacity: { type: 'integer', minimum: 1, maximum: 1_048_576, default: 4096, restart: true },
+        entryTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 3600, restart: true },
+        maxTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400, restart: true },
+        queueCapacity: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 4096, restart: true },
+        snapshotFile: { ...str(''), restart: true },
         snapshotIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },
-        withdrawTtlSeconds: { type: 'integer', minimum: 0, maximum: 31_536_000, default: 0 },
+        withdrawTtlSeconds: { type: 'integer', minimum: 0, maximum: 31_536_000, default: 0, restart: true },
       },
     },
     sync: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: {
         enabled: { type: 'boolean', default: true },
         holdCalls: { type: 'boolean', default: true },
@@ -210,7 +192,7 @@ export const CONFIG_SCHEMA = {
       },
     },
     frontends: {
-      type: 'array', default: [],
+      type: 'array', default: [], restart: true,
       items: {
         type: 'object', additionalProperties: false, required: ['listen'],
         properties: {
@@ -236,11 +218,11 @@ export const CONFIG_SCHEMA = {
       properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' } },
     },
     control: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: { socket: str(''), readOnlySocket: str(''), readOnlyGroup: str('') },
     },
     management: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: { enabled: { type: 'boolean', default: false }, address: str('127.0.0.1'), port: { type: 'integer', minimum: 0, maximum: 65535, default: 9147 } },
     },
     radius: RADIUS_CONFIG_SCHEMA,
@@ -255,7 +237,17 @@ export class ConfigError extends Error {
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+// `restart: true` marks a setting a running node cannot change (sockets,
+// memory, identity): a reload reports it instead of applying it.
+ajv.addVocabulary(['restart']);
 const validate = ajv.compile(CONFIG_SCHEMA);
+
+/** Dotted paths of the settings marked `restart` in the schema. */
+export const RESTART_ONLY_SETTINGS: readonly string[] = (function collect(node: unknown, path: string): string[] {
+  const n = node as { restart?: boolean; properties?: Record<string, unknown> };
+  if (n.restart) return [path];
+  return Object.entries(n.properties ?? {}).flatMap(([k, v]) => collect(v, path ? `${path}.${k}` : k));
+})(CONFIG_SCHEMA, '');
 
 function describe(e: ErrorObject): string {
   const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';

@@ -5,9 +5,9 @@
 // front end, endpoint), never a username or discriminator.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-import type { AffinityNode } from './node';
+import type { NodeStats } from './node-stats';
 
-type Stats = ReturnType<AffinityNode['stats']>;
+type Stats = NodeStats;
 type Labels = Record<string, string>;
 
 export class NodeMetrics {
@@ -17,7 +17,7 @@ export class NodeMetrics {
   readonly radiusDecision: Histogram;
   private cached?: { at: number; stats: Stats };
 
-  constructor(private readonly node: AffinityNode) {
+  constructor(private readonly node: { stats(): NodeStats }) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
     const stats = () => {
@@ -136,7 +136,7 @@ export class NodeMetrics {
     gauge('affinityd_table_entries', 'Entries and withdraw markers in the table', [], (s) => one(s.table.size));
     gauge('affinityd_table_capacity', 'Entries the table can hold', [], (s) => one(s.table.capacity));
     gauge('affinityd_table_memory_bytes', 'Memory of the table', [], (s) => one(s.table.memoryBytes));
-    gauge('affinityd_peers', 'Nodes heard from in the last minute', [], () => one(this.node.link.peers().filter((p) => p.nodeId !== 0).length));
+    gauge('affinityd_peers', 'Nodes heard from in the last minute', [], (s) => one(s.peers));
     gauge('affinityd_ready', '1 once the bulk sync at start is done or timed out', [], (s) => one(s.sync.state === 'ready' ? 1 : 0));
     gauge('affinityd_calls_active', 'Calls open now', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.active]));
     gauge('affinityd_endpoint_up', '1 if the endpoint may take new clients', ['endpoint'], (s) => s.endpoints.map((e) => [{ endpoint: e.name }, e.down ? 0 : 1]));

@@ -1,28 +1,35 @@
-// LocalDirectory over the addon's AffinityTable. Endpoint ids are stable for
-// the table's life, so the Endpoint objects are cached by id.
+// The Directory over the addon's AffinityTable (native/affinity_table.h),
+// which the native responder reads (QUERYs) and writes (UPDATEs) on its own
+// thread. Endpoints are interned in the table's registry and named by ids
+// that are stable for the table's life, so Endpoint objects are cached by id.
 import { addressBytes, addressText, type Endpoint } from '../codec/endpoint';
 import { type NativeAffinityTable, UpsertResult } from '../native';
-import type { LocalDirectory, StoredEntry, StoreResult } from './local-directory';
+import type { ApplyResult, ClaimOutcome, Directory, DirectoryRecord, DirectoryStats, Held, Incoming, StoredEntry } from './directory';
+import { type Lifetimes, lifetimeOf } from './lifetimes';
 
 /** endpointId of a withdraw marker (native/affinity_table.h kWithdrawnEndpoint). */
-export const WITHDRAWN = 0xffffffff;
+const WITHDRAWN = 0xffffffff;
 
-const RESULTS: Record<number, StoreResult> = {
+const RESULTS: Record<number, ApplyResult> = {
   [UpsertResult.Inserted]: 'inserted',
   [UpsertResult.Replaced]: 'replaced',
   [UpsertResult.Ignored]: 'ignored',
   [UpsertResult.Full]: 'full',
 };
 
-export class NativeDirectory implements LocalDirectory {
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+export class NativeDirectory implements Directory {
   private readonly endpoints: Endpoint[] = [];
   private readonly ids = new Map<string, number>();
   private readonly out = new Uint32Array(5);
-  /** Told of every withdraw marker stored, made here or received (RADIUS accounting keeps the entries of live sessions). */
+  private batch = { endpoints: new Int32Array(256), versions: new Uint32Array(256), origins: new Uint32Array(256) };
+  /** Told of every withdraw marker stored here, made here or received (RADIUS accounting keeps the entries of live sessions). */
   onWithdrawn?: (key: Buffer) => void;
 
-  constructor(readonly table: NativeAffinityTable) {}
+  constructor(private readonly table: NativeAffinityTable, readonly lifetimes: Lifetimes) {}
 
+  /** The Endpoint an id of the table's registry names (ids are stable). */
   endpointOf(id: number): Endpoint {
     let e = this.endpoints[id];
     if (!e) {
@@ -34,6 +41,7 @@ export class NativeDirectory implements LocalDirectory {
     return e;
   }
 
+  /** The registry id of an endpoint, interning it; -1 when the registry is full. */
   endpointId(e: Endpoint): number {
     const k = `${e.address}|${e.port}|${e.name}`;
     let id = this.ids.get(k);
@@ -51,8 +59,6 @@ export class NativeDirectory implements LocalDirectory {
     return { endpoint: this.endpointOf(o[0]), version: o[1], originNode: o[2], expiresSeconds: o[4] };
   }
 
-  private batch = { endpoints: new Int32Array(256), versions: new Uint32Array(256), origins: new Uint32Array(256) };
-
   /** One native batch lookup (prefetching, one N-API call) for all the keys. */
   lookupMany(keys: Buffer, offsets: Uint32Array, hit: (i: number, endpoint: Endpoint, version: number, originNode: number) => void): number {
     const n = offsets.length - 1;
@@ -63,34 +69,58 @@ export class NativeDirectory implements LocalDirectory {
     return hits;
   }
 
-  store(key: Buffer, endpoint: Endpoint, version: number, originNode: number, ttlSeconds: number): StoreResult {
-    const id = this.endpointId(endpoint);
-    if (id < 0) return 'full';
-    const r = this.table.upsert(key, id, version, originNode, ttlSeconds);
-    if (r === UpsertResult.BadKey) throw new Error('client key is not a valid canonical key');
-    return RESULTS[r];
-  }
-
-  remove(key: Buffer): boolean {
-    return this.table.remove(key);
-  }
-
-  withdraw(key: Buffer, version: number, originNode: number, ttlSeconds: number): StoreResult {
-    const r = this.table.upsert(key, WITHDRAWN, version, originNode, ttlSeconds);
-    if (r === UpsertResult.BadKey) throw new Error('client key is not a valid canonical key');
-    if (r === UpsertResult.Inserted || r === UpsertResult.Replaced) this.onWithdrawn?.(key);
-    return RESULTS[r];
-  }
-
-  withdrawnVersion(key: Buffer): number {
-    const o = this.out;
-    return this.table.lookup(key, o, undefined, true) && o[0] === WITHDRAWN ? o[1] : 0;
-  }
-
-  /** The live entry or withdraw marker (endpoint undefined) for a key. */
-  peek(key: Buffer): { endpoint?: Endpoint; version: number; originNode: number; expiresSeconds: number } | undefined {
+  peek(key: Buffer): Held | undefined {
     const o = this.out;
     if (!this.table.lookup(key, o, undefined, true)) return undefined;
     return { endpoint: o[0] === WITHDRAWN ? undefined : this.endpointOf(o[0]), version: o[1], originNode: o[2], expiresSeconds: o[4] };
+  }
+
+  apply(key: Buffer, x: Incoming): ApplyResult {
+    const id = x.endpoint ? this.endpointId(x.endpoint) : WITHDRAWN;
+    if (id < 0) return 'full';
+    const r = this.table.upsert(key, id, x.version, x.originNode, lifetimeOf(this.lifetimes, x));
+    if (r === UpsertResult.BadKey) throw new RangeError('client key is not a valid canonical key');
+    if (!x.endpoint && (r === UpsertResult.Inserted || r === UpsertResult.Replaced)) this.onWithdrawn?.(key);
+    return RESULTS[r];
+  }
+
+  claim(key: Buffer, p: Incoming & { readonly endpoint: Endpoint }): ClaimOutcome {
+    const held = this.peek(key);
+    if (held?.endpoint) return { won: false, entry: held as StoredEntry, result: 'ignored' };
+    // above a live marker, so the new entry beats the delete everywhere
+    const version = held && held.version >= p.version ? held.version + 1 : p.version;
+    const result = this.apply(key, { ...p, version });
+    const entry = this.lookup(key);
+    if (result === 'full' || !entry) return { won: false, entry: { endpoint: p.endpoint, version, originNode: p.originNode, expiresSeconds: nowSeconds() + lifetimeOf(this.lifetimes, p) }, result: 'full' };
+    return { won: result !== 'ignored', entry, result };
+  }
+
+  walk(cursor: number, max: number, now = nowSeconds()): { cursor: number; done: boolean; records: DirectoryRecord[] } {
+    const page = this.table.entries(cursor, max, now);
+    const records = page.entries.map(
+      (e): DirectoryRecord => ({
+        key: e.key,
+        keyHash: e.keyHash,
+        endpoint: e.endpointId === WITHDRAWN ? undefined : this.endpointOf(e.endpointId),
+        version: e.version,
+        originNode: e.originNode,
+        expiresSeconds: e.expiresSeconds,
+        at: e.slot,
+      }),
+    );
+    return { cursor: page.cursor, done: page.done, records };
+  }
+
+  /** One walk of the table on a libuv worker thread: the JS thread does not wait for it. */
+  digest(buckets: number): Promise<Buffer> {
+    return this.table.digestAsync(buckets);
+  }
+
+  stats(): DirectoryStats {
+    return this.table.stats();
+  }
+
+  clear(): number {
+    return this.table.clear();
   }
 }

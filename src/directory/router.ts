@@ -15,9 +15,9 @@ import { type ClientKey, clientKeyBytes, sameClientKey } from '../codec/client-k
 import { type Endpoint, sameEndpoint } from '../codec/endpoint';
 import type { Entry, Reply } from '../codec/messages';
 import type { EndpointSet } from '../selection/endpoint-set';
-import type { SelectionPolicy } from '../selection/policy';
+import type { SelectionPolicy } from '../selection/selection-policy';
 import type { ClusterLink, Peer } from '../transport/cluster-link';
-import type { LocalDirectory, StoredEntry } from './local-directory';
+import type { Directory, StoredEntry } from './directory';
 
 export type RouteSource =
   /** the local table had the entry */
@@ -49,10 +49,10 @@ export interface RouterOptions {
   /** Ask known peers directly before deciding locally (claim 19). */
   readonly directQuery: boolean;
   readonly directTimeoutMs: number;
-  /** Rounds of direct QUERYs (each to every known peer, then directTimeoutMs of waiting). Default 1. */
-  readonly directCount?: number;
-  /** Times an UPDATE is multicast, queryIntervalMs apart (lossy links). Default 1. */
-  readonly updateRepeats?: number;
+  /** Rounds of direct QUERYs (each to every known peer, then directTimeoutMs of waiting). */
+  readonly directCount: number;
+  /** Times an UPDATE is multicast, queryIntervalMs apart (lossy links). */
+  readonly updateRepeats: number;
   /** Lifetime of entries this node makes, and of REPLYs without one. */
   readonly entryTtlSeconds: number;
   /** How long an endpoint that refused a connection is not selected. */
@@ -125,7 +125,7 @@ export class Router {
 
   constructor(
     private o: RouterOptions,
-    private readonly directory: LocalDirectory,
+    private readonly directory: Directory,
     private readonly link: ClusterLink,
     private readonly endpoints: EndpointSet,
     private policy: SelectionPolicy,
@@ -242,7 +242,7 @@ export class Router {
     }
     // Any REPLY is a fact about the cluster: keep it (version rule).
     const keyBytes = p?.keyBytes ?? clientKeyBytes(e.clientKey);
-    const stored = this.directory.store(keyBytes, e.endpoint, e.version, e.originNode, e.ttlSeconds || this.o.entryTtlSeconds);
+    const stored = this.directory.apply(keyBytes, e);
     if (stored === 'full') this.counters.tableFull++;
     if (!p || p.answer) {
       if (!p) this.counters.repliesUnmatched++;
@@ -316,7 +316,7 @@ export class Router {
       if (this.o.directQuery) {
         const peers = this.link.peers().filter((x) => x.nodeId !== this.o.nodeId);
         p.phase = 'direct';
-        for (let round = 0; peers.length > 0 && round < (this.o.directCount ?? 1); round++) {
+        for (let round = 0; peers.length > 0 && round < this.o.directCount; round++) {
           for (const peer of peers) {
             this.link.query(p.key, queryId, peer);
             this.counters.directQueries++;
@@ -331,7 +331,7 @@ export class Router {
       }
       this.counters.queryTimeouts++;
       // above a withdraw marker's version, so the new entry beats it everywhere
-      return this.decide(p.key, p.keyBytes, this.directory.withdrawnVersion(p.keyBytes) + 1, 'selected');
+      return this.decide(p.key, p.keyBytes, (this.directory.peek(p.keyBytes)?.version ?? 0) + 1, 'selected');
     } finally {
       this.byQueryId.delete(queryId);
     }
@@ -398,7 +398,7 @@ export class Router {
       throw new NoEndpointError(`no endpoint can take the client: ${this.endpoints.states.length} configured, none healthy`);
     }
     const endpoint: Endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
-    const stored = this.directory.store(keyBytes, endpoint, version, this.o.nodeId, this.o.entryTtlSeconds);
+    const stored = this.directory.apply(keyBytes, { endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds });
     if (stored === 'ignored') {
       // A newer entry arrived in the same instant: it wins, as everywhere else.
       const winner = this.directory.lookup(keyBytes)!;
@@ -408,7 +408,7 @@ export class Router {
     const entry: Entry = { clientKey: key, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
     this.link.update(entry);
     this.counters.updatesSent++;
-    for (let i = 1; i < (this.o.updateRepeats ?? 1); i++) {
+    for (let i = 1; i < this.o.updateRepeats; i++) {
       // again later, unless the entry has moved on meanwhile (then the newer one was announced)
       setTimeout(() => {
         const now = this.directory.lookup(keyBytes);

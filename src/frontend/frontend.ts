@@ -7,12 +7,13 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { type Endpoint, formatEndpoint } from '../codec/endpoint';
 import { type ClientKey, formatClientKey } from '../codec/client-key';
 import { ProtocolError } from '../codec/errors';
-import type { FrontendConfig } from '../daemon/config';
+import type { FrontendConfig } from './frontend-config';
 import { NoEndpointError, type Route, type Router } from '../directory/router';
 import type { EndpointSet } from '../selection/endpoint-set';
 import { NoCallError, readIdentity } from './identity';
 import { CallStatus, encodeCallResponse } from './preamble';
 import { splice } from './splice';
+import type { Logger } from '../util/logger';
 
 export interface FrontendCounters {
   accepted: number;
@@ -31,11 +32,6 @@ export interface FrontendCounters {
   bytesToClients: number;
 }
 
-export interface Logger {
-  info(o: object, msg?: string): void;
-  warn(o: object, msg?: string): void;
-  debug(o: object, msg?: string): void;
-}
 
 /** Connects to an endpoint; rejects on refusal, error or time-out. */
 function connectTo(e: Endpoint, timeoutMs: number): Promise<Socket> {

@@ -16,7 +16,7 @@
 // has a link of the client (docs/radius.md, "Accounting"). I/O is injected.
 import { type ClientKey, formatClientKey } from '../codec/client-key';
 import { type Endpoint, sameEndpoint } from '../codec/endpoint';
-import type { Logger } from '../frontend/frontend';
+import type { Logger } from '../util/logger';
 import type { LiveLinks } from '../links/live-links';
 
 export interface AccountingPorts {

@@ -9,7 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-import type { Logger } from '../frontend/frontend';
+import type { Logger } from '../util/logger';
 import type { ApiKind, RadiusAnswer, RadiusApi } from './radius-api';
 
 export const ACCESS_PATH = '/radius/v1/access';

@@ -18,7 +18,7 @@ import { ProtocolError } from '../codec/errors';
 import type { Endpoint } from '../codec/endpoint';
 import type { Route } from '../directory/router';
 import { NoEndpointError } from '../directory/router';
-import type { Logger } from '../frontend/frontend';
+import type { Logger } from '../util/logger';
 import { accountingStatus, type RadiusAccounting } from './accounting';
 import { clientKeyOf } from './radius-client-key';
 import type { RadiusConfig } from './radius-config';

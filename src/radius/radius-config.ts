@@ -3,7 +3,6 @@
 // cross-field rules. docs/configuration.md and docs/radius.md describe them.
 import { isIP } from 'node:net';
 
-import type { Config } from '../daemon/config';
 
 /** RFC 2868 Tunnel-Type names, as FreeRADIUS' dictionary spells them. */
 export const TUNNEL_TYPES = ['PPTP', 'L2F', 'L2TP', 'ATMP', 'VTP', 'AH', 'IP', 'MIN-IP', 'ESP', 'GRE', 'DVS', 'IP-in-IP'] as const;
@@ -30,6 +29,14 @@ export interface TunnelConfig {
   passwordFile?: string;
   clientAuthId?: string;
   serverAuthId?: string;
+}
+
+/** What the RADIUS API reads of a configured endpoint. */
+export interface TunnelledEndpoint {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tunnel?: TunnelConfig;
 }
 
 export interface RadiusConfig {
@@ -71,6 +78,9 @@ export const RADIUS_CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   default: {},
+  // a listener and its limits: a running node keeps them until restarted
+  // (the endpoints' tunnel attributes and password files do change on reload)
+  restart: true,
   properties: {
     enabled: { type: 'boolean', default: false },
     listen: {
@@ -107,7 +117,7 @@ export const RADIUS_CONFIG_SCHEMA = {
 export const isLoopback = (address: string): boolean => address === '::1' || (isIP(address) === 4 && address.startsWith('127.'));
 
 /** Cross-field rules (the schema has checked the shapes). */
-export function radiusConfigProblems(c: Config): string[] {
+export function radiusConfigProblems(c: { radius: RadiusConfig; endpoints: readonly TunnelledEndpoint[] }): string[] {
   const r = c.radius;
   const problems: string[] = [];
   if (!isIP(r.listen.address)) problems.push(`radius.listen.address: "${r.listen.address}" is not an IP address`);

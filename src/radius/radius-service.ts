@@ -1,25 +1,46 @@
 // The RADIUS API of a node, wired: the HTTP listener, the decision over the
 // node's call-request flow (node.route), accounting over the node's live
 // links, releases through node.withdraw, and the tunnel attributes of its
-// endpoints. node.ts starts and stops it; docs/radius.md is its contract.
+// endpoints. The node's operator side opens and closes it with its other
+// listeners; docs/radius.md is its contract.
+import type { Histogram } from 'prom-client';
+
 import type { ClientKey } from '../codec/client-key';
 import type { Endpoint } from '../codec/endpoint';
 import type { Entry } from '../codec/messages';
 import type { Config } from '../daemon/config';
-import type { AffinityNode } from '../daemon/node';
-import type { Logger } from '../frontend/frontend';
+import type { NativeDirectory } from '../directory/native-directory';
+import type { Route } from '../directory/router';
+import type { LiveLinks } from '../links/live-links';
+import type { Logger } from '../util/logger';
 import { RadiusAccounting } from './accounting';
 import { RadiusHttpServer } from './http-server';
 import { RadiusApi } from './radius-api';
 import { MAX_TOKEN_OCTETS, MIN_TOKEN_OCTETS, readSecretFile } from './secret-file';
 import { TunnelTable } from './tunnel-attributes';
 
+export type RadiusStats = ReturnType<RadiusService['stats']>;
+
+/** What the RADIUS API uses of its node (src/daemon/node.ts provides it). */
+export interface RadiusHost {
+  readonly config: Config;
+  readonly links: LiveLinks;
+  readonly directory: Pick<NativeDirectory, 'lookup' | 'peek' | 'apply' | 'onWithdrawn'>;
+  readonly link: { update(entry: Entry): void };
+  readonly metrics: { readonly radiusDecision: Histogram };
+  readonly isClosing: boolean;
+  /** The whole call-request flow. */
+  route(key: ClientKey): Promise<Route>;
+  /** Deletes the client's entry on every node. */
+  withdraw(key: ClientKey): boolean;
+}
+
 export class RadiusService {
   readonly api: RadiusApi;
   readonly accounting: RadiusAccounting;
   readonly http: RadiusHttpServer;
 
-  private constructor(private readonly node: AffinityNode, private tunnels: TunnelTable, token: string | undefined, log: Logger) {
+  private constructor(private readonly node: RadiusHost, private tunnels: TunnelTable, token: string | undefined, log: Logger) {
     const c = node.config;
     this.accounting = new RadiusAccounting(
       {
@@ -48,7 +69,7 @@ export class RadiusService {
   }
 
   /** Reads the token and password files, listens. Throws (SecretFileError, EADDRINUSE...) without listening. */
-  static async start(node: AffinityNode, log: Logger): Promise<RadiusService> {
+  static async start(node: RadiusHost, log: Logger): Promise<RadiusService> {
     const r = node.config.radius;
     const token = r.tokenFile ? readSecretFile(r.tokenFile, 'token', MIN_TOKEN_OCTETS, MAX_TOKEN_OCTETS) : undefined;
     const s = new RadiusService(node, new TunnelTable(node.config.endpoints), token, log);
@@ -60,12 +81,14 @@ export class RadiusService {
   /**
    * A configuration reload: the endpoints' tunnel attributes and password
    * files are read now (throwing if one is bad, changing nothing); the
-   * returned function puts them in effect. The rest of `radius` needs a restart.
+   * returned function puts them in effect and says so. The rest of `radius`
+   * needs a restart.
    */
-  prepare(next: Config): () => void {
+  prepare(next: Config): () => string {
     const tunnels = new TunnelTable(next.endpoints);
     return () => {
       this.tunnels = tunnels;
+      return 'endpoint tunnel attributes and password files (radius)';
     };
   }
 
@@ -75,7 +98,7 @@ export class RadiusService {
     const nodeId = c.node.id;
     const version = (this.node.directory.peek(keyBytes)?.version ?? 0) + 1;
     const ttlSeconds = c.directory.entryTtlSeconds;
-    const r = this.node.directory.store(keyBytes, endpoint, version, nodeId, ttlSeconds);
+    const r = this.node.directory.apply(keyBytes, { endpoint, version, originNode: nodeId, ttlSeconds });
     if (r === 'full' || r === 'ignored') return;
     const entry: Entry = { clientKey: key, endpoint, version, originNode: nodeId, ttlSeconds };
     this.node.link.update(entry);

@@ -4,7 +4,7 @@
 // never put in an error, a log line or a stats answer.
 import { readFileSync, statSync } from 'node:fs';
 
-import type { Config } from '../daemon/config';
+import type { RadiusConfig, TunnelledEndpoint } from './radius-config';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -61,7 +61,7 @@ export const MAX_TOKEN_OCTETS = 1024;
  * The RADIUS secrets a configuration names, checked as the node will read
  * them (check-config, start, reload); only files of an enabled API are read.
  */
-export function radiusSecretProblems(c: Pick<Config, 'radius' | 'endpoints'>, maxPasswordOctets: number): string[] {
+export function radiusSecretProblems(c: { radius: RadiusConfig; endpoints: readonly TunnelledEndpoint[] }, maxPasswordOctets: number): string[] {
   if (!c.radius.enabled) return [];
   const problems: string[] = [];
   const check = (file: string, what: string, min: number, max: number, where: string) => {

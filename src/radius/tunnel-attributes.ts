@@ -8,8 +8,7 @@
 import { isIP } from 'node:net';
 
 import type { Endpoint } from '../codec/endpoint';
-import type { Config } from '../daemon/config';
-import type { TunnelConfig } from './radius-config';
+import type { TunnelConfig, TunnelledEndpoint } from './radius-config';
 import { readSecretFile } from './secret-file';
 
 /** RFC 2868 allows Tunnel-Password data up to 240 octets after its salt; affinityd takes at most 128. */
@@ -82,7 +81,7 @@ export class TunnelTable {
   private readonly byServerEndpoint = new Map<string, Endpoint>();
 
   /** Reads every password file: throws SecretFileError (naming the file, never the content). */
-  constructor(endpoints: Config['endpoints']) {
+  constructor(endpoints: readonly TunnelledEndpoint[]) {
     for (const e of endpoints) {
       const pw = e.tunnel?.passwordFile ? readSecretFile(e.tunnel.passwordFile, 'tunnel password', 1, MAX_TUNNEL_PASSWORD_OCTETS) : undefined;
       const endpoint: Endpoint = { address: e.address, port: e.port, name: e.name };

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 
 import type { EndpointState } from './endpoint-set';
-import type { SelectionPolicy } from './policy';
+import type { SelectionPolicy } from './selection-policy';
 
 /** u in (0,1): the first 53 bits of SHA-256(key || 0x00 || endpoint id). */
 export function unitHash(clientKey: Buffer, endpointId: string): number {

@@ -1,52 +1,66 @@
-// An in-memory cluster: the test double for ClusterLink. Nodes' directories
-// answer QUERYs and store UPDATEs as the native responder does, after an
-// optional delay and with optional random loss, so the router's logic can be
-// tested (and simulated) without sockets or the addon.
+// An in-memory cluster: the test double for ClusterLink and
+// MaintenanceLink. Members' directories answer QUERYs and store UPDATEs as
+// the native responder does, and the maintenance frames (sync, withdraw,
+// digest) travel as real encoded bodies to the members' handlers, after an
+// optional delay and with optional random loss, so the router and directory
+// maintenance can be tested (and simulated) without sockets or the addon.
 import { type ClientKey, clientKeyBytes } from '../codec/client-key';
 import type { Entry, Reply } from '../codec/messages';
-import type { LocalDirectory } from '../directory/local-directory';
-import type { ClusterLink, Peer } from './cluster-link';
+import type { Directory } from '../directory/directory';
+import type { ClusterLink, MaintenanceFrame, MaintenanceLink, Peer } from './cluster-link';
+
+type Handler = (body: Buffer, from: Peer, unicast: boolean) => void;
 
 interface Member {
   readonly nodeId: number;
-  readonly directory: LocalDirectory;
+  readonly directory: Directory;
   replyHandler?: (reply: Reply, from: Peer) => void;
+  readonly handlers: Map<number, Handler>;
   up: boolean;
 }
+
+export type MemoryLink = ClusterLink & MaintenanceLink;
 
 export class MemoryCluster {
   private readonly members = new Map<number, Member>();
   /** Probability that one message is lost, 0..1. */
   loss = 0;
   delayMs = 1;
-  /** Lose every multicast (QUERY to the group, UPDATE), keep unicast. */
+  /** Lose every multicast (QUERY to the group, UPDATE, maintenance to the group), keep unicast. */
   dropMulticast = false;
-  sent = { queries: 0, updates: 0, replies: 0, lost: 0 };
+  sent = { queries: 0, updates: 0, replies: 0, maintenance: 0, lost: 0 };
 
   constructor(private readonly random: () => number = Math.random) {}
 
-  join(nodeId: number, directory: LocalDirectory): ClusterLink {
-    const m: Member = { nodeId, directory, up: true };
+  join(nodeId: number, directory: Directory): MemoryLink {
+    const m: Member = { nodeId, directory, up: true, handlers: new Map() };
     this.members.set(nodeId, m);
     const peer = (x: Member): Peer => ({ nodeId: x.nodeId, address: `memory:${x.nodeId}`, port: 0 });
     return {
       query: (key, queryId, to) => {
         this.sent.queries++;
-        for (const other of this.members.values()) {
-          if (other === m || (to && to.nodeId !== other.nodeId)) continue;
-          if (!to && this.dropMulticast) continue;
-          this.deliver(() => this.answer(other, m, key, queryId));
-        }
+        for (const other of this.others(m, to)) this.deliver(() => this.answer(other, m, key, queryId));
       },
       update: (entry) => {
         this.sent.updates++;
-        for (const other of this.members.values()) {
-          if (other !== m && !this.dropMulticast) this.deliver(() => other.up && this.store(other, entry));
-        }
+        for (const other of this.others(m)) this.deliver(() => other.up && this.store(other, entry));
       },
       peers: () => [...this.members.values()].filter((x) => x !== m && x.up).map(peer),
       onReply: (h) => {
         m.replyHandler = h;
+      },
+      onMessage: (type, handler) => {
+        m.handlers.set(type, handler);
+      },
+      send: (frames: readonly MaintenanceFrame[]) => {
+        for (const f of frames) {
+          this.sent.maintenance++;
+          for (const other of this.others(m, f.to)) {
+            const body = Buffer.from(f.body);
+            this.deliver(() => other.up && other.handlers.get(f.type)?.(body, peer(m), !!f.to));
+          }
+        }
+        return frames.length;
       },
     };
   }
@@ -54,6 +68,12 @@ export class MemoryCluster {
   /** A stopped node neither answers nor stores. */
   setUp(nodeId: number, up: boolean): void {
     this.members.get(nodeId)!.up = up;
+  }
+
+  /** Who a frame from m reaches: one member (unicast) or every other (multicast, unless dropMulticast). */
+  private others(m: Member, to?: Peer): Member[] {
+    if (!to && this.dropMulticast) return [];
+    return [...this.members.values()].filter((x) => x !== m && (!to || to.nodeId === x.nodeId));
   }
 
   private deliver(fn: () => void): void {
@@ -75,6 +95,6 @@ export class MemoryCluster {
   }
 
   private store(m: Member, e: Entry): void {
-    m.directory.store(clientKeyBytes(e.clientKey), e.endpoint, e.version, e.originNode, e.ttlSeconds);
+    m.directory.apply(clientKeyBytes(e.clientKey), e);
   }
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { clientKeyBytes, formatClientKey, parseClientKey } from '../../src/codec/client-key';
 import { MessageType } from '../../src/codec/messages';
-import type { AffinityNode } from '../../src/daemon/node';
+import type { AffinityNode } from '../../src/daemon/create-node';
 import { CallStatus } from '../../src/frontend/preamble';
 import { addonOrSkip } from '../helpers/addon';
 import { call, type Captured, captureGroup, frontPort, startCluster, startEndpoint, type TestEndpoint } from '../helpers/cluster';
@@ -57,7 +57,7 @@ describe('claims, on real sockets', function () {
   it('claim 1: with a database reply, the client is connected to the endpoint the reply names', async () => {
     const key = fresh('1r');
     // node 3 holds an entry naming lns-c, which rendezvous might not have chosen
-    nodes[2].directory.store(clientKeyBytes(parseClientKey(key)), { address: '127.0.0.1', port: endpoints[2].port, name: 'lns-c' }, 7, 3, 600);
+    nodes[2].directory.apply(clientKeyBytes(parseClientKey(key)), { endpoint: { address: '127.0.0.1', port: endpoints[2].port, name: 'lns-c' }, version: 7, originNode: 3, ttlSeconds: 600 });
     const r = await call(frontPort(nodes[0]), key);
     assert.equal(r.greeting, 'endpoint lns-c');
     assert.equal(nodes[0].router.counters.remoteHits > 0, true);
@@ -145,7 +145,7 @@ describe('claims, on real sockets', function () {
 
   it('claim 10: a directory answers a query with the endpoint of its matching entry; a network device connects there, or to a local choice when there is no reply', async () => {
     const key = fresh('10');
-    nodes[1].directory.store(clientKeyBytes(parseClientKey(key)), { address: '127.0.0.1', port: endpoints[0].port, name: 'lns-a' }, 1, 2, 600);
+    nodes[1].directory.apply(clientKeyBytes(parseClientKey(key)), { endpoint: { address: '127.0.0.1', port: endpoints[0].port, name: 'lns-a' }, version: 1, originNode: 2, ttlSeconds: 600 });
     const answered0 = nodes[1].responder.stats().queriesAnswered;
     const r = await call(frontPort(nodes[2]), key);
     assert.equal(r.greeting, 'endpoint lns-a');
@@ -205,7 +205,7 @@ describe('claims, on real sockets', function () {
     const key = fresh('16');
     const first = await call(frontPort(nodes[0]), key);
     await until(() => !!stored(nodes[1], key), 1000, 'the UPDATE at node 2');
-    nodes[1].table.clear(); // node 2 must ask (it would otherwise hold the entry from node 1's UPDATE)
+    nodes[1].directory.clear(); // node 2 must ask (it would otherwise hold the entry from node 1's UPDATE)
     const second = await call(frontPort(nodes[1]), key);
     assert.equal(second.greeting, first.greeting);
     assert.ok(nodes[1].router.counters.remoteHits >= 1);
@@ -216,7 +216,7 @@ describe('claims, on real sockets', function () {
     const first = await call(frontPort(nodes[0]), key); // first network device
     await until(() => framesFor(captured.frames, key, MessageType.Update).length === 1, 1000, 'the UPDATE (third message type)');
     await until(() => !!stored(nodes[2], key), 1000, 'the UPDATE at node 3');
-    nodes[2].table.clear(); // the third device has not kept it: it must query (first message type)
+    nodes[2].directory.clear(); // the third device has not kept it: it must query (first message type)
     const replies0 = nodes[2].router.counters.repliesReceived;
     const third = await call(frontPort(nodes[2]), key);
     assert.equal(third.greeting, first.greeting, 'second connection to the same second network device');
@@ -228,8 +228,8 @@ describe('claims, on real sockets', function () {
     const key = fresh('19');
     const made = await nodes[0].route(key); // node 1 stores the entry and announces it
     await until(() => !!stored(nodes[2], key), 1000, 'the UPDATE at node 3');
-    nodes[2].table.clear();
-    nodes[1].table.clear();
+    nodes[2].directory.clear();
+    nodes[1].directory.clear();
     // node 1 stops hearing the group: only a direct (unicast) query reaches it
     nodes[0].responder.setMembership(false);
     try {

@@ -18,7 +18,7 @@ import {
 } from '../../src/codec/cluster-messages';
 import { ProtocolError } from '../../src/codec/errors';
 import { protoType } from '../../src/codec/proto';
-import { CHUNK_BODY_MAX } from '../../src/cluster/sync-server';
+import { CHUNK_BODY_MAX } from '../../src/directory/maintenance/sync-server';
 import { Prng } from '../helpers/prng';
 
 const k = (i: number) => parseClientKey(`5:${String(1e9 + i)}/${'u'.repeat(i % 60)}${i}`);

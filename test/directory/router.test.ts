@@ -14,20 +14,21 @@ const endpoints = [
   { name: 'lns-c', address: '10.0.0.3', port: 1701, weight: 1 },
 ];
 const opts = (nodeId: number, over: Partial<RouterOptions> = {}): RouterOptions => ({
-  nodeId, queryCount: 3, queryIntervalMs: 5, queryTimeoutMs: 10, directQuery: true, directTimeoutMs: 10,
+  nodeId, queryCount: 3, queryIntervalMs: 5, queryTimeoutMs: 10, directQuery: true, directTimeoutMs: 10, directCount: 1, updateRepeats: 1,
   entryTtlSeconds: 600, failureHoldDownMs: 10_000, ...over,
 });
 
 function cluster(n: number, over: Partial<RouterOptions> = {}, policy: 'rendezvous' | 'round-robin' = 'rendezvous') {
   const c = new MemoryCluster();
   const nodes = Array.from({ length: n }, (_, i) => {
-    const directory = new MemoryDirectory();
+    const directory = new MemoryDirectory(LIFETIMES);
     const set = new EndpointSet(endpoints);
     return { directory, set, router: new Router(opts(i + 1, over), directory, c.join(i + 1, directory), set, createPolicy(policy)) };
   });
   return { c, nodes };
 }
 const alice = parseClientKey('2:192.0.2.7/alice');
+const LIFETIMES = { entrySeconds: 600, withdrawSeconds: 86_400, maxSeconds: 86_400 };
 
 describe('router (pure, in-memory cluster)', () => {
   it('selects, stores and announces on a miss everywhere; the next call at another node is a local hit there', async () => {
@@ -46,7 +47,7 @@ describe('router (pure, in-memory cluster)', () => {
 
   it('takes the endpoint from a REPLY when another directory knows the client', async () => {
     const { nodes } = cluster(2);
-    nodes[1].directory.store(clientKeyBytes(alice), endpoints[2], 4, 2, 600);
+    nodes[1].directory.apply(clientKeyBytes(alice), { endpoint: endpoints[2], version: 4, originNode: 2, ttlSeconds: 600 });
     const r = await nodes[0].router.route(alice);
     assert.deepEqual({ source: r.source, name: r.endpoint.name, version: r.version, origin: r.originNode }, { source: 'remote', name: 'lns-c', version: 4, origin: 2 });
     assert.equal(nodes[0].router.counters.queriesSent, 1, 'answered after the first QUERY');
@@ -76,7 +77,7 @@ describe('router (pure, in-memory cluster)', () => {
     const made = await nodes[1].router.route(alice); // node 2 makes the entry...
     await new Promise((r) => setTimeout(r, 10)); // (its UPDATE is delivered)
     c.dropMulticast = true; // ...and multicast is lost from now on
-    nodes[0].directory.entries.clear();
+    nodes[0].directory.clear();
     const r = await nodes[0].router.route(alice);
     assert.equal(r.source, 'direct');
     assert.deepEqual(r.endpoint, made.endpoint);
@@ -109,7 +110,7 @@ describe('router (pure, in-memory cluster)', () => {
     // and that move is not another failure of the endpoint
     assert.ok(nodes[0].set.isDown(first.endpoint));
     const other = parseClientKey('2:192.0.2.7/other');
-    nodes[0].directory.store(clientKeyBytes(other), first.endpoint, 1, 1, 600);
+    nodes[0].directory.apply(clientKeyBytes(other), { endpoint: first.endpoint, version: 1, originNode: 1, ttlSeconds: 600 });
     const failures = nodes[0].set.find(first.endpoint)!.failures;
     const r = await nodes[0].router.route(other);
     assert.equal(r.source, 'rerouted');

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import { addonOrSkip } from '../helpers/addon';
 import { testGroup, testKeyring } from '../helpers/loopback';
 
@@ -44,7 +44,7 @@ describe('router under a stalled JS thread (addon, loopback)', function () {
       const k = clientKeyBytes(parseClientKey(key));
       for (let t = 0; t < 200 && !b.directory.lookup(k); t++) await new Promise((r) => setTimeout(r, 5));
       assert.ok(b.directory.lookup(k), "a's UPDATE reached b");
-      b.table.clear();
+      b.directory.clear();
       const pending = b.route(key); // the first QUERY goes out now
       const end = Date.now() + 150; // far past the time-out (20 ms)
       while (Date.now() < end) {

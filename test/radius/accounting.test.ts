@@ -9,7 +9,7 @@ import { accountingStatus, RadiusAccounting, type SessionEvent } from '../../src
 
 const A: Endpoint = { address: '198.51.100.10', port: 1701, name: 'lns-a' };
 const B: Endpoint = { address: '198.51.100.11', port: 1701, name: 'lns-b' };
-const silent = { info() {}, warn() {}, debug() {} };
+const silent = { error() {}, info() {}, warn() {}, debug() {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(f: () => boolean, what: string, ms = 5000): Promise<void> {
   const t0 = performance.now();

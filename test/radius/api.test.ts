@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { formatClientKey, parseClientKey } from '../../src/codec/client-key';
 import { showEntries } from '../../src/control/commands';
 import type { ConfigInput } from '../../src/daemon/config';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import { RadiusAccounting } from '../../src/radius/accounting';
 import { RadiusHttpServer } from '../../src/radius/http-server';
 import { RadiusApi } from '../../src/radius/radius-api';
@@ -31,13 +31,13 @@ const ENDPOINTS = [
 function recordingLogger() {
   const lines: string[] = [];
   const rec = (level: string) => (o: object, msg?: string) => lines.push(JSON.stringify({ level, ...o, msg }));
-  return { lines, logger: { info: rec('info'), warn: rec('warn'), debug: rec('debug') } };
+  return { lines, logger: { error: rec('error'), info: rec('info'), warn: rec('warn'), debug: rec('debug') } };
 }
 
 const rest = (attrs: Record<string, string | number>) => JSON.stringify(Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, { type: typeof v === 'number' ? 'integer' : 'string', value: [v] }])));
 
 async function post(n: AffinityNode, path: string, body: string | Buffer, headers: Record<string, string> = {}) {
-  const a = n.radius!.http.address()!;
+  const a = n.stats().radius!.listening!;
   const r = await fetch(`http://127.0.0.1:${a.port}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
   const text = await r.text();
   return { status: r.status, headers: r.headers, json: text ? JSON.parse(text) : undefined };
@@ -48,7 +48,7 @@ const acct = (n: AffinityNode, attrs: Record<string, string | number>) => post(n
 /** Raw bytes to the API; resolves with everything it answered before closing. */
 function raw(n: AffinityNode, bytes: string | Buffer, endAfter = true): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect(n.radius!.http.address()!.port, '127.0.0.1');
+    const s = connect(n.stats().radius!.listening!.port, '127.0.0.1');
     let got = '';
     s.on('data', (d) => (got += d.toString('latin1')));
     s.on('close', () => resolve(got));
@@ -219,7 +219,7 @@ describe('radius: the decision API of real nodes (loopback)', function () {
     const chunked = await raw(n, `POST /radius/v1/accounting HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${`3e8\r\n${chunk}\r\n`.repeat(5)}0\r\n\r\n`);
     assert.match(chunked, /^HTTP\/1.1 400 Bad Request[\s\S]*"refused":"oversized"/);
     assert.equal((await post(n, '/radius/v1/nothing', '{}')).status, 404);
-    const get = await fetch(`http://127.0.0.1:${n.radius!.http.address()!.port}/radius/v1/access`);
+    const get = await fetch(`http://127.0.0.1:${n.stats().radius!.listening!.port}/radius/v1/access`);
     assert.equal(get.status, 405);
     const s = n.stats().radius!;
     assert.equal(s.badRequests.malformedHttp, 2);
@@ -329,7 +329,7 @@ describe('radius: the decision API of real nodes (loopback)', function () {
 
   it('closing: the API stops listening with the node', async () => {
     const n = await start(1);
-    const port = n.radius!.http.address()!.port;
+    const port = n.stats().radius!.listening!.port;
     await n.close();
     nodes.splice(nodes.indexOf(n), 1);
     await assert.rejects(fetch(`http://127.0.0.1:${port}/radius/v1/access`, { method: 'POST', body: '{}' }));

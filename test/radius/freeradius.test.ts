@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 import { showEntries } from '../../src/control/commands';
 import type { ConfigInput } from '../../src/daemon/config';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import {
   checkFreeradius, freeradiusUnavailable, FreeradiusProcess, freeUdpPorts, prepareFreeradius, radclient, type RadReply, USER_PASSWORD,
 } from '../fixtures/freeradius';
@@ -28,7 +28,7 @@ const ENDPOINTS = [
   { name: 'lns-c', address: '198.51.100.12', port: 1701 },
 ];
 const PASSWORD = 'tun\\nel "pass" %{User-Name}';
-const silent = { info() {}, warn() {}, debug() {} };
+const silent = { error() {}, info() {}, warn() {}, debug() {} };
 
 /** A free TCP port on loopback (listened on, read, released). */
 function freeTcpPort(): Promise<number> {

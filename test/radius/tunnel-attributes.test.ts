@@ -43,8 +43,8 @@ describe('radius: tunnel attributes and their configuration', () => {
   it('the table reads password files, maps server endpoints back, and never describes a password', () => {
     const pw = secret('lns-a.secret', 'tunnel-secret-A\n');
     const t = new TunnelTable([
-      { name: 'lns-a', address: '198.51.100.10', port: 1701, weight: 1, tunnel: { passwordFile: pw, serverEndpoint: 'LNS-A.example.net' } },
-      { name: 'lns-b', address: '198.51.100.11', port: 1701, weight: 1 },
+      { name: 'lns-a', address: '198.51.100.10', port: 1701, tunnel: { passwordFile: pw, serverEndpoint: 'LNS-A.example.net' } },
+      { name: 'lns-b', address: '198.51.100.11', port: 1701 },
     ]);
     assert.equal(t.attributes({ address: '198.51.100.10', port: 1701 })?.password, 'tunnel-secret-A');
     assert.equal(t.attributes({ address: '198.51.100.10', port: 1702 }), undefined);

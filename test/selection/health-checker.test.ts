@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 
-import { createNode } from '../../src/daemon/node';
+import { createNode } from '../../src/daemon/create-node';
 import { EndpointSet } from '../../src/selection/endpoint-set';
 import { HealthChecker } from '../../src/selection/health-checker';
 import { addonOrSkip } from '../helpers/addon';

@@ -8,9 +8,9 @@
 // known peer, static ones included) and the first peer to answer becomes the
 // source (bulk sync at start); no answer after `retries` asks means this node
 // is alone.
-import { bucketBitmap, encodeSyncRequest, type SyncChunk } from '../codec/cluster-messages';
-import { MessageType } from '../codec/messages';
-import type { MaintenanceLink, Peer } from '../transport/cluster-link';
+import { bucketBitmap, encodeSyncRequest, type SyncChunk } from '../../codec/cluster-messages';
+import { MessageType } from '../../codec/messages';
+import type { MaintenanceLink, Peer } from '../../transport/cluster-link';
 import type { EntryApplier } from './entry-applier';
 
 export interface SessionOptions {

@@ -5,10 +5,10 @@
 // sends the peer its own digest so the peer pulls the other way. Both end
 // with the newer entry of every client: a client with two endpoints (a
 // partition, lost UPDATEs) is repaired, counted and logged (entry-applier.ts).
-import { decodeDigest, decodeOrUndefined, type Digest, differingBuckets, encodeDigest } from '../codec/cluster-messages';
-import { MessageType } from '../codec/messages';
-import type { NativeDirectory } from '../directory/native-directory';
-import type { MaintenanceLink, Peer } from '../transport/cluster-link';
+import { decodeDigest, decodeOrUndefined, type Digest, differingBuckets, encodeDigest } from '../../codec/cluster-messages';
+import { MessageType } from '../../codec/messages';
+import type { MaintenanceLink, Peer } from '../../transport/cluster-link';
+import type { DirectoryReader } from '../directory';
 import type { SyncSessions } from './sync-sessions';
 
 export interface AntiEntropyOptions {
@@ -28,7 +28,7 @@ export class AntiEntropy {
   readonly peerDigests = new Map<number, { atMs: number; matched: boolean; differingBuckets: number }>();
 
   constructor(
-    private readonly directory: NativeDirectory,
+    private readonly directory: DirectoryReader,
     private readonly link: MaintenanceLink,
     private readonly sessions: SyncSessions,
     private o: AntiEntropyOptions,
@@ -71,7 +71,7 @@ export class AntiEntropy {
     const now = Date.now();
     const maxAge = Math.min(1000, this.o.intervalMs / 2);
     if (!this.own || this.own.buckets !== buckets || now - this.own.atMs > maxAge) {
-      this.own = { atMs: now, buckets, digest: this.directory.table.digestAsync(buckets) };
+      this.own = { atMs: now, buckets, digest: this.directory.digest(buckets) };
     }
     return this.own.digest;
   }
@@ -81,7 +81,7 @@ export class AntiEntropy {
     if (to) this.lastSentTo.set(to.nodeId, Date.now());
     const buckets = await this.digest(this.o.buckets);
     if (this.stopped) return;
-    const d: Digest = { bucketCount: this.o.buckets, buckets, entries: this.directory.table.stats().size };
+    const d: Digest = { bucketCount: this.o.buckets, buckets, entries: this.directory.stats().size };
     if (this.link.send([{ type: MessageType.Digest, body: encodeDigest(d), to }]) > 0) this.counters.digestsSent++;
   }
 
