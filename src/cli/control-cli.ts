@@ -57,7 +57,7 @@ export async function controlCommand(command: string, rest: string[]): Promise<n
           limit,
         })) as { entries: EntryView[]; matched: number; truncated: boolean };
         if (values.json) return json(r), 0;
-        out(table([['CLIENT', 'ENDPOINT', 'VERSION', 'ORIGIN', 'EXPIRES IN'], ...r.entries.map((e) => [e.client, e.endpoint ?? '(withdrawn)', String(e.version), String(e.originNode), `${e.expiresInSeconds}s`])]));
+        out(table([['CLIENT', 'ENDPOINT', 'VERSION', 'ORIGIN', 'LINKS', 'EXPIRES IN'], ...r.entries.map((e) => [e.client, e.endpoint ?? '(withdrawn)', String(e.version), String(e.originNode), String(e.liveLinks), `${e.expiresInSeconds}s`])]));
         out(`${r.matched} matching${r.truncated ? `, first ${r.entries.length} shown (--limit)` : ''}\n`);
         return 0;
       }
@@ -66,7 +66,7 @@ export async function controlCommand(command: string, rest: string[]): Promise<n
         const e = (await request(socket, { cmd: 'show-entry', client: arg })) as EntryView | null;
         if (values.json) return json(e), 0;
         if (!e) return out(`${arg}: no entry\n`), 1;
-        out(`${e.client}\n  endpoint   ${e.endpoint ?? '(withdrawn)'}\n  version    ${e.version} (origin node ${e.originNode})\n  expires in ${e.expiresInSeconds}s\n`);
+        out(`${e.client}\n  endpoint   ${e.endpoint ?? '(withdrawn)'}\n  version    ${e.version} (origin node ${e.originNode})\n  live links ${e.liveLinks} (at this node)\n  expires in ${e.expiresInSeconds}s\n`);
         return 0;
       }
       case 'peers': {

@@ -12,7 +12,7 @@ export class ControlError extends Error {
   }
 }
 
-function entryView(client: string, ep: Endpoint | undefined, version: number, originNode: number, expires: number, now: number): EntryView {
+function entryView(client: string, ep: Endpoint | undefined, version: number, originNode: number, expires: number, now: number, liveLinks: number): EntryView {
   return {
     client,
     endpoint: ep ? formatEndpoint(ep) : null,
@@ -20,6 +20,7 @@ function entryView(client: string, ep: Endpoint | undefined, version: number, or
     version,
     originNode,
     expiresInSeconds: Math.max(0, expires - now),
+    liveLinks,
   };
 }
 
@@ -42,7 +43,7 @@ export function showEntries(node: NodeView, filter: EntryFilter = {}, limit = 10
         if (ep.name !== filter.endpoint && `${ep.address}:${ep.port}` !== filter.endpoint && `[${ep.address}]:${ep.port}` !== filter.endpoint) continue;
       }
       matched++;
-      if (out.length < limit) out.push(entryView(formatClientKey(key), ep, e.version, e.originNode, e.expiresSeconds, now));
+      if (out.length < limit) out.push(entryView(formatClientKey(key), ep, e.version, e.originNode, e.expiresSeconds, now, node.links.countFor(e.key)));
     }
     cursor = page.cursor;
     if (page.done) break;
@@ -52,9 +53,10 @@ export function showEntries(node: NodeView, filter: EntryFilter = {}, limit = 10
 
 export function showEntry(node: NodeView, client: string): EntryView | null {
   const key = parseClientKey(client);
-  const held = node.directory.peek(clientKeyBytes(key));
+  const keyBytes = clientKeyBytes(key);
+  const held = node.directory.peek(keyBytes);
   if (!held) return null;
-  return entryView(formatClientKey(key), held.endpoint, held.version, held.originNode, held.expiresSeconds, Math.floor(Date.now() / 1000));
+  return entryView(formatClientKey(key), held.endpoint, held.version, held.originNode, held.expiresSeconds, Math.floor(Date.now() / 1000), node.links.countFor(keyBytes));
 }
 
 export function showPeers(node: NodeView): PeerView[] {

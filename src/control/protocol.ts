@@ -45,6 +45,8 @@ export interface EntryView {
   version: number;
   originNode: number;
   expiresInSeconds: number;
+  /** Links of the client live at this node (front-end calls, RADIUS sessions). */
+  liveLinks: number;
 }
 
 export interface PeerView {

@@ -10,6 +10,9 @@ import { parseDocument } from 'yaml';
 import { validateEndpoint } from '../codec/endpoint';
 import { type Keyring, validateKeyring } from '../codec/frame';
 import type { FrontendConfig } from '../frontend/frontend-config';
+import { radiusSecretProblems } from '../radius/secret-file';
+import { MAX_TUNNEL_PASSWORD_OCTETS } from '../radius/tunnel-attributes';
+import { RADIUS_CONFIG_SCHEMA, type RadiusConfig, radiusConfigProblems, TUNNEL_CONFIG_SCHEMA, type TunnelConfig } from '../radius/radius-config';
 import { POLICY_NAMES, type PolicyName } from '../selection/selection-policy';
 
 export type { FrontendConfig, IdentityMode } from '../frontend/frontend-config';
@@ -82,13 +85,15 @@ export interface Config {
     /** Active TCP checks of the endpoints (off by default). */
     healthCheck: { enabled: boolean; intervalMs: number; timeoutMs: number; rise: number; fall: number };
   };
-  endpoints: { name: string; address: string; port: number; weight: number }[];
+  endpoints: { name: string; address: string; port: number; weight: number; tunnel?: TunnelConfig }[];
   frontends: FrontendConfig[];
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Unix control sockets (mode 0660): admin, and optionally read-only. '' is off. */
   control: { socket: string; readOnlySocket: string; readOnlyGroup: string };
   /** The HTTP listener for /metrics, /healthz and /readyz. */
   management: { enabled: boolean; address: string; port: number };
+  /** The HTTP decision API FreeRADIUS calls (docs/radius.md). */
+  radius: RadiusConfig;
 }
 
 type DeepPartial<T> = T extends (infer U)[] ? DeepPartial<U>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -207,7 +212,7 @@ export const CONFIG_SCHEMA = {
       type: 'array', default: [],
       items: {
         type: 'object', additionalProperties: false, required: ['address', 'port'],
-        properties: { name: str(''), address: { type: 'string' }, port, weight: { type: 'number', minimum: 0, maximum: 1_000_000, default: 1 } },
+        properties: { name: str(''), address: { type: 'string' }, port, weight: { type: 'number', minimum: 0, maximum: 1_000_000, default: 1 }, tunnel: TUNNEL_CONFIG_SCHEMA },
       },
     },
     frontends: {
@@ -244,6 +249,7 @@ export const CONFIG_SCHEMA = {
       type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: { enabled: { type: 'boolean', default: false }, address: str('127.0.0.1'), port: { type: 'integer', minimum: 0, maximum: 65535, default: 9147 } },
     },
+    radius: RADIUS_CONFIG_SCHEMA,
   },
 } as const;
 
@@ -309,6 +315,7 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
   });
   c.endpoints.forEach((e) => !e.name && (e.name = `${e.address}:${e.port}`));
   if (c.management.enabled && !isIP(c.management.address)) problems.push(`management.address: "${c.management.address}" is not an IP address`);
+  problems.push(...radiusConfigProblems(c));
   if (c.control.socket && c.control.socket === c.control.readOnlySocket) problems.push('control.readOnlySocket: must differ from control.socket');
   for (const k of ['socket', 'readOnlySocket'] as const) {
     const p = c.control[k];
@@ -331,6 +338,8 @@ export function loadConfigFile(path: string): Config {
   const c = resolveConfig(doc.toJS(), path);
   if (c.endpoints.length === 0) throw new ConfigError(['endpoints: at least one endpoint is needed to run a node'], path);
   if (!c.cluster.keyFile) throw new ConfigError(['cluster.keyFile: required (a node never runs unauthenticated)'], path);
+  const secrets = radiusSecretProblems(c, MAX_TUNNEL_PASSWORD_OCTETS);
+  if (secrets.length) throw new ConfigError(secrets, path);
   return c;
 }
 

@@ -14,6 +14,7 @@ export class NodeMetrics {
   readonly registry = new Registry();
   readonly routeDecision: Histogram<'source'>;
   readonly callSetup: Histogram<'frontend'>;
+  readonly radiusDecision: Histogram;
   private cached?: { at: number; stats: Stats };
 
   constructor(private readonly node: { stats(): NodeStats }) {
@@ -108,6 +109,47 @@ export class NodeMetrics {
     counter('affinityd_snapshots_written_total', 'Table snapshots written', [], (s) => one(s.snapshots.written));
     counter('affinityd_snapshot_errors_total', 'Table snapshots that could not be written', [], (s) => one(s.snapshots.writeErrors));
 
+    // RADIUS API (docs/radius.md): present only while it runs
+    const rad = <T>(s: Stats, f: (r: NonNullable<Stats['radius']>) => T[]): T[] => (s.radius ? f(s.radius) : []);
+    counter('affinityd_radius_requests_total', 'Requests to the RADIUS API, by kind', ['kind'], (s) =>
+      rad(s, (r) => Object.entries(r.requests).map(([kind, v]): [Labels, number] => [{ kind }, v])),
+    );
+    counter('affinityd_radius_access_answers_total', 'Access decisions by answer: tunnel, no-tunnel, refused, unavailable', ['answer'], (s) =>
+      rad(s, (r) => [
+        [{ answer: 'tunnel' }, r.answers.tunnel],
+        [{ answer: 'no-tunnel' }, r.answers.noTunnel],
+        [{ answer: 'refused' }, r.answers.refused],
+        [{ answer: 'unavailable' }, r.answers.unavailable],
+      ]),
+    );
+    counter('affinityd_radius_bad_requests_total', 'RADIUS API requests refused as bad input, by reason', ['reason'], (s) =>
+      rad(s, (r) => Object.entries(r.badRequests).map(([reason, v]): [Labels, number] => [{ reason }, v])),
+    );
+    counter('affinityd_radius_unavailable_total', 'Access-Requests answered 503 (FreeRADIUS applies its failure policy), by reason', ['reason'], (s) =>
+      rad(s, (r) => Object.entries(r.unavailable).map(([reason, v]): [Labels, number] => [{ reason }, v])),
+    );
+    counter('affinityd_radius_accounting_total', 'Accounting-Requests by Acct-Status-Type', ['status'], (s) =>
+      rad(s, (r) => [
+        [{ status: 'start' }, r.accounting.start],
+        [{ status: 'stop' }, r.accounting.stop],
+        [{ status: 'interim-update' }, r.accounting.interimUpdate],
+        [{ status: 'accounting-on' }, r.accounting.accountingOn],
+        [{ status: 'accounting-off' }, r.accounting.accountingOff],
+        [{ status: 'other' }, r.accounting.other],
+      ]),
+    );
+    counter('affinityd_radius_releases_total', 'Entries withdrawn after the last live session of their client stopped and the grace time passed', [], (s) =>
+      rad(s, (r) => [[{}, r.accounting.released]]),
+    );
+    counter('affinityd_radius_entries_reasserted_total', 'Entries stored again for clients with live sessions here after a withdraw or expiry', [], (s) =>
+      rad(s, (r) => [[{}, r.accounting.reasserted]]),
+    );
+    counter('affinityd_radius_unconfigured_endpoint_total', 'Decisions for an endpoint this node has no tunnel attributes for', [], (s) =>
+      rad(s, (r) => [[{}, r.unconfiguredEndpoint]]),
+    );
+    gauge('affinityd_radius_live_sessions', 'RADIUS sessions live at this node (accounting Start without Stop)', [], (s) => rad(s, (r) => [[{}, r.accounting.liveSessions]]));
+    gauge('affinityd_radius_pending_releases', 'Clients whose entry will be released when their grace time ends', [], (s) => rad(s, (r) => [[{}, r.accounting.pendingReleases]]));
+
     gauge('affinityd_table_entries', 'Entries and withdraw markers in the table', [], (s) => one(s.table.size));
     gauge('affinityd_table_capacity', 'Entries the table can hold', [], (s) => one(s.table.capacity));
     gauge('affinityd_table_memory_bytes', 'Memory of the table', [], (s) => one(s.table.memoryBytes));
@@ -132,6 +174,12 @@ export class NodeMetrics {
       help: 'Time from accepting a call to being connected to its endpoint',
       labelNames: ['frontend'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [r],
+    });
+    this.radiusDecision = new Histogram({
+      name: 'affinityd_radius_decision_seconds',
+      help: 'Time from an Access-Request reaching the RADIUS API to its tunnel attributes',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [r],
     });
   }

@@ -10,6 +10,7 @@ import type { EndpointSet } from '../selection/endpoint-set';
 import type { NativeLink } from '../transport/native-link';
 import type { SplitDetector } from '../links/split-detector';
 import type { IdentityWatch } from './identity-watch';
+import type { RadiusStats } from '../radius/radius-service';
 import type { SnapshotKeeper } from './snapshots';
 
 export interface StatsSources {
@@ -28,6 +29,8 @@ export interface StatsSources {
   readonly identity: IdentityWatch;
   /** Peers heard from recently (not configured-only ones). */
   readonly peersHeard: number;
+  /** The RADIUS API, when it runs. */
+  readonly radius?: { stats(): RadiusStats };
 }
 
 export function collectStats(s: StatsSources) {
@@ -54,6 +57,7 @@ export function collectStats(s: StatsSources) {
     antiEntropy: m.antiEntropy,
     links: { live: s.liveLinks, strayLinks: s.splits.strayLinks, splitClients: s.splits.splitClients, ...s.splits.counters },
     identity: { ...s.identity.counters },
+    radius: s.radius?.stats(),
   };
 }
 

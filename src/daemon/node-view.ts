@@ -45,6 +45,8 @@ export interface ReloadResult {
 export interface NodeView {
   readonly nodeId: number;
   readonly directory: DirectoryReader;
+  /** Live links of each client at this node (`show entries` LINKS). */
+  readonly links: { countFor(keyBytes: Buffer): number };
   /** The configuration in effect. */
   readonly config: Config;
   readonly isClosing: boolean;

@@ -148,7 +148,7 @@ export class AffinityNode implements NodeAdmin {
       nodeId: this.nodeId, router: this.router, responder: this.responder, directory: this.directory, link: this.link,
       frontends: this.frontends, endpoints: this.endpoints, healthChecks: this.health.checks,
       maintenance: this.maintenance, snapshots: this.snapshots, peersHeard: this.link.members().length,
-      splits: this.splits, liveLinks: this.links.size, identity: this.identity,
+      splits: this.splits, liveLinks: this.links.size, identity: this.identity, radius: this.operator.radius,
     });
   }
 
@@ -177,11 +177,11 @@ export class AffinityNode implements NodeAdmin {
 
   /** Applies a new configuration (SIGHUP, `affinityd reload`); see reload.ts. */
   reload(input: ConfigInput | Config, keyring?: Keyring): ReloadResult {
-    return reloadNode(this, input, keyring);
+    return reloadNode(this, input, keyring, this.operator.radius);
   }
 
   reloadFromFile(): ReloadResult {
-    return reloadNodeFromFile(this);
+    return reloadNodeFromFile(this, this.operator.radius);
   }
 
   /** Changes the log level now (pino levels); the configuration file is not touched. */

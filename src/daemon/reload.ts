@@ -40,12 +40,12 @@ export interface Reloadable {
  * reload`), validated whole first: if anything in it is wrong nothing
  * changes (the error is thrown). The directory is never touched.
  */
-export function reloadNode(node: Reloadable, input: ConfigInput | Config, keyring?: Keyring): ReloadResult {
+export function reloadNode(node: Reloadable, input: ConfigInput | Config, keyring?: Keyring, radius?: { prepare(next: Config): () => string }): ReloadResult {
   const next = resolveConfig(input);
   const ring = keyring ?? (next.cluster.keyFile ? loadKeyFile(next.cluster.keyFile) : undefined);
   node.notifier.notify('RELOADING=1', `MONOTONIC_USEC=${Math.round(performance.timeOrigin * 1000 + performance.now() * 1000)}`);
   try {
-    const r = applyReload(node, node.config, next, ring);
+    const r = applyReload(node, node.config, next, ring, radius);
     node.config = r.effective;
     node.log.info({ applied: r.applied, needRestart: r.needRestart }, 'configuration reloaded');
     return { applied: r.applied, needRestart: r.needRestart };
@@ -55,10 +55,10 @@ export function reloadNode(node: Reloadable, input: ConfigInput | Config, keyrin
 }
 
 /** Re-reads the node's configuration file and applies it; a file that does not load or validate changes nothing (logged, thrown). */
-export function reloadNodeFromFile(node: Reloadable): ReloadResult {
+export function reloadNodeFromFile(node: Reloadable, radius?: { prepare(next: Config): () => string }): ReloadResult {
   if (!node.configFile) throw new Error('reload: this node was not started from a configuration file');
   try {
-    return reloadNode(node, loadConfigFile(node.configFile));
+    return reloadNode(node, loadConfigFile(node.configFile), undefined, radius);
   } catch (e) {
     node.log.warn({ file: node.configFile, err: (e as Error).message }, 'configuration reload refused: the running configuration stays');
     throw e;
@@ -69,7 +69,9 @@ const pick = (o: unknown, path: string): unknown => path.split('.').reduce((x: a
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** Applies next over old; returns what was applied, what needs a restart, and the configuration now in effect. */
-export function applyReload(t: Reloadable, old: Config, next: Config, ring?: Keyring): ReloadResult & { effective: Config } {
+export function applyReload(t: Reloadable, old: Config, next: Config, ring?: Keyring, radius?: { prepare(next: Config): () => string }): ReloadResult & { effective: Config } {
+  // the RADIUS API reads its password files first: one it cannot use throws before anything changes
+  const applyRadius = radius?.prepare(next);
   const needRestart = RESTART_ONLY_SETTINGS.filter((k) => !same(pick(old, k), pick(next, k)));
   const digestsRunning = !!t.maintenance.antiEntropy;
   if (!digestsRunning && !same(old.antiEntropy, next.antiEntropy)) needRestart.push('antiEntropy');
@@ -98,6 +100,7 @@ export function applyReload(t: Reloadable, old: Config, next: Config, ring?: Key
     t.snapshots.every(next.directory.snapshotIntervalSeconds);
     applied.push('directory.snapshotIntervalSeconds');
   }
+  if (applyRadius) applied.push(applyRadius());
   if (ring) {
     t.responder.setKeyring(ring);
     applied.push(`keyring (${ring.keys.length} key(s), sending with key ${ring.sendKeyId})`);

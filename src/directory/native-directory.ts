@@ -24,6 +24,8 @@ export class NativeDirectory implements Directory {
   private readonly ids = new Map<string, number>();
   private readonly out = new Uint32Array(5);
   private batch = { endpoints: new Int32Array(256), versions: new Uint32Array(256), origins: new Uint32Array(256) };
+  /** Told of every withdraw marker stored here, made here or received (RADIUS accounting keeps the entries of live sessions). */
+  onWithdrawn?: (key: Buffer) => void;
 
   constructor(private readonly table: NativeAffinityTable, readonly lifetimes: Lifetimes) {}
 
@@ -78,6 +80,7 @@ export class NativeDirectory implements Directory {
     if (id < 0) return 'full';
     const r = this.table.upsert(key, id, x.version, x.originNode, lifetimeOf(this.lifetimes, x));
     if (r === UpsertResult.BadKey) throw new RangeError('client key is not a valid canonical key');
+    if (!x.endpoint && (r === UpsertResult.Inserted || r === UpsertResult.Replaced)) this.onWithdrawn?.(key);
     return RESULTS[r];
   }
 

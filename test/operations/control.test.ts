@@ -183,7 +183,7 @@ describe('operations: control sockets, metrics, health (a running node)', functi
   it('the command line: show entries (text and --json), and a refusal exits 1 with the reason', async () => {
     const t = await cli('show', 'entries', '--socket', ro, '--username', 'user7');
     assert.equal(t.status, 0, t.stderr);
-    assert.match(t.stdout, /^CLIENT +ENDPOINT +VERSION +ORIGIN +EXPIRES IN\n2:10\.1\.0\.7\/user7 +lns-[ab]=127\.0\.0\.1:\d+ +1 +1 +\d+s\n1 matching\n$/);
+    assert.match(t.stdout, /^CLIENT +ENDPOINT +VERSION +ORIGIN +LINKS +EXPIRES IN\n2:10\.1\.0\.7\/user7 +lns-[ab]=127\.0\.0\.1:\d+ +1 +1 +0 +\d+s\n1 matching\n$/);
     const j = await cli('show', 'entries', '--socket', ro, '--json', '--endpoint', 'lns-b');
     assert.equal(j.status, 0, j.stderr);
     assert.ok(JSON.parse(j.stdout).entries.every((e: EntryView) => e.endpointName === 'lns-b'));
