@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     };
     const warm = await storm(nodes, keys, 'warm');
     const dropped = nodes.reduce((a, n) => a + n.stats().responder.queueFull, 0);
+    if (process.env.STORM_DEBUG) for (const n of nodes) { const s = n.stats(); console.log(JSON.stringify({ r: s.responder, router: s.router })); }
     const result = {
       clients,
       linksPerClient: 3,

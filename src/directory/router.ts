@@ -28,7 +28,7 @@ import { type Endpoint, sameEndpoint } from '../codec/endpoint';
 import type { Entry } from '../codec/messages';
 import type { EndpointSet } from '../selection/endpoint-set';
 import type { SelectionPolicy } from '../selection/selection-policy';
-import type { ClusterLink, Member, Peer, ReplyBatch, ReplyEntry } from '../transport/cluster-link';
+import type { ClusterLink, KeyedEntry, Member, Peer, ReplyBatch, ReplyEntry } from '../transport/cluster-link';
 import { type Logger, silentLogger } from '../util/logger';
 import type { Directory, StoredEntry } from './directory';
 import { clientRankHash, rankOrder } from './ranks';
@@ -139,7 +139,7 @@ export interface RouterCounters {
 type Phase = 'query' | 'claim' | 'done';
 
 interface Pending {
-  readonly key: ClientKey;
+  readonly clientKey: ClientKey;
   readonly keyBytes: Buffer;
   readonly k: string;
   readonly t0: number;
@@ -147,7 +147,7 @@ interface Pending {
   /** A move off a failed endpoint (reroute) rather than a first entry. */
   readonly moveFrom?: Endpoint;
   /** This node's proposal, in the claim phase. */
-  proposal?: Entry;
+  proposal?: KeyedEntry;
   resolve(r: Route): void;
   reject(e: Error): void;
 }
@@ -166,6 +166,8 @@ interface ClaimRound {
   readonly pendings: Map<string, Pending>;
   readonly startedMs: number;
   timer?: NodeJS.Timeout;
+  /** CLAIM frames sent so far (the retry interval doubles each time). */
+  tries?: number;
 }
 
 const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
@@ -188,9 +190,11 @@ export class Router {
   private readonly pending = new Map<string, Pending>();
   /** The misses of the routeBatch call under way. */
   private forming?: Pending[];
+  /** The misses that follow the first one in this turn of the event loop. */
+  private turn?: Pending[];
   private readonly queries = new Map<number, QueryBatch>();
   private readonly claims = new Map<number, ClaimRound>();
-  private announce?: Entry[];
+  private announce?: KeyedEntry[];
   private nextId = 1 + Math.floor(Math.random() * 0x7fffffff);
   private gate?: Promise<void>;
 
@@ -327,7 +331,7 @@ export class Router {
     }
     return new Promise<Route>((resolve, reject) => {
       const p: Pending = {
-        key, keyBytes, k, t0: performance.now(), phase: moveFrom ? 'claim' : 'query', moveFrom,
+        clientKey: key, keyBytes, k, t0: performance.now(), phase: moveFrom ? 'claim' : 'query', moveFrom,
         resolve: (r) => {
           this.pending.delete(k);
           p.phase = 'done';
@@ -347,9 +351,20 @@ export class Router {
         return;
       }
       this.counters.misses++;
-      // inside routeBatch the misses go together; a lone call request's QUERY goes out now
+      // inside routeBatch the misses go together; the first miss of a turn
+      // of the event loop goes out at once, and the ones that follow in the
+      // same turn (a storm) share one batch, sent when the turn's I/O is done
       if (this.forming) this.forming.push(p);
-      else void this.queryPhase([p]);
+      else if (this.turn) this.turn.push(p);
+      else {
+        this.turn = [];
+        setImmediate(() => {
+          const b = this.turn!;
+          this.turn = undefined;
+          if (b.length) void this.queryPhase(b);
+        });
+        void this.queryPhase([p]);
+      }
     });
   }
 
@@ -379,7 +394,7 @@ export class Router {
         if (open.length === 0) return;
         const last = i === this.o.queryCount - 1;
         // ranks below i+1 answer the (i+1)-th QUERY; everyone the last
-        this.link.query(open.map((p) => p.key), b.queryId, last ? 0 : i + 1);
+        this.link.query(open, b.queryId, last ? 0 : i + 1);
         this.counters.queryFrames++;
         this.counters.queriesSent += open.length;
         if (i > 0) this.counters.queryRetries += open.length;
@@ -452,7 +467,7 @@ export class Router {
   // ---- agreement ----
 
   /** This node's proposal for p: the policy's choice among healthy endpoints, at `version`. */
-  private propose(p: Pending, version: number): Entry {
+  private propose(p: Pending, version: number): KeyedEntry {
     const candidates = this.endpoints.healthy().filter((s) => !p.moveFrom || !sameEndpoint(s.endpoint, p.moveFrom));
     const chosen = this.policy.select(p.keyBytes, candidates);
     if (!chosen) {
@@ -460,7 +475,7 @@ export class Router {
       throw new NoEndpointError(`no endpoint can take the client: ${this.endpoints.states.length} configured, none healthy`);
     }
     const endpoint: Endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
-    return { clientKey: p.key, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
+    return { clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
   }
 
   /** The nodes that may settle a client, in rank order: ready members and, when ready, this node. */
@@ -528,7 +543,11 @@ export class Router {
     this.counters.claimsSent += open.length;
     if (retry) this.counters.claimRetries += open.length;
     clearTimeout(r.timer);
-    r.timer = setTimeout(() => this.claimTick(r), this.o.agreement.retryMs);
+    // resent after retryMs, then twice as long each time (at most 16x): a
+    // busy arbiter settling thousands of proposals (a storm) is not flooded
+    // with copies of what it is already answering
+    r.tries = (r.tries ?? 0) + 1;
+    r.timer = setTimeout(() => this.claimTick(r), this.o.agreement.retryMs * Math.min(16, 2 ** (r.tries - 1)));
     r.timer.unref();
   }
 
@@ -576,7 +595,7 @@ export class Router {
     const held = this.directory.lookup(p.keyBytes) ?? { ...agreed, expiresSeconds: 0 };
     const ours = won && held.originNode === this.o.nodeId && held.version === agreed.version;
     if (ours) {
-      this.announceLater({ clientKey: p.key, endpoint: held.endpoint, version: held.version, originNode: held.originNode, ttlSeconds: this.o.entryTtlSeconds });
+      this.announceLater({ clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint: held.endpoint, version: held.version, originNode: held.originNode, ttlSeconds: this.o.entryTtlSeconds });
       if (p.moveFrom) return p.resolve(routeOf(held, 'rerouted'));
       this.counters.selected++;
       return p.resolve(routeOf(held, 'selected'));
@@ -586,7 +605,7 @@ export class Router {
   }
 
   /** UPDATEs of one turn of the event loop share frames; repeated updateRepeats times for lossy links. */
-  private announceLater(e: Entry): void {
+  private announceLater(e: KeyedEntry): void {
     if (!this.announce) {
       this.announce = [];
       queueMicrotask(() => {
@@ -599,7 +618,7 @@ export class Router {
           setTimeout(() => {
             // again, unless the entry has moved on meanwhile (then the newer one was announced)
             const still = entries.filter((x) => {
-              const now = this.directory.lookup(clientKeyBytes(x.clientKey));
+              const now = this.directory.lookup(x.keyBytes);
               return now?.version === x.version && now.originNode === x.originNode;
             });
             if (still.length === 0) return;
