@@ -168,6 +168,8 @@ interface ClaimRound {
   timer?: NodeJS.Timeout;
   /** CLAIM frames sent so far (the retry interval doubles each time). */
   tries?: number;
+  /** When the first CLAIM went out, until its answer time is sampled. */
+  sentMs?: number;
 }
 
 const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
@@ -196,6 +198,11 @@ export class Router {
   private readonly claims = new Map<number, ClaimRound>();
   private announce?: KeyedEntry[];
   private nextId = 1 + Math.floor(Math.random() * 0x7fffffff);
+  /** One Endpoint object per configured endpoint: proposals share it (the directory knows its id by the object). */
+  private readonly plain = new WeakMap<Endpoint, Endpoint>();
+  /** Smoothed answer time of CLAIMs and its variation (RFC 6298's estimator, in ms); 0 before the first sample. */
+  private claimSrtt = 0;
+  private claimRttvar = 0;
   private gate?: Promise<void>;
 
   constructor(
@@ -401,20 +408,10 @@ export class Router {
         const deadline = last ? performance.now() + this.o.queryTimeoutMs : start + (i + 1) * this.o.queryIntervalMs;
         await this.until(b, deadline, last);
       }
+      // unanswered: agree() reads the table once more (an UPDATE from a node
+      // that decided while we waited is as good as a REPLY) and proposes
       const open = pendings.filter((p) => p.phase === 'query');
-      const unanswered: Pending[] = [];
-      for (const p of open) {
-        // an UPDATE from a node that decided while we waited is as good as a REPLY
-        const late = this.directory.lookup(p.keyBytes);
-        if (late) {
-          this.counters.lateUpdateHits++;
-          p.resolve(routeOf(late, 'remote'));
-        } else {
-          this.counters.queryTimeouts++;
-          unanswered.push(p);
-        }
-      }
-      if (unanswered.length) this.agree(unanswered);
+      if (open.length) this.agree(open);
     } finally {
       // late REPLYs still count as facts about the cluster (stored), not as answers
       setTimeout(() => this.queries.delete(b.queryId), this.o.queryTimeoutMs + this.o.queryIntervalMs).unref();
@@ -474,7 +471,11 @@ export class Router {
       this.counters.noEndpoint++;
       throw new NoEndpointError(`no endpoint can take the client: ${this.endpoints.states.length} configured, none healthy`);
     }
-    const endpoint: Endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
+    let endpoint = this.plain.get(chosen.endpoint);
+    if (!endpoint) {
+      endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
+      this.plain.set(chosen.endpoint, endpoint);
+    }
     return { clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
   }
 
@@ -500,6 +501,7 @@ export class Router {
         p.resolve(routeOf(held as StoredEntry, 'remote'));
         continue;
       }
+      if (moveVersion === undefined) this.counters.queryTimeouts++;
       try {
         // above a live withdraw marker, so the new entry beats the delete everywhere
         p.proposal = this.propose(p, moveVersion ?? (held?.version ?? 0) + 1);
@@ -528,7 +530,8 @@ export class Router {
     this.counters.claimsLocal++;
     const c = this.directory.claim(p.keyBytes, p.proposal!);
     if (c.result === 'full') this.counters.tableFull++;
-    this.settle(p, { ...c.entry, ttlSeconds: Math.max(1, c.entry.expiresSeconds - Math.floor(Date.now() / 1000)) }, c.won);
+    // the claim stored the winner here already: settle without storing again
+    this.settle(p, c.entry, c.won, c.entry);
   }
 
   private sendClaims(r: ClaimRound, retry: boolean): void {
@@ -543,12 +546,37 @@ export class Router {
     this.counters.claimsSent += open.length;
     if (retry) this.counters.claimRetries += open.length;
     clearTimeout(r.timer);
-    // resent after retryMs, then twice as long each time (at most 16x): a
-    // busy arbiter settling thousands of proposals (a storm) is not flooded
-    // with copies of what it is already answering
+    // resent after the retransmission time-out, then twice as long each time
+    // (at most 16x): a busy arbiter settling thousands of proposals (a
+    // storm) is not flooded with copies of what it is already answering
     r.tries = (r.tries ?? 0) + 1;
-    r.timer = setTimeout(() => this.claimTick(r), this.o.agreement.retryMs * Math.min(16, 2 ** (r.tries - 1)));
+    if (r.tries === 1) r.sentMs = performance.now();
+    // the tick waits for one I/O phase first: timers run before I/O in a turn
+    // of the event loop, and after a stall (a storm's busy loop, GC) the
+    // answer may already be waiting to be read
+    r.timer = setTimeout(() => setImmediate(() => this.claimTick(r)), Math.min(this.o.agreement.timeoutMs, this.claimRto() * Math.min(16, 2 ** (r.tries - 1))));
     r.timer.unref();
+  }
+
+  /**
+   * How long a CLAIM waits for its answer before it is resent: RFC 6298's
+   * SRTT + 4 RTTVAR over the answer times of CLAIMs sent once (Karn's rule),
+   * never below agreement.retryMs. An idle cluster answers in well under a
+   * millisecond, so this is retryMs; an arbiter busy with a storm answers in
+   * tens of milliseconds, and resending every retryMs would double its work.
+   */
+  private claimRto(): number {
+    return Math.max(this.o.agreement.retryMs, this.claimSrtt + 4 * this.claimRttvar);
+  }
+
+  private sampleClaimRtt(ms: number): void {
+    if (this.claimSrtt === 0) {
+      this.claimSrtt = ms;
+      this.claimRttvar = ms / 2;
+    } else {
+      this.claimRttvar = 0.75 * this.claimRttvar + 0.25 * Math.abs(this.claimSrtt - ms);
+      this.claimSrtt = 0.875 * this.claimSrtt + 0.125 * ms;
+    }
   }
 
   /** No answer yet: ask again, move to the next arbiter if this one is gone, or give up and decide here. */
@@ -586,13 +614,16 @@ export class Router {
    * already held, made without this arbiter, stands), announced if it is
    * this node's, and the route taken.
    */
-  private settle(p: Pending, agreed: Omit<ReplyEntry, 'keyBytes'>, won: boolean): void {
+  private settle(p: Pending, agreed: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, won: boolean, held?: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>): void {
     if (p.phase === 'done') return;
     if (won) this.counters.claimsWon++;
     else this.counters.claimsLost++;
-    const stored = this.directory.apply(p.keyBytes, agreed);
-    if (stored === 'full') this.counters.tableFull++;
-    const held = this.directory.lookup(p.keyBytes) ?? { ...agreed, expiresSeconds: 0 };
+    if (!held) {
+      const stored = this.directory.apply(p.keyBytes, agreed as Omit<ReplyEntry, 'keyBytes'>);
+      if (stored === 'full') this.counters.tableFull++;
+      // stored: the agreed entry is the one held; ignored: something at least as new is
+      held = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? agreed) : agreed;
+    }
     const ours = won && held.originNode === this.o.nodeId && held.version === agreed.version;
     if (ours) {
       this.announceLater({ clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint: held.endpoint, version: held.version, originNode: held.originNode, ttlSeconds: this.o.entryTtlSeconds });
@@ -662,6 +693,10 @@ export class Router {
   }
 
   private claimAnswer(round: ClaimRound, r: ReplyBatch): void {
+    if (round.tries === 1 && round.sentMs !== undefined) {
+      this.sampleClaimRtt(performance.now() - round.sentMs);
+      round.sentMs = undefined; // one sample per round
+    }
     for (const e of r.entries) {
       const p = round.pendings.get(e.keyBytes.toString('latin1'));
       if (!p || p.phase !== 'claim') continue;

@@ -114,6 +114,11 @@ describe('router (pure, in-memory cluster)', () => {
 
   it('without agreement round-robin splits concurrent first calls (what agreement prevents)', async () => {
     const { nodes } = cluster(3, { agreement: { enabled: false, retryMs: 5, timeoutMs: 500 } }, 'round-robin');
+    // the nodes' rotations start at different places, as they do in a
+    // cluster that has been running (identical rotations would agree by luck)
+    await nodes[1].router.route(parseClientKey('2:192.0.2.9/warm-1'));
+    await nodes[2].router.route(parseClientKey('2:192.0.2.9/warm-2'));
+    await nodes[2].router.route(parseClientKey('2:192.0.2.9/warm-3'));
     let split = 0;
     for (let i = 0; i < 30; i++) {
       const k = parseClientKey(`2:192.0.2.9/noagree${i}`);
