@@ -529,7 +529,12 @@ export class Router {
     if (p.phase !== 'claim') return;
     this.counters.claimsLocal++;
     const c = this.directory.claim(p.keyBytes, p.proposal!);
-    if (c.result === 'full') this.counters.tableFull++;
+    if (c.result === 'full') {
+      // no room to remember it (counted: affinityd_table_full_total):
+      // the choice stands and is announced, so the other nodes store it
+      this.counters.tableFull++;
+      return this.settle(p, p.proposal!, true, p.proposal);
+    }
     // the claim stored the winner here already: settle without storing again
     this.settle(p, c.entry, c.won, c.entry);
   }
