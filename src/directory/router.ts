@@ -684,7 +684,8 @@ export class Router {
         if (!batch) this.counters.repliesUnmatched++;
         continue;
       }
-      const held = this.directory.lookup(e.keyBytes);
+      // stored: the REPLY's entry is the one held; ignored: look at what is
+      const held = stored === 'inserted' || stored === 'replaced' ? e : this.directory.lookup(e.keyBytes);
       if (!held && stored === 'ignored') {
         // a withdraw marker here is newer: the entry the peer holds was deleted
         // (it missed the WITHDRAW); not an answer, the client gets a new entry
