@@ -112,6 +112,8 @@ export interface ResponderOptions {
   helloIntervalMs: number;
   /** A peer not heard from for this long is out of the ranks (QUERY answers, CLAIMs). */
   peerTimeoutMs: number;
+  /** This node settles CLAIMs only once it has been ready this long (docs/protocol.md "Arbiters"). */
+  arbiterDelayMs: number;
   keyring: Keyring;
 }
 
@@ -176,6 +178,8 @@ export interface PeerInfo {
   authFailures: number;
   /** Its state from its last HELLO (messages.ts NodeState); STARTING until one arrives. */
   state: number;
+  /** READY: how long it has been ready, from its HELLOs' ready_for_ms (0 otherwise). */
+  readyForMs: number;
   /** Frames with its node id come from two sources (address or boot epoch) at once: a duplicate node id. */
   duplicate: boolean;
   /** Incidents of a duplicate node id seen for it (each logged once). */

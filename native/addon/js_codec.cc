@@ -81,6 +81,7 @@ Napi::Value DecodeMessage(const Napi::CallbackInfo& info) {
       o.Set("state", h.state);
       o.Set("intervalMs", h.interval_ms);
       o.Set("entries", h.entries);
+      o.Set("readyForMs", h.ready_for_ms);
       return o;
     }
     default:

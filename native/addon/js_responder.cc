@@ -75,6 +75,7 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   ro.busy_poll_us = uint32_t(NumberOpt(o, "busyPollMicros", 0, 10000));
   ro.hello_interval_ms = uint32_t(NumberOpt(o, "helloIntervalMs", 0, 60000));
   ro.peer_timeout_ms = uint32_t(NumberOpt(o, "peerTimeoutMs", 1, 600000));
+  ro.arbiter_delay_ms = uint32_t(NumberOpt(o, "arbiterDelayMs", 0, 60000));
   if (!o.Get("sweepIntervalMs").IsUndefined()) ro.sweep_interval_ms = uint32_t(NumberOpt(o, "sweepIntervalMs", 10, 3600000));
   max_batch_ = uint32_t(NumberOpt(o, "maxBatch", 1, 65536));
   auto keyring = KeyringFrom(env, o.Get("keyring"));
@@ -245,6 +246,7 @@ Napi::Value JsResponder::JS_peers(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array a = Napi::Array::New(env);
   uint32_t i = 0;
+  const uint64_t now = WallClockMs();
   for (const PeerInfo& p : responder_->Peers()) {
     Napi::Object o = Napi::Object::New(env);
     uint16_t port = 0;
@@ -257,6 +259,7 @@ Napi::Value JsResponder::JS_peers(const Napi::CallbackInfo& info) {
     o.Set("accepted", double(p.accepted));
     o.Set("authFailures", double(p.auth_failures));
     o.Set("state", p.state);
+    o.Set("readyForMs", p.state == kNodeReady && p.ready_since_ms && now > p.ready_since_ms ? double(now - p.ready_since_ms) : 0.0);
     o.Set("duplicate", p.duplicate_until_ms > WallClockMs());
     o.Set("duplicateIncidents", double(p.duplicate_incidents));
     a.Set(i++, o);

@@ -76,7 +76,8 @@ export interface Config {
     updateRepeats: number;
   };
   /** Agreement of concurrent first calls through the client's arbiter (docs/protocol.md, "CLAIM"). */
-  agreement: { enabled: boolean; retryMs: number; timeoutMs: number };
+  /** arbiterDelayMs: a node counts among the arbiters, and settles CLAIMs, once it has been ready this long (as its HELLOs say). */
+  agreement: { enabled: boolean; retryMs: number; timeoutMs: number; arbiterDelayMs: number };
   /** The live links of each client: live-split detection and repair. */
   links: { splitRepair: 'close' | 'report'; checkIntervalMs: number };
   selection: {
@@ -182,6 +183,7 @@ export const CONFIG_SCHEMA = {
         enabled: { type: 'boolean', default: true },
         retryMs: ms(10, 60_000),
         timeoutMs: ms(1000, 600_000),
+        arbiterDelayMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1000, restart: true },
       },
     },
     links: {

@@ -39,6 +39,8 @@ export interface NativeLinkOptions {
   readonly endpointOf: (id: number) => Endpoint;
   /** The registry id of an Endpoint, interning it (-1: the registry is full). */
   readonly endpointId: (e: Endpoint) => number;
+  /** A ready peer counts among the arbiters once it has been ready this long. */
+  readonly arbiterDelayMs: number;
 }
 
 /** Canonical keys laid end to end, as sendList takes them. */
@@ -104,14 +106,17 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
     }
   }
 
-  /** Alive: heard within the peer time-out and not stopping; ready: it said so in its last HELLO. Cached for 50 ms. */
+  /** Alive: heard within the peer time-out and not stopping; ready: it said so in its last HELLO; arbiter: ready for arbiterDelayMs. Cached for 10 ms. */
   members(): readonly Member[] {
     const now = Date.now();
-    if (this.cached && now - this.cached.atMs < 50) return this.cached.members;
+    if (this.cached && now - this.cached.atMs < 10) return this.cached.members;
     const members = this.responder
       .peers()
       .filter((p) => now - p.lastHeardMs <= this.o.peerTimeoutMs && p.state !== NodeState.Stopping && !p.duplicate)
-      .map((p) => ({ nodeId: p.nodeId, address: p.address, port: p.port, ready: p.state === NodeState.Ready }));
+      .map((p) => {
+        const ready = p.state === NodeState.Ready;
+        return { nodeId: p.nodeId, address: p.address, port: p.port, ready, lastHeardMs: p.lastHeardMs, arbiter: ready && p.readyForMs >= this.o.arbiterDelayMs };
+      });
     this.cached = { atMs: now, members };
     return members;
   }
