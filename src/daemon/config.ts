@@ -10,6 +10,9 @@ import { parseDocument } from 'yaml';
 import { validateEndpoint } from '../codec/endpoint';
 import { type Keyring, validateKeyring } from '../codec/frame';
 import { POLICY_NAMES, type PolicyName } from '../selection/policy';
+// ---- sites (issue 16): the schema block lives with the site layer ----
+import { SITES_SCHEMA, type SitesConfig, sitesConfigProblems } from '../sites/sites-config';
+// ---- end sites ----
 
 export type IdentityMode = 'preamble' | 'proxy-v2' | 'peer-address';
 
@@ -99,6 +102,9 @@ export interface Config {
   control: { socket: string; readOnlySocket: string; readOnlyGroup: string };
   /** The HTTP listener for /metrics, /healthz and /readyz. */
   management: { enabled: boolean; address: string; port: number };
+  // ---- sites (issue 16): joining other sites through Redis; src/sites/sites-config.ts ----
+  sites: SitesConfig;
+  // ---- end sites ----
 }
 
 type DeepPartial<T> = T extends (infer U)[] ? DeepPartial<U>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -238,6 +244,9 @@ export const CONFIG_SCHEMA = {
       type: 'object', additionalProperties: false, default: {},
       properties: { enabled: { type: 'boolean', default: false }, address: str('127.0.0.1'), port: { type: 'integer', minimum: 0, maximum: 65535, default: 9147 } },
     },
+    // ---- sites (issue 16): src/sites/sites-config.ts ----
+    sites: SITES_SCHEMA,
+    // ---- end sites ----
   },
 } as const;
 
@@ -298,6 +307,9 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
     const p = c.control[k];
     if (p && (!p.startsWith('/') || Buffer.byteLength(p) > 107)) problems.push(`control.${k}: an absolute path of at most 107 octets`);
   }
+  // ---- sites (issue 16) ----
+  problems.push(...sitesConfigProblems(c.sites));
+  // ---- end sites ----
   if (problems.length) throw new ConfigError(problems, source);
   return c;
 }
@@ -323,19 +335,11 @@ export function loadConfigFile(path: string): Config {
  * comments. The file must not be readable or writable by group or others.
  */
 export function loadKeyFile(path: string): Keyring {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    throw new ConfigError([`cannot read the key file: ${(e as Error).message}`], path);
-  }
-  if ((st.mode & 0o077) !== 0) {
-    throw new ConfigError([`the key file is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`], path);
-  }
   const keys: { id: number; secret: Buffer }[] = [];
   let sendKeyId: number | undefined;
   const problems: string[] = [];
-  readFileSync(path, 'utf8')
+  readSecretFile(path, 'key file')
+    .toString('utf8')
     .split('\n')
     .forEach((raw, i) => {
       const line = raw.replace(/#.*/, '').trim();
@@ -359,4 +363,26 @@ export function loadKeyFile(path: string): Keyring {
     throw new ConfigError([(e as Error).message], path);
   }
   return ring;
+}
+
+/**
+ * A file that holds a secret (the cluster key, the Redis password, a TLS
+ * private key): it must not be readable or writable by group or others.
+ * Throws ConfigError naming the file and the fix.
+ */
+export function readSecretFile(path: string, what: string): Buffer {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new ConfigError([`cannot read the ${what}: ${(e as Error).message}`], path);
+  }
+  if ((st.mode & 0o077) !== 0) {
+    throw new ConfigError([`the ${what} is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`], path);
+  }
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new ConfigError([`cannot read the ${what}: ${(e as Error).message}`], path);
+  }
 }
