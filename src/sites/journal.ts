@@ -60,6 +60,13 @@ export class Journal {
     it.reconciling = false;
   }
 
+  /** Items waiting and not being written back. */
+  get waiting(): number {
+    let n = 0;
+    for (const it of this.items.values()) if (!it.reconciling) n++;
+    return n;
+  }
+
   get size(): number {
     return this.items.size;
   }

@@ -460,7 +460,10 @@ export class RedisSiteDirectory implements SiteDirectory {
       this.counters.reconcile.failed += items.length;
       return { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: items.length };
     }
-    return this.writeBack([...this.journalItems(), ...items]);
+    // a client in the journal is written back from there (a claim keeps first-writer-wins)
+    const journaled = this.journalItems();
+    const inJournal = new Set(journaled.map((j) => j.key));
+    return this.writeBack([...journaled, ...items.filter((it) => !inJournal.has(it.key))]);
   }
 
   private journalItems(): Item[] {
@@ -620,10 +623,15 @@ export class RedisSiteDirectory implements SiteDirectory {
         if (wasUp) this.avail.answered();
         else {
           await this.conn.loadScripts(SCRIPTS).catch(() => {});
-          const report = await this.writeBack(this.journalItems());
+          // calls made while the journal is written back are still site-local (and journaled): go again
+          let report: ReconcileReport;
+          let passes = 0;
+          do report = await this.writeBack(this.journalItems());
+          while (report.failed === 0 && this.journal.waiting > 0 && ++passes < 5);
           if (report.failed === 0) {
             this.downAttempt = 0;
             this.avail.up();
+            if (this.journal.waiting > 0) void this.writeBack(this.journalItems());
             return;
           }
         }

@@ -5,10 +5,12 @@
 // that comes back empty. Servers listen on loopback unless told otherwise
 // (a network namespace's address, with `prefix` running them inside it).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+
+import { createClient, RESP_TYPES } from '@redis/client';
 
 import { haveCommand } from './require';
 
@@ -157,6 +159,26 @@ export class RedisServer {
   cli(...args: string[]): string {
     const a = this.cliArgs();
     return execFileSync(a[0], [...a.slice(1), ...args], { encoding: 'utf8' });
+  }
+
+  /**
+   * Many keys' values as octets, through a plain client of its own (not the
+   * code under test), one MGET per 500 keys.
+   */
+  async values(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    const c = createClient({
+      socket: { host: this.host, port: this.port, ...(this.o.tls ? { tls: true, ca: readFileSync(this.o.tls.ca), cert: readFileSync(this.o.tls.cert), key: readFileSync(this.o.tls.key) } : {}) },
+      username: this.o.auth?.user,
+      password: this.o.auth?.password,
+    }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+    await c.connect();
+    try {
+      const out: (Buffer | null)[] = [];
+      for (let i = 0; i < keys.length; i += 500) out.push(...((await c.mGet(keys.slice(i, i + 500))) as (Buffer | null)[]));
+      return out;
+    } finally {
+      c.destroy();
+    }
   }
 
   /** A key's value as octets (null: no such key). */

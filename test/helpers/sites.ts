@@ -1,9 +1,11 @@
 // Site directories for the tests: options with short timings, entries and
 // markers for named clients, and waiting for a directory's state.
-import { parseClientKey } from '../../src/codec/client-key';
+import { clientKeyFromBytes, formatClientKey, parseClientKey } from '../../src/codec/client-key';
 import type { Withdraw } from '../../src/codec/cluster-messages';
 import type { Entry } from '../../src/codec/messages';
 import { RedisSiteDirectory, type RedisSiteDirectoryOptions } from '../../src/sites/redis-site-directory';
+import type { ClaimOutcome, ReconcileReport, SiteConflict } from '../../src/sites/site-directory';
+import { beats, recordClientKey, type SiteRecord } from '../../src/sites/site-record';
 import type { SiteSecrets } from '../../src/sites/site-secrets';
 
 export const ENDPOINTS = {
@@ -98,3 +100,82 @@ export async function until(cond: () => boolean, timeoutMs: number, what: string
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * What the router will do with a site directory, in miniature: a node's
+ * table (one record per client, the version rule), fed by the outcomes of
+ * its calls, by other sites' changes and by resolved conflicts, and written
+ * back whole when Redis returns. Tests check it against Redis.
+ */
+export class NodeTable {
+  readonly records = new Map<string, SiteRecord>();
+  readonly conflicts: SiteConflict[] = [];
+  readonly reconciles: ReconcileReport[] = [];
+  private wasDown = false;
+
+  constructor(readonly d: RedisSiteDirectory) {
+    d.onChange((c) => c.record && this.apply(c.record));
+    d.onConflict((c) => {
+      this.conflicts.push(c);
+      this.apply(c.resolved);
+    });
+    d.onState((s) => {
+      if (s.state === 'down') this.wasDown = true;
+      else if (this.wasDown) {
+        this.wasDown = false;
+        void d.reconcile(this.own()).then((r) => this.reconciles.push(r));
+      }
+    });
+  }
+
+  /** For RedisSiteDirectoryOptions.holds. */
+  static holds(table: () => NodeTable | undefined): (k: Buffer) => boolean {
+    return (k) => !!table()?.records.has(formatClientKey(clientKeyFromBytes(k)));
+  }
+
+  /** The version rule. */
+  apply(r: SiteRecord): void {
+    const c = formatClientKey(recordClientKey(r));
+    const held = this.records.get(c);
+    if (!held || beats(r, held)) this.records.set(c, r);
+  }
+
+  /** Stores what a claim decided; returns the endpoint the call connects to. */
+  claimed(o: ClaimOutcome, site: string): string {
+    const e = o.outcome === 'won' ? o.entry : o.outcome === 'lost' ? o.winner : o.entry;
+    this.apply({ kind: 'entry', entry: e, site });
+    return e.endpoint.name;
+  }
+
+  own(): (Entry | Withdraw)[] {
+    return [...this.records.values()].map((r) => (r.kind === 'entry' ? r.entry : r.withdraw));
+  }
+
+  endpointOf(client: string): string | undefined {
+    const r = this.records.get(client);
+    return r?.kind === 'entry' ? r.entry.endpoint.name : undefined;
+  }
+}
+
+/**
+ * How late a 5-ms interval timer runs while a test runs: the event loop's
+ * own delay in the same run, which bounds how late any budget timer can be
+ * declared. stop() returns the worst lateness in ms.
+ */
+export function timerLateness(): { stop(): number } {
+  let worst = 0;
+  let expected = performance.now() + 5;
+  const t = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - expected);
+    expected = now + 5;
+  }, 5);
+  return {
+    stop() {
+      clearInterval(t);
+      return worst;
+    },
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
