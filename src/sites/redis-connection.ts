@@ -22,6 +22,8 @@ import {
   type RedisClusterType,
 } from '@redis/client';
 
+import calculateSlot from 'cluster-key-slot';
+
 import { type Backoff, backoffMs } from './backoff';
 import type { Script } from './scripts';
 import type { SiteSecrets } from './site-secrets';
@@ -78,6 +80,8 @@ export class RedisConnection {
   private client?: Client;
   private cluster?: Cluster;
   private closed = false;
+  /** The cluster client's first discovery is done: slots and masters are known. */
+  private clusterReady = false;
   private connectAttempt = 0;
   private connectTimer?: NodeJS.Timeout;
   private readonly tracking: TrackingProvider;
@@ -133,11 +137,14 @@ export class RedisConnection {
     } as never) as unknown as Cluster;
     cl.on('error', (e: unknown) => this.hooks.failed(describeFailure(e)));
     cl.on('node-error', (e: unknown, node: { host?: string; port?: number }) => this.hooks.failed(`${node?.host}:${node?.port}: ${describeFailure(e)}`));
-    cl.on('node-ready', () => this.hooks.ready());
+    // a node client that comes back after a reconnection: probe (the first ones come before the slots are known)
+    cl.on('node-ready', () => this.clusterReady && this.hooks.ready());
     this.cluster = cl;
+    this.clusterReady = false;
     cl.connect().then(
       () => {
         this.connectAttempt = 0;
+        this.clusterReady = true;
         if (this.closed) cl.destroy();
         else this.hooks.ready();
       },
@@ -175,15 +182,43 @@ export class RedisConnection {
     return this.send(key, [...args]);
   }
 
-  /** PING every server (every master of a cluster); rejects if any does not answer PONG. */
-  async ping(): Promise<void> {
+  /**
+   * PING every server (every master of a cluster), then run a script on a
+   * key each one serves: a master that answers PING but cannot serve its
+   * keys (CLUSTERDOWN while it rejoins, an ACL that refuses the scripts)
+   * fails the probe. Rejects on the first failure.
+   */
+  async probe(script: Script, prefix: string): Promise<void> {
     if (this.client) {
       await this.client.sendCommand(['PING']);
+      await this.script(script, `${prefix}probe`, []);
       return;
     }
     const cl = this.cluster;
-    if (!cl || !cl.isOpen) throw new ClientOfflineError();
-    await Promise.all(cl.masters.map(async (m) => (await cl.nodeClient(m)).sendCommand(['PING'])));
+    if (!cl || !cl.isOpen || !this.clusterReady) throw new ClientOfflineError();
+    await Promise.all(
+      cl.masters.map(async (m) => {
+        await (await cl.nodeClient(m)).sendCommand(['PING']);
+        await this.script(script, this.probeKey(prefix, m.address), []);
+      }),
+    );
+  }
+
+  private readonly probeKeys = new Map<string, string>();
+
+  /** A key under the prefix whose slot this master serves now. */
+  private probeKey(prefix: string, address: string): string {
+    const cl = this.cluster!;
+    const known = this.probeKeys.get(address);
+    if (known && cl.getSlotMaster(calculateSlot(known))?.address === address) return known;
+    for (let n = 0; n < 100_000; n++) {
+      const k = `${prefix}probe:${n}`;
+      if (cl.getSlotMaster(calculateSlot(k))?.address === address) {
+        this.probeKeys.set(address, k);
+        return k;
+      }
+    }
+    throw new Error(`no slot of ${address} found`);
   }
 
   /**

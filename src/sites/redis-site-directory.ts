@@ -612,11 +612,8 @@ export class RedisSiteDirectory implements SiteDirectory {
     const wasUp = this.avail.isUp;
     try {
       const t0 = performance.now();
-      const [r] = await this.inBudget([(async () => {
-        await this.conn.ping();
-        // the scripts and the key space are usable (ACL), not only the connection
-        await this.conn.script(READ, `${this.prefix}probe`, []);
-      })()]);
+      // the scripts and every shard's keys are usable (ACL, cluster state), not only the connections
+      const [r] = await this.inBudget([this.conn.probe(READ, this.prefix)]);
       if (r !== TIMEOUT && r.ok) {
         this.counters.roundTrips.probe++;
         this.observer?.('probe', (performance.now() - t0) / 1000);
