@@ -101,7 +101,7 @@ export function newSiteCounters(): SiteCounters {
     claims: { won: 0, lost: 0, siteLocal: 0, overMarker: 0 },
     siteLocal: { down: 0, timeout: 0, error: 0 },
     cache: { hits: 0, misses: 0, flushes: 0 },
-    changes: { invalidations: 0, fetched: 0, fromOtherSites: 0, fromOwnSite: 0, notHeld: 0, gone: 0 },
+    changes: { invalidations: 0, fetched: 0, fromOtherSites: 0, fromOwnSite: 0, repeated: 0, notHeld: 0, gone: 0 },
     conflicts: { ours: 0, theirs: 0 },
     reconcile: { runs: 0, written: 0, unchanged: 0, conflicts: 0, failed: 0 },
     journal: { added: 0, dropped: 0 },
@@ -128,7 +128,7 @@ export class RedisSiteDirectory implements SiteDirectory {
   private readonly inflight = new Map<string, number>();
   private readonly invalidatedDuring = new Map<string, number>();
   private gapEpoch = 0;
-  private readonly toFetch = new Map<string, ClientKey>();
+  private readonly toFetch = new Map<string, { clientKey: ClientKey; previous?: SiteRecord }>();
   private fetchScheduled = false;
   private probeTimer?: NodeJS.Timeout;
   private probing = false;
@@ -541,6 +541,7 @@ export class RedisSiteDirectory implements SiteDirectory {
     const k = key.toString('utf8');
     if (!k.startsWith(this.prefix)) return;
     if (this.inflight.has(k)) this.invalidatedDuring.set(k, (this.invalidatedDuring.get(k) ?? 0) + 1);
+    const previous = this.cache.peek(k);
     const wasCached = this.cache.delete(k);
     let clientKey: ClientKey;
     try {
@@ -554,7 +555,9 @@ export class RedisSiteDirectory implements SiteDirectory {
       this.counters.changes.notHeld++;
       return;
     }
-    this.toFetch.set(k, clientKey);
+    // what this node knew before, so that a change it already told of is not told again
+    const pending = this.toFetch.get(k);
+    this.toFetch.set(k, { clientKey, previous: pending ? pending.previous : previous });
     if (!this.fetchScheduled) {
       this.fetchScheduled = true;
       setImmediate(() => void this.fetchChanges());
@@ -568,16 +571,17 @@ export class RedisSiteDirectory implements SiteDirectory {
     // while down nothing is fetched: the write-back on return compares everything held
     if (!this.avail.isUp || this.closed || batch.length === 0) return;
     const results = await this.inBudget(
-      batch.map(([k, ck]) => this.readOne(k, ck)),
+      batch.map(([k, f]) => this.readOne(k, f.clientKey)),
       Math.max(1000, 10 * this.o.budgetMs),
     );
     this.settle(results, (r, j) => {
       if (r === TIMEOUT || !r.ok) return;
-      const clientKey = batch[j][1];
+      const { clientKey, previous } = batch[j][1];
       this.counters.changes.fetched++;
       const record = r.value;
       if (!record) this.counters.changes.gone++;
       else if (record.site === this.site) return void this.counters.changes.fromOwnSite++;
+      else if (previous && sameRecord(previous, record) && previous.site === record.site) return void this.counters.changes.repeated++;
       else this.counters.changes.fromOtherSites++;
       this.emit(this.changeListeners, { clientKey, record });
     });

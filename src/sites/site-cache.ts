@@ -33,6 +33,11 @@ export class SiteCache {
     return withTtl(c.record, Math.ceil(left / 1000));
   }
 
+  /** The record as cached (expired or not), without touching its place. */
+  peek(key: string): SiteRecord | undefined {
+    return this.map.get(key)?.record;
+  }
+
   has(key: string): boolean {
     return this.map.has(key);
   }

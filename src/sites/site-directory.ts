@@ -90,8 +90,11 @@ export interface SiteCounters {
   /** Decisions and writes made without Redis, by reason. */
   siteLocal: { down: number; timeout: number; error: number };
   cache: { hits: number; misses: number; flushes: number };
-  /** Invalidations received; changes told to listeners; ignored: this site's own, or clients not held. */
-  changes: { invalidations: number; fetched: number; fromOtherSites: number; fromOwnSite: number; notHeld: number; gone: number };
+  /**
+   * Invalidations received; records read back; told to listeners (fromOtherSites, gone); not told:
+   * this site's own (fromOwnSite), the record told last time (repeated), clients not held (notHeld, not read).
+   */
+  changes: { invalidations: number; fetched: number; fromOtherSites: number; fromOwnSite: number; repeated: number; notHeld: number; gone: number };
   conflicts: { ours: number; theirs: number };
   reconcile: { runs: number; written: number; unchanged: number; conflicts: number; failed: number };
   journal: { added: number; dropped: number };
