@@ -7,6 +7,8 @@
 // I/O is the RedisConnection; the rules are in scripts.ts (server side),
 // site-record.ts (format, version rule), availability.ts (up/down),
 // journal.ts and site-cache.ts.
+import { ClientClosedError, ClientOfflineError } from '@redis/client';
+
 import { type ClientKey, clientKeyBytes, formatClientKey } from '../codec/client-key';
 import type { Withdraw } from '../codec/cluster-messages';
 import { ProtocolError } from '../codec/errors';
@@ -712,9 +714,10 @@ export class RedisSiteDirectory implements SiteDirectory {
       this.o.log?.warn({ site: this.site, err: (e as Error).message }, 'site directory: a value in Redis is not a site record (left alone)');
       return;
     }
-    const reason = describeFailure(e);
+    // not connected: the connection's own error says why (refused, TLS, WRONGPASS)
+    const reason = e instanceof ClientOfflineError || e instanceof ClientClosedError ? (this.lastFailure?.reason ?? 'not connected') : describeFailure(e);
     if (failureKind(e) === 'connection') {
-      this.lastFailure = { reason, atMs: Date.now() };
+      if (reason !== this.lastFailure?.reason) this.lastFailure = { reason, atMs: Date.now() };
       this.avail.down(reason);
     } else {
       this.o.log?.warn({ site: this.site, err: reason }, 'site directory: Redis answered with an error');
