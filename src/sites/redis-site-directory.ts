@@ -542,7 +542,8 @@ export class RedisSiteDirectory implements SiteDirectory {
     if (key === null) return this.gap('the server flushed key tracking');
     const k = key.toString('utf8');
     if (!k.startsWith(this.prefix)) return;
-    if (this.inflight.has(k)) this.invalidatedDuring.set(k, (this.invalidatedDuring.get(k) ?? 0) + 1);
+    const inflight = this.inflight.has(k);
+    if (inflight) this.invalidatedDuring.set(k, (this.invalidatedDuring.get(k) ?? 0) + 1);
     const previous = this.cache.peek(k);
     const wasCached = this.cache.delete(k);
     let clientKey: ClientKey;
@@ -552,7 +553,9 @@ export class RedisSiteDirectory implements SiteDirectory {
       this.counters.errors.malformed++;
       return;
     }
-    const held = this.o.holds ? this.o.holds(clientKeyBytes(clientKey)) : wasCached;
+    // a key this node is writing or reading now: its answer may predate the change, so read it back
+    // (Redis 7.0 also reports a script's own writes to the writer despite NOLOOP: read back once, cached again)
+    const held = inflight || wasCached || (this.o.holds ? this.o.holds(clientKeyBytes(clientKey)) : false);
     if (!held) {
       this.counters.changes.notHeld++;
       return;

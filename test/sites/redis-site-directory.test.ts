@@ -143,25 +143,27 @@ describe('site directory on a real Redis', function () {
     await a2.publish(entry(c, 'lns-c', 2, 2));
     await until(() => a1.counters.changes.fromOwnSite > own, 5000, 'the own-site change to be read back');
     assert.equal(changes.length, 0);
-    // another site moves it: a1 is told
+    // another site moves it: a1 is told (a record may be told twice when a1's own write and the move are
+    // read back in either order; the version rule makes that harmless, so the test looks at the last one)
+    const last = () => changes[changes.length - 1];
     await b.publish(entry(c, 'lns-b', 3, 3));
-    await until(() => changes.length === 1, 5000, 'the change to reach a1');
-    const r = changes[0].record!;
-    assert.equal(formatClientKey(changes[0].clientKey), c);
+    await until(() => changes.length > 0 && last().record?.kind === 'entry', 5000, 'the change to reach a1');
+    const r = last().record!;
+    assert.equal(formatClientKey(last().clientKey), c);
     assert.deepEqual(r.kind === 'entry' && [r.entry.endpoint.name, r.entry.version, r.site], ['lns-b', 3, 'south']);
+    assert.ok(changes.every((ch) => ch.record?.site === 'south'), 'nothing of its own site');
     // a withdraw from another site
     await b.withdraw(marker(c, 4, 3));
-    await until(() => changes.length === 2, 5000, 'the withdraw to reach a1');
-    assert.equal(changes[1].record?.kind, 'withdraw');
+    await until(() => last().record?.kind === 'withdraw', 5000, 'the withdraw to reach a1');
     // deleted by hand: the key is gone
     redis!.cli('DEL', `affinityd:${c}`);
-    await until(() => changes.length === 3, 5000, 'the deletion to reach a1');
-    assert.equal(changes[2].record, undefined);
+    await until(() => last().record === undefined, 5000, 'the deletion to reach a1');
+    const told = changes.length;
     // a client a1 does not hold is not fetched
     const before = a1.counters.changes.notHeld;
     await b.claim([entry(clientOf(4, 'change'), 'lns-b', 1, 3)]);
     await until(() => a1.counters.changes.notHeld === before + 1, 5000, 'the invalidation of a client not held');
-    assert.equal(changes.length, 3);
+    assert.equal(changes.length, told);
   });
 
   it('answers a claim for a client it has seen from the tracked cache, until another site changes it', async () => {
@@ -189,6 +191,7 @@ describe('site directory on a real Redis', function () {
     const a = await node('north', 1);
     const c = clientOf(6, 'foreign');
     redis!.cli('SET', `affinityd:${c}`, 'not a record');
+    await until(() => a.counters.changes.invalidations === 1, 5000, 'the SET to reach a');
     const [o] = await a.claim([entry(c, 'lns-a', 1, 1)]);
     assert.deepEqual(o, { outcome: 'site-local', entry: entry(c, 'lns-a', 1, 1), reason: 'error' });
     assert.equal((await a.publish(entry(c, 'lns-a', 5, 1))).outcome, 'site-local');
