@@ -8,6 +8,9 @@ import type { ClaimOutcome, ReconcileReport, SiteConflict } from '../../src/site
 import { beats, recordClientKey, type SiteRecord } from '../../src/sites/site-record';
 import type { SiteSecrets } from '../../src/sites/site-secrets';
 
+/** The ACL rule docs/sites.md gives an operator (keep the two the same). */
+export const SITE_ACL = '~affinityd:* resetchannels -@all +ping +hello +client|setname +client|tracking +evalsha +eval +script|load +get +set +pttl +cluster|slots';
+
 export const ENDPOINTS = {
   'lns-a': { name: 'lns-a', address: '198.51.100.1', port: 1701 },
   'lns-b': { name: 'lns-b', address: '198.51.100.2', port: 1701 },

@@ -15,10 +15,8 @@ import { RedisSiteDirectory } from '../../src/sites/redis-site-directory';
 import { loadSiteSecrets } from '../../src/sites/site-secrets';
 import { RedisServer, type RedisServerOptions, redisHasTls, redisUnavailable } from '../helpers/redis-server';
 import { haveCommand, requireOrSkip } from '../helpers/require';
-import { clientOf, entry, siteOptions, startSite, type TestSiteOptions, until } from '../helpers/sites';
+import { clientOf, entry, SITE_ACL, siteOptions, startSite, type TestSiteOptions, until } from '../helpers/sites';
 
-/** The ACL rule docs/sites.md gives an operator (keep the two the same). */
-export const SITE_ACL = '~affinityd:* resetchannels -@all +ping +hello +client|setname +client|tracking +evalsha +eval +script|load +get +set +pttl +cluster|slots';
 
 describe('site directory: AUTH, ACL, TLS, the password file', function () {
   this.timeout(60_000);
