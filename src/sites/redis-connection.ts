@@ -177,6 +177,24 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * `SET key value NX GET PX px`, and `PTTL key` pipelined right behind it
+   * (one write, one round trip; Redis runs a connection's pipelined
+   * commands back to back). Returns the value that was there (null: this one
+   * is stored now) and the key's remaining lifetime after. Plain commands,
+   * not a script: Redis 7.0 honours NOLOOP for them, so the writer is not
+   * told of its own write. Not a MULTI: node-redis returns a transaction's
+   * replies as text, and a record is octets.
+   */
+  async setNxGet(key: string, value: Buffer, px: number): Promise<[Buffer | null, number]> {
+    const set = this.send(key, ['SET', key, value, 'NX', 'GET', 'PX', String(px)]);
+    const pttl = this.send(key, ['PTTL', key]);
+    // both settle before either is looked at (no unhandled rejection from the second)
+    const [a, b] = await Promise.allSettled([set, pttl]);
+    if (a.status === 'rejected') throw a.reason;
+    return [(a.value as Buffer | null) ?? null, b.status === 'fulfilled' ? Number(b.value) : -2];
+  }
+
   /** A plain command on one key (the benchmark's bare SET NX). */
   command(key: string, args: readonly RedisArgument[]): Promise<unknown> {
     return this.send(key, [...args]);

@@ -17,7 +17,7 @@ import { Availability } from './availability';
 import { type Backoff, backoffMs } from './backoff';
 import { Journal, type JournalItem, type JournalMode } from './journal';
 import { describeFailure, failureKind, RedisConnection, type RedisConnectionOptions } from './redis-connection';
-import { CLAIM, READ, type Script, SCRIPTS, STORE } from './scripts';
+import { CLAIM, READ, SCRIPTS, STORE } from './scripts';
 import { SiteCache } from './site-cache';
 import type {
   ClaimOutcome,
@@ -241,7 +241,7 @@ export class RedisSiteDirectory implements SiteDirectory {
       for (const t of todo) out[t.i] = this.siteLocalClaim(t.key, t.entry, 'down').outcome;
       return out;
     }
-    const ps = todo.map((t) => this.claimOne(t.key, { kind: 'entry', entry: t.entry, site: this.site }));
+    const ps = todo.map((t) => this.claimOne(t.key, { kind: 'entry', entry: t.entry, site: this.site } as const));
     const results = await this.inBudget(ps);
     this.settle(results, (r, j) => {
       const t = todo[j];
@@ -277,26 +277,42 @@ export class RedisSiteDirectory implements SiteDirectory {
   }
 
   /**
-   * First writer wins, on one key. Returns the record stored (its version
-   * raised above a withdraw marker if need be) or the entry that was first.
+   * First writer wins, on one key: `SET NX GET PX` (and PTTL, pipelined). Returns the record stored or the entry that was first. A
+   * withdraw marker in the way is claimed over with the CLAIM script, the
+   * version raised above the marker's if need be.
    */
-  private async claimOne(key: string, record: SiteRecord, attempts = 3): Promise<Claimed> {
+  private async claimOne(key: string, record: SiteRecord): Promise<Claimed> {
     if (record.kind !== 'entry') throw new Error('only entries are claimed');
     const px = this.px(record.entry.ttlSeconds, this.o.entryTtlSeconds);
-    const { reply, fresh } = await this.run('claim', CLAIM, key, [encodeRecord(record), String(px)]);
-    const [code, cur, pttl] = reply as [number, Buffer | null, number];
-    if (code === 1) {
+    const { reply, fresh } = await this.run('claim', key, () => this.conn.setNxGet(key, encodeRecord(record), px));
+    const [prev, pttl] = reply;
+    if (!prev) {
       this.remember(key, record, px, fresh);
       return { won: true, record };
     }
-    const current = this.current(key, record.entry.clientKey, code, cur, pttl);
+    const current = this.current(key, record.entry.clientKey, 0, prev, pttl);
     this.remember(key, current, pttl, fresh);
     if (current.kind === 'entry') return { won: false, current };
-    // a withdraw marker at least as new: claim again just above it
-    const v = current.withdraw.version;
-    if (attempts <= 1 || v >= MAX_U32) throw new ForeignValueError(key, `cannot claim above withdraw marker v${v}/${current.withdraw.originNode}`);
+    return this.claimOverMarker(key, record, current);
+  }
+
+  /** The key holds a withdraw marker: claim just above it (the script stores only over a marker it beats). */
+  private async claimOverMarker(key: string, record: Extract<SiteRecord, { kind: 'entry' }>, marker: SiteRecord, attempts = 3): Promise<Claimed> {
+    const v = recordVersion(marker).version;
+    if (attempts <= 0 || v >= MAX_U32) throw new ForeignValueError(key, `cannot claim above withdraw marker v${v}`);
+    const ours = beats(record, marker) ? record : { ...record, entry: { ...record.entry, version: v + 1 } };
     this.counters.claims.overMarker++;
-    return this.claimOne(key, { ...record, entry: { ...record.entry, version: v + 1 } }, attempts - 1);
+    const px = this.px(ours.entry.ttlSeconds, this.o.entryTtlSeconds);
+    const { reply, fresh } = await this.run('claim', key, () => this.conn.script(CLAIM, key, [encodeRecord(ours), String(px)]));
+    const [code, cur, pttl] = reply as [number, Buffer | null, number];
+    if (code === 1) {
+      this.remember(key, ours, px, fresh);
+      return { won: true, record: ours };
+    }
+    const current = this.current(key, ours.entry.clientKey, code, cur, pttl);
+    this.remember(key, current, pttl, fresh);
+    if (current.kind === 'entry') return { won: false, current };
+    return this.claimOverMarker(key, ours, current, attempts - 1);
   }
 
   /** The answer to a claim that had already returned site-local. */
@@ -367,7 +383,7 @@ export class RedisSiteDirectory implements SiteDirectory {
   }
 
   private async readOne(key: string, clientKey: ClientKey): Promise<SiteRecord | undefined> {
-    const { reply, fresh } = await this.run('read', READ, key, []);
+    const { reply, fresh } = await this.run('read', key, () => this.conn.script(READ, key, []));
     const [cur, pttl] = reply as [Buffer?, number?];
     if (!cur) return undefined;
     const record = this.current(key, clientKey, 0, cur, pttl ?? 0);
@@ -420,7 +436,7 @@ export class RedisSiteDirectory implements SiteDirectory {
     const ttl = record.kind === 'entry' ? record.entry.ttlSeconds : record.withdraw.ttlSeconds;
     const px = this.px(ttl, record.kind === 'entry' ? this.o.entryTtlSeconds : this.o.withdrawTtlSeconds);
     const clientKey = recordClientKey(record);
-    const { reply, fresh } = await this.run('store', STORE, key, [encodeRecord(record), String(px)]);
+    const { reply, fresh } = await this.run('store', key, () => this.conn.script(STORE, key, [encodeRecord(record), String(px)]));
     const [code, cur, pttl] = reply as [number, Buffer | null, number];
     if (code === 1) {
       this.remember(key, record, px, fresh);
@@ -728,13 +744,14 @@ export class RedisSiteDirectory implements SiteDirectory {
     }
   }
 
-  private async run(op: RoundTripOp, script: Script, key: string, args: (string | Buffer)[]): Promise<{ reply: unknown; fresh: boolean }> {
+  /** One command or script on one key, counted and timed; fresh: no invalidation of the key (nor gap) came while it ran. */
+  private async run<T>(op: RoundTripOp, key: string, send: () => Promise<T>): Promise<{ reply: T; fresh: boolean }> {
     this.inflight.set(key, (this.inflight.get(key) ?? 0) + 1);
     const invalidatedBefore = this.invalidatedDuring.get(key) ?? 0;
     const gapBefore = this.gapEpoch;
     const t0 = performance.now();
     try {
-      const reply = await this.conn.script(script, key, args);
+      const reply = await send();
       this.counters.roundTrips[op]++;
       this.observer?.(op, (performance.now() - t0) / 1000);
       return { reply, fresh: this.gapEpoch === gapBefore && (this.invalidatedDuring.get(key) ?? 0) === invalidatedBefore };

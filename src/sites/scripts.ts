@@ -6,6 +6,10 @@
 // record of format 1 is never overwritten (a newer format written during an
 // upgrade, or a stranger's value): the script answers 2 and the caller
 // counts it.
+//
+// The common claim is not a script but `SET key value NX GET PX ttl` with
+// `PTTL key` pipelined behind it (redis-connection.ts setNxGet): Redis 7.0 tells a
+// writer of its own scripted writes despite NOLOOP, not of plain ones.
 import { createHash } from 'node:crypto';
 
 export interface Script {
@@ -32,7 +36,9 @@ end
 `;
 
 /**
- * First writer wins. ARGV[1]: the record, ARGV[2]: its lifetime in ms.
+ * First writer wins over a withdraw marker (a plain `SET NX GET` cannot
+ * replace one): the claim path uses it only when `SET NX GET` found a
+ * marker. ARGV[1]: the record, ARGV[2]: its lifetime in ms.
  * Stored if the key holds nothing, or a withdraw marker (kind 2) that the
  * record beats by the version rule. Returns {1} when stored; {0, current,
  * PTTL} when another record is there (the winner, or a marker the caller

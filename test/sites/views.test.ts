@@ -47,8 +47,7 @@ describe('site directory: metrics, /readyz warnings, show peers', function () {
     const registry = new Registry();
     registerSiteMetrics(registry, d);
     await d.claim([entry(clientOf(1), 'lns-a'), entry(clientOf(2), 'lns-a')]);
-    // its own claims are cached (Redis 7.0 echoes a script's writes to the writer despite NOLOOP:
-    // the cached record is read back once, then cached again)
+    // its own claims are cached (and no invalidation of its own write comes back to drop them: NOLOOP)
     await until(() => d!.cacheSize === 2 && d!.counters.changes.invalidations === d!.counters.changes.fetched, 5000, 'the claims to be cached');
     await d.claim([entry(clientOf(1), 'lns-b', 1, 2)]);
     let text = await registry.metrics();
