@@ -6,7 +6,7 @@
 // certificates.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -63,6 +63,7 @@ describe('site directory: AUTH, ACL, TLS, the password file', function () {
   after(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   it('works as an ACL user with only the documented permissions', async () => {
+    assert.ok(readFileSync(join(__dirname, '..', '..', 'docs', 'sites.md'), 'utf8').includes(`ACL SETUSER affinityd on >PASSWORD ${SITE_ACL}`), 'docs/sites.md gives this ACL rule');
     const r = await server({ args: ['--user', 'affinityd', 'on', '>s3cret-pass', ...SITE_ACL.split(' '), '--user', 'default', 'off'] });
     const password = loadSiteSecrets(resolveConfig({ sites: { redis: { passwordFile: secretFile('s3cret-pass\n', 0o600) } } }).sites).password;
     assert.equal(password, 's3cret-pass');
