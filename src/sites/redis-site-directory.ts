@@ -277,9 +277,10 @@ export class RedisSiteDirectory implements SiteDirectory {
   }
 
   /**
-   * First writer wins, on one key: `SET NX GET PX` (and PTTL, pipelined). Returns the record stored or the entry that was first. A
-   * withdraw marker in the way is claimed over with the CLAIM script, the
-   * version raised above the marker's if need be.
+   * First writer wins, on one key: `SET NX GET PX`, with PTTL pipelined.
+   * Returns the record stored or the entry that was first. A withdraw
+   * marker in the way is claimed over with the CLAIM script, the version
+   * raised above the marker's if need be.
    */
   private async claimOne(key: string, record: SiteRecord): Promise<Claimed> {
     if (record.kind !== 'entry') throw new Error('only entries are claimed');
@@ -320,7 +321,11 @@ export class RedisSiteDirectory implements SiteDirectory {
     this.counters.lateAnswers++;
     if (!this.journal.pending(key, ours)) return; // written back meanwhile: the reconciliation decided
     this.journal.remove(key, ours);
-    if (c.won) return;
+    if (c.won) {
+      // claimed above another site's withdraw marker: the site must take the raised version
+      if (c.record !== ours) this.emit(this.changeListeners, { clientKey: recordClientKey(ours), record: c.record });
+      return;
+    }
     if (sameDecision(c.current, ours)) return;
     void this.resolveAgainstFirst(key, ours, c.current, 'late-answer').catch((e) => this.failure(e));
   }
