@@ -219,25 +219,11 @@ export class RedisSiteDirectory implements SiteDirectory {
 
   async claim(entries: readonly Entry[]): Promise<ClaimOutcome[]> {
     const out: ClaimOutcome[] = new Array(entries.length);
-    const todo: { i: number; key: string; entry: Entry }[] = [];
-    const up = this.avail.isUp && !this.closed;
-    entries.forEach((entry, i) => {
-      const key = siteKey(this.prefix, entry.clientKey);
-      if (up) {
-        // a live entry in the tracked cache is the first writer: SET NX would lose to it
-        const c = this.cache.get(key);
-        if (c?.kind === 'entry') {
-          this.counters.cache.hits++;
-          this.counters.claims.lost++;
-          out[i] = { outcome: 'lost', winner: c.entry, site: c.site, fromCache: true };
-          return;
-        }
-        this.counters.cache.misses++;
-      }
-      todo.push({ i, key, entry });
-    });
+    // always Redis, never the cache: a cached record may be older than Redis by an invalidation in
+    // flight (a withdraw, a move), and a claim is the decision itself
+    const todo = entries.map((entry, i) => ({ i, key: siteKey(this.prefix, entry.clientKey), entry }));
     if (todo.length === 0) return out;
-    if (!up) {
+    if (!this.avail.isUp || this.closed) {
       for (const t of todo) out[t.i] = this.siteLocalClaim(t.key, t.entry, 'down').outcome;
       return out;
     }
@@ -259,7 +245,7 @@ export class RedisSiteDirectory implements SiteDirectory {
           out[t.i] = { outcome: 'won', entry: (c.record as Extract<SiteRecord, { kind: 'entry' }>).entry };
         } else {
           this.counters.claims.lost++;
-          out[t.i] = { outcome: 'lost', winner: (c.current as Extract<SiteRecord, { kind: 'entry' }>).entry, site: c.current.site, fromCache: false };
+          out[t.i] = { outcome: 'lost', winner: (c.current as Extract<SiteRecord, { kind: 'entry' }>).entry, site: c.current.site };
         }
       } else {
         out[t.i] = this.siteLocalClaim(t.key, t.entry, 'error').outcome;

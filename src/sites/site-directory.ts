@@ -21,8 +21,8 @@ export type SiteLocalReason = 'down' | 'timeout' | 'error';
 export type ClaimOutcome =
   /** This entry is the client's, across sites (its version may have been raised above a withdraw marker: store this one). */
   | { readonly outcome: 'won'; readonly entry: Entry }
-  /** Another entry was first: adopt it before connecting. fromCache: answered from the tracked cache, without a round trip. */
-  | { readonly outcome: 'lost'; readonly winner: Entry; readonly site: string; readonly fromCache: boolean }
+  /** Another entry was first: adopt it before connecting. (Always Redis's answer, never the cache's.) */
+  | { readonly outcome: 'lost'; readonly winner: Entry; readonly site: string }
   /** Redis did not decide in time: the site's own entry stands (journaled, reconciled later). */
   | { readonly outcome: 'site-local'; readonly entry: Entry; readonly reason: SiteLocalReason };
 

@@ -166,25 +166,31 @@ describe('site directory on a real Redis', function () {
     assert.equal(changes.length, told);
   });
 
-  it('answers a claim for a client it has seen from the tracked cache, until another site changes it', async () => {
+  it('answers lookups from the tracked cache until another site changes the client; claims always ask Redis', async () => {
     const a = await node('north', 1);
     const b = await node('south', 2);
     const c = clientOf(5, 'cache');
+    const key = parseClientKey(c);
     await b.claim([entry(c, 'lns-b', 1, 2)]);
     // (key tracking is broadcast after the write: let it reach a first, or it would drop what a caches next)
     await until(() => a.counters.changes.invalidations === 1, 5000, "b's claim to reach a");
-    const [first] = await a.claim([entry(c, 'lns-a', 1, 1)]);
-    assert.deepEqual(first.outcome === 'lost' && [first.fromCache, first.winner.endpoint.name], [false, 'lns-b']);
-    const trips = a.counters.roundTrips.claim;
-    const [second] = await a.claim([entry(c, 'lns-a', 1, 1)]);
-    assert.deepEqual(second.outcome === 'lost' && [second.fromCache, second.winner.endpoint.name], [true, 'lns-b']);
-    assert.equal(a.counters.roundTrips.claim, trips, 'no round trip for a cached winner');
+    const [first] = await a.lookup([key]);
+    assert.deepEqual(first.outcome === 'found' && [first.fromCache, first.record.kind === 'entry' && first.record.entry.endpoint.name], [false, 'lns-b']);
+    const reads = a.counters.roundTrips.read;
+    const [second] = await a.lookup([key]);
+    assert.deepEqual(second.outcome === 'found' && [second.fromCache, second.record.kind === 'entry' && second.record.entry.endpoint.name], [true, 'lns-b']);
+    assert.equal(a.counters.roundTrips.read, reads, 'no round trip for a cached record');
     assert.equal(a.counters.cache.hits, 1);
+    // a claim is the decision: it goes to Redis even with the winner cached
+    const claims = a.counters.roundTrips.claim;
+    const [lost] = await a.claim([entry(c, 'lns-a', 1, 1)]);
+    assert.deepEqual(lost.outcome === 'lost' && lost.winner.endpoint.name, 'lns-b');
+    assert.equal(a.counters.roundTrips.claim, claims + 1);
     // another site moves it: the invalidation drops the cached record
     await b.publish(entry(c, 'lns-c', 2, 2));
     await until(() => a.cacheSize === 0, 5000, 'the invalidation to empty the cache');
-    const [third] = await a.claim([entry(c, 'lns-a', 1, 1)]);
-    assert.deepEqual(third.outcome === 'lost' && [third.fromCache, third.winner.endpoint.name], [false, 'lns-c']);
+    const [third] = await a.lookup([key]);
+    assert.deepEqual(third.outcome === 'found' && [third.fromCache, third.record.kind === 'entry' && third.record.entry.endpoint.name], [false, 'lns-c']);
   });
 
   it('leaves a value that is not a record alone, and counts it', async () => {
