@@ -62,7 +62,10 @@ async function main(): Promise<void> {
   const bare = createClient({ socket: { host: '127.0.0.1', port: redis.port } });
   await bare.connect();
   const site = (name: string, nodeId: number) => {
-    const d = new RedisSiteDirectory(siteOptions({ site: name, nodeId, nodes: [{ host: '127.0.0.1', port: redis.port }], budgetMs: 10_000, heartbeatMs: 60_000 }));
+    const d = new RedisSiteDirectory({
+      ...siteOptions({ site: name, nodeId, nodes: [{ host: '127.0.0.1', port: redis.port }], budgetMs: 10_000, heartbeatMs: 60_000 }),
+      cacheCapacity: 4 * samples,
+    });
     d.start();
     return d;
   };
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
     // a's tracked cache has them now: a lookup answers without a round trip
     const cached = await time(samples, (i) => a.lookup([entry(i < 0 ? samples + 1000 - i : i, 'held', 1).clientKey]));
     if (a.counters.claims.siteLocal !== 0) throw new Error(`${a.counters.claims.siteLocal} claims were site-local: the run is void`);
+    if (a.counters.cache.hits < samples) throw new Error(`only ${a.counters.cache.hits} lookups came from the cache: the run is void`);
     const r = {
       samples,
       bareSetNxUs: quantiles(setNx),
