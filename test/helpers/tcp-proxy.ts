@@ -9,6 +9,7 @@ export class TcpProxy {
   /** Bytes held while hung, per destination socket, delivered in order on heal. */
   private readonly held = new Map<Socket, Buffer[]>();
   private hung = false;
+  private isCut = false;
   port = 0;
 
   private constructor(private readonly target: { host: string; port: number }, private readonly host: string) {}
@@ -21,6 +22,8 @@ export class TcpProxy {
 
   private listen(port: number): Promise<void> {
     const s = createServer((client) => {
+      // accepted while the cut was being made: refused too
+      if (this.isCut) return void client.destroy();
       const upstream = createConnection(this.target);
       const pair: [Socket, Socket] = [client, upstream];
       this.pairs.add(pair);
@@ -49,15 +52,18 @@ export class TcpProxy {
 
   /** Every connection reset, and new ones refused, until heal(). */
   async cut(): Promise<void> {
+    this.isCut = true;
     const s = this.server;
     this.server = undefined;
+    // stop accepting first, then reset what is open (a client reconnecting at once finds nothing)
+    const closed = s ? new Promise<void>((r) => s.close(() => r())) : Promise.resolve();
     for (const [a, b] of this.pairs) {
       a.destroy();
       b.destroy();
     }
     this.pairs.clear();
     this.held.clear();
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+    await closed;
   }
 
   /** Connections stay up but nothing passes (a hung server), until heal(). */
@@ -67,6 +73,7 @@ export class TcpProxy {
 
   async heal(): Promise<void> {
     this.hung = false;
+    this.isCut = false;
     for (const [to, chunks] of this.held) if (!to.destroyed) for (const c of chunks) to.write(c);
     this.held.clear();
     if (!this.server) await this.listen(this.port);
