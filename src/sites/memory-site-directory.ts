@@ -23,7 +23,7 @@ import type {
   StoreOutcome,
 } from './site-directory';
 import { siteKey } from './site-key';
-import { beats, recordClientKey, recordVersion, sameDecision, sameRecord, type SiteRecord, withTtl } from './site-record';
+import { beats, encodeRecord, recordClientKey, recordVersion, sameDecision, sameRecord, type SiteRecord, withTtl } from './site-record';
 
 /** The shared "Redis": records with their expiry, and every directory attached to it. */
 export class MemorySiteStore {
@@ -118,6 +118,7 @@ export class MemorySiteDirectory implements SiteDirectory {
   }
 
   async claim(entries: readonly Entry[]): Promise<ClaimOutcome[]> {
+    for (const entry of entries) encodeRecord({ kind: 'entry', entry, site: this.site });
     return entries.map((entry) => {
       const key = siteKey(this.prefix, entry.clientKey);
       const record: SiteRecord = { kind: 'entry', entry, site: this.site };
@@ -186,6 +187,7 @@ export class MemorySiteDirectory implements SiteDirectory {
   }
 
   private async storeRecord(record: SiteRecord): Promise<StoreOutcome> {
+    encodeRecord(record);
     const clientKey = recordClientKey(record);
     const key = siteKey(this.prefix, clientKey);
     if (!this.avail.isUp) {
@@ -206,7 +208,7 @@ export class MemorySiteDirectory implements SiteDirectory {
     });
     if (!this.avail.isUp) {
       this.counters.reconcile.failed += items.length;
-      return { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: items.length };
+      return { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: items.length, skipped: 0 };
     }
     const journaled = [...this.journal].map(([key, j]) => ({ key, ...j }));
     const inJournal = new Set(journaled.map((j) => j.key));
@@ -214,7 +216,7 @@ export class MemorySiteDirectory implements SiteDirectory {
   }
 
   private async writeBack(items: { key: string; clientKey: ClientKey; record: SiteRecord; mode: 'claim' | 'store' }[]): Promise<ReconcileReport> {
-    const report: ReconcileReport = { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: 0 };
+    const report: ReconcileReport = { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: 0, skipped: 0 };
     this.counters.reconcile.runs++;
     for (const it of items) {
       report.checked++;

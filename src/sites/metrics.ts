@@ -70,6 +70,7 @@ export function registerSiteMetrics(r: Registry, site: RedisSiteDirectory): Hist
     [{ result: 'unchanged' }, c().reconcile.unchanged],
     [{ result: 'conflict' }, c().reconcile.conflicts],
     [{ result: 'failed' }, c().reconcile.failed],
+    [{ result: 'skipped' }, c().reconcile.skipped],
   ]);
   gauge('affinityd_site_journal_entries', 'Own records waiting to be written back to Redis', () => site.journalSize);
   counter('affinityd_site_journal_dropped_total', 'Own records not kept because the journal was full', [], () => one(c().journal.dropped));

@@ -105,7 +105,7 @@ export function newSiteCounters(): SiteCounters {
     cache: { hits: 0, misses: 0, flushes: 0 },
     changes: { invalidations: 0, fetched: 0, fromOtherSites: 0, fromOwnSite: 0, repeated: 0, notHeld: 0, gone: 0 },
     conflicts: { ours: 0, theirs: 0 },
-    reconcile: { runs: 0, written: 0, unchanged: 0, conflicts: 0, failed: 0 },
+    reconcile: { runs: 0, written: 0, unchanged: 0, conflicts: 0, failed: 0, skipped: 0 },
     journal: { added: 0, dropped: 0 },
     foreignValues: 0,
     downs: 0,
@@ -217,7 +217,9 @@ export class RedisSiteDirectory implements SiteDirectory {
 
   // ---- claims ----
 
+  /** Rejects with ProtocolError (nothing sent, nothing journaled) if an entry breaks a rule of the codec. */
   async claim(entries: readonly Entry[]): Promise<ClaimOutcome[]> {
+    for (const entry of entries) encodeRecord({ kind: 'entry', entry, site: this.site });
     const out: ClaimOutcome[] = new Array(entries.length);
     // always Redis, never the cache: a cached record may be older than Redis by an invalidation in
     // flight (a withdraw, a move), and a claim is the decision itself
@@ -392,7 +394,9 @@ export class RedisSiteDirectory implements SiteDirectory {
     return this.store({ kind: 'withdraw', withdraw: w, site: this.site });
   }
 
+  /** Rejects with ProtocolError (nothing sent, nothing journaled) if the record breaks a rule of the codec. */
   private async store(record: SiteRecord): Promise<StoreOutcome> {
+    encodeRecord(record);
     const clientKey = recordClientKey(record);
     const key = siteKey(this.prefix, clientKey);
     if (!this.avail.isUp || this.closed) {
@@ -467,7 +471,7 @@ export class RedisSiteDirectory implements SiteDirectory {
     if (!this.avail.isUp || this.closed) {
       this.counters.reconcile.runs++;
       this.counters.reconcile.failed += items.length;
-      return { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: items.length };
+      return { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: items.length, skipped: 0 };
     }
     // a client in the journal is written back from there (a claim keeps first-writer-wins)
     const journaled = this.journalItems();
@@ -480,7 +484,7 @@ export class RedisSiteDirectory implements SiteDirectory {
   }
 
   private async writeBack(items: Item[]): Promise<ReconcileReport> {
-    const report: ReconcileReport = { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: 0 };
+    const report: ReconcileReport = { checked: 0, written: 0, unchanged: 0, conflicts: 0, failed: 0, skipped: 0 };
     this.counters.reconcile.runs++;
     for (let i = 0; i < items.length; i += RECONCILE_BATCH) {
       const batch = items.slice(i, i + RECONCILE_BATCH);
@@ -494,6 +498,12 @@ export class RedisSiteDirectory implements SiteDirectory {
       );
       this.settle(results, (r, j) => {
         const it = batch[j];
+        if (r !== TIMEOUT && !r.ok && (r.error instanceof ForeignValueError || r.error instanceof ProtocolError)) {
+          // the record, or the value Redis holds for its key, is not one to write: never retried (counted, logged)
+          report.skipped++;
+          if (it.journal) this.journal.remove(it.key, it.record);
+          return;
+        }
         if (r === TIMEOUT || !r.ok) return this.writeBackFailed(it, report);
         report.checked++;
         report[r.value]++;
@@ -505,7 +515,8 @@ export class RedisSiteDirectory implements SiteDirectory {
     c.unchanged += report.unchanged;
     c.conflicts += report.conflicts;
     c.failed += report.failed;
-    if (report.conflicts || report.failed) this.o.log?.warn({ site: this.site, ...report }, 'site directory reconciliation');
+    c.skipped += report.skipped;
+    if (report.conflicts || report.failed || report.skipped) this.o.log?.warn({ site: this.site, ...report }, 'site directory reconciliation');
     return report;
   }
 

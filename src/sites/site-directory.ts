@@ -80,6 +80,8 @@ export interface ReconcileReport {
   conflicts: number;
   /** Not compared (Redis failed meanwhile); they stay journaled. */
   failed: number;
+  /** Not written, never retried: the record breaks a rule of the codec, or its key holds a value that is not a record (counted, logged). */
+  skipped: number;
 }
 
 export interface SiteCounters {
@@ -96,7 +98,7 @@ export interface SiteCounters {
    */
   changes: { invalidations: number; fetched: number; fromOtherSites: number; fromOwnSite: number; repeated: number; notHeld: number; gone: number };
   conflicts: { ours: number; theirs: number };
-  reconcile: { runs: number; written: number; unchanged: number; conflicts: number; failed: number };
+  reconcile: { runs: number; written: number; unchanged: number; conflicts: number; failed: number; skipped: number };
   journal: { added: number; dropped: number };
   /** Records in Redis that are not of this format (never overwritten). */
   foreignValues: number;
@@ -114,7 +116,7 @@ export interface SiteDirectory {
   readonly counters: SiteCounters;
   /** Own records not yet confirmed by Redis. */
   readonly journalSize: number;
-  /** Cross-site first writer wins, one outcome per entry, in order. */
+  /** Cross-site first writer wins, one outcome per entry, in order. Rejects with ProtocolError for an entry that breaks a codec rule. */
   claim(entries: readonly Entry[]): Promise<ClaimOutcome[]>;
   lookup(keys: readonly ClientKey[]): Promise<LookupOutcome[]>;
   /** A move: a higher version, by the version rule. */

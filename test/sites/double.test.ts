@@ -54,8 +54,11 @@ async function scenario(w: World): Promise<string[]> {
   log.push(claimed((await a.claim([entry(shared, 'lns-a', 1, 9)]))[0]));
   log.push(claimed((await a.claim([entry(alone, 'lns-a', 1, 9)]))[0]));
   log.push(claimed((await b.claim([entry(shared, 'lns-b', 1, 2)]))[0]));
+  const heardBeforeHeal = b.counters.changes.invalidations;
   await w.heal(a);
   await until(() => a.journalSize === 0, 10_000, 'the journal to be written back');
+  // north's two writes (the client only it saw, the adoption) reach south's cache before it looks
+  await until(() => b.counters.changes.invalidations >= heardBeforeHeal + 2, 5000, "north's write-back to reach south");
   log.push(...conflicts);
   const [s, al] = await b.lookup([entry(shared, 'lns-a').clientKey, entry(alone, 'lns-a').clientKey]);
   log.push(s.outcome === 'found' ? rec(s.record) : s.outcome, al.outcome === 'found' ? rec(al.record) : al.outcome);

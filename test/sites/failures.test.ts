@@ -207,6 +207,23 @@ describe('site directory when Redis fails', function () {
     assert.equal(A.d.counters.conflicts.theirs + A.d.counters.conflicts.ours, 0);
   });
 
+  it('a journaled claim whose key holds a value that is not a record is skipped on return: Redis still comes up', async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: redis!.port });
+    closers.push(() => proxy.close());
+    const A = await site({ site: 'north', nodeId: 1, nodes: [{ host: '127.0.0.1', port: proxy.port }] });
+    await proxy.cut();
+    await waitState(A.d, 'down');
+    const [bad, good] = [clientOf(1, 'poison'), clientOf(2, 'poison')];
+    for (const c of [bad, good]) assert.equal((await call(A.d, A.table, 'A', c, 'lns-a', 1)).outcome.outcome, 'site-local');
+    redis!.cli('SET', `affinityd:${bad}`, 'a stranger wrote this');
+    await proxy.heal();
+    await waitState(A.d, 'up');
+    assert.equal(A.d.journalSize, 0);
+    assert.deepEqual([A.d.counters.reconcile.written, A.d.counters.reconcile.skipped], [1, 1]);
+    assert.equal(redis!.cli('GET', `affinityd:${bad}`).trim(), 'a stranger wrote this');
+    assert.equal(inRedis(good), 'lns-a');
+  });
+
   it('one site cut off from Redis while the other reaches it: on heal, the cut site adopts what the other decided first', async () => {
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: redis!.port });
     closers.push(() => proxy.close());

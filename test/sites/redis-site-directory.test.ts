@@ -205,5 +205,13 @@ describe('site directory on a real Redis', function () {
     assert.equal(a.counters.foreignValues, 2);
     assert.equal(a.counters.errors.malformed, 2);
     assert.equal(a.state.state, 'up', 'a foreign value is not Redis failing');
+    // an entry that breaks a codec rule is refused before anything is sent or kept
+    const trips = a.counters.roundTrips.claim;
+    const journaled = a.journalSize;
+    const badEndpoint = { ...entry(clientOf(7, 'foreign'), 'lns-a'), endpoint: { name: 'x', address: 'not an address', port: 1 } };
+    await assert.rejects(a.claim([entry(clientOf(8, 'foreign'), 'lns-b'), badEndpoint]), (e: Error) => e.name === 'ProtocolError');
+    await assert.rejects(a.publish({ ...entry(clientOf(7, 'foreign'), 'lns-a'), version: -1 }), (e: Error) => e.name === 'ProtocolError');
+    assert.equal(a.counters.roundTrips.claim, trips);
+    assert.equal(a.journalSize, journaled);
   });
 });

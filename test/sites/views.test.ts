@@ -80,7 +80,7 @@ describe('site directory: metrics, /readyz warnings, show peers', function () {
     assert.equal(value(text, 'affinityd_site_redis_downs_total'), 1);
     const w = siteReadinessWarnings(d);
     assert.equal(w.length, 2, w.join('\n'));
-    assert.match(w[0], /^site directory \(Redis\) down for [\d.]+ s: .*(ECONNREFUSED|connection lost).*; site north decides alone$/);
+    assert.match(w[0], /^site directory \(Redis\) down for [\d.]+ s: .*(ECONNREFUSED|ECONNRESET|connection lost).*; site north decides alone$/);
     assert.match(w[1], /1 own record\(s\) waiting to be written back/);
     const down = siteDirectoryView(d);
     assert.equal(down.state, 'down');
