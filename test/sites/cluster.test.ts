@@ -66,7 +66,7 @@ describe('site directory on a Redis Cluster of three masters', function () {
     console.log(`      keys per master: ${perMaster.join(', ')}`);
     assert.ok(perMaster.every((n) => n > 100), `keys per master ${perMaster}`);
     assert.equal(perMaster.reduce((a, b) => a + b, 0), clients.length);
-    const reader = await node('north', 9);
+    const reader = await node('north', 9, { budgetMs: 30_000 });
     const read = await reader.lookup(clients.map((c) => parseClientKey(c)));
     read.forEach((r, i) => assert.deepEqual(r.outcome === 'found' && r.record.kind === 'entry' && r.record.entry.endpoint, winners[i].endpoint));
   });

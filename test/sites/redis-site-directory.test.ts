@@ -67,7 +67,7 @@ describe('site directory on a real Redis', function () {
       winners.push(winner!);
     }
     // what Redis holds is the winner: every client read back, a sample also straight from redis-cli
-    const fresh = await node('east', 7);
+    const fresh = await node('east', 7, { budgetMs: 30_000 });
     const read = await fresh.lookup(clients.map((c) => parseClientKey(c)));
     read.forEach((r, i) => assert.deepEqual(r.outcome === 'found' && r.record.kind === 'entry' && [r.record.entry.endpoint, r.record.entry.originNode], [winners[i].endpoint, winners[i].originNode]));
     for (let i = 0; i < clients.length; i += 30) {
