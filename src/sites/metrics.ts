@@ -51,8 +51,8 @@ export function registerSiteMetrics(r: Registry, site: RedisSiteDirectory): Hist
   gauge('affinityd_site_redis_up', '1 while the site directory (Redis) is up; 0 while this site decides alone', () => (site.state.state === 'up' ? 1 : 0));
   counter('affinityd_site_redis_round_trips_total', 'Redis commands answered, by operation', ['op'], () => by(c().roundTrips, 'op'));
   counter('affinityd_site_redis_errors_total', 'Redis commands that failed, by kind', ['kind'], () => by(c().errors, 'kind'));
-  counter('affinityd_site_cache_hits_total', 'Claims and lookups answered from the tracked cache', [], () => one(c().cache.hits));
-  counter('affinityd_site_cache_misses_total', 'Claims and lookups that went to Redis', [], () => one(c().cache.misses));
+  counter('affinityd_site_cache_hits_total', 'Lookups answered from the tracked cache', [], () => one(c().cache.hits));
+  counter('affinityd_site_cache_misses_total', 'Lookups that went to Redis (claims always do)', [], () => one(c().cache.misses));
   counter('affinityd_site_claims_total', 'Cross-site claims, by outcome', ['outcome'], () => [
     [{ outcome: 'won' }, c().claims.won],
     [{ outcome: 'lost' }, c().claims.lost],

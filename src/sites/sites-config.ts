@@ -52,7 +52,8 @@ const int = (min: number, max: number, dflt: number) => ({ type: 'integer', mini
 const str = (dflt: string) => ({ type: 'string', default: dflt });
 
 export const SITES_SCHEMA = {
-  type: 'object', additionalProperties: false, default: {},
+  // the connection, the site's name and its timing are set up at start: a running node keeps them until restarted
+  type: 'object', additionalProperties: false, default: {}, restart: true,
   properties: {
     enabled: { type: 'boolean', default: false },
     site: str(''),

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ConfigError, resolveConfig } from '../../src/daemon/config';
+import { ConfigError, resolveConfig, RESTART_ONLY_SETTINGS } from '../../src/daemon/config';
 import { siteDirectoryOptions } from '../../src/sites/create-site-directory';
 
 const root = join(__dirname, '..', '..');
@@ -64,6 +64,10 @@ describe('sites configuration', () => {
     for (const k of ['enabled', 'site', 'budgetMs', 'failuresBeforeDown', 'heartbeatMs', 'retry', 'cacheCapacity', 'journalCapacity', 'mode', 'nodes', 'username', 'passwordFile', 'keyPrefix', 'connectTimeoutMs', 'tls', 'caFile', 'certFile', 'keyFile', 'serverName']) {
       assert.match(block, new RegExp(`\\b${k}:`), k);
     }
+  });
+
+  it('needs a restart to change (a reload reports it and keeps the running value)', () => {
+    assert.ok(RESTART_ONLY_SETTINGS.includes('sites'));
   });
 
   it('turns into site directory options', () => {
