@@ -10,9 +10,11 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { createClient, RESP_TYPES } from '@redis/client';
+import { createClient, type RedisClientType, RESP_TYPES } from '@redis/client';
 
 import { haveCommand } from './require';
+
+type PlainClient = RedisClientType<{}, {}, {}, 2, {}>; // eslint-disable-line @typescript-eslint/no-empty-object-type
 
 export function redisUnavailable(): string | undefined {
   if (!haveCommand('redis-server')) return 'redis-server is not installed: apt-get install redis-server';
@@ -179,6 +181,17 @@ export class RedisServer {
     } finally {
       c.destroy();
     }
+  }
+
+  /** A plain client of its own (not the code under test), for checks that must be quick: the caller destroys it. */
+  async plainClient(): Promise<PlainClient> {
+    const c: PlainClient = createClient({
+      socket: { host: this.host, port: this.port, ...(this.o.tls ? { tls: true, ca: readFileSync(this.o.tls.ca), cert: readFileSync(this.o.tls.cert), key: readFileSync(this.o.tls.key) } : {}) },
+      username: this.o.auth?.user,
+      password: this.o.auth?.password,
+    });
+    await c.connect();
+    return c;
   }
 
   /** A key's value as octets (null: no such key). */
