@@ -13,6 +13,8 @@ import { POLICY_NAMES } from '../selection/policy';
 import { packageRoot } from '../util/package-root';
 import { ControlClientError } from '../control/client';
 import { systemdNotifier } from '../daemon/service-notifier';
+import { describeSites } from '../sites/describe-sites';
+import { loadSiteSecrets } from '../sites/site-secrets';
 import { CONTROL_USAGE, controlCommand } from './control-cli';
 import { type DemoOptions, runDemo } from './demo';
 
@@ -21,7 +23,8 @@ const USAGE = `usage: affinityd <command> [options]
 commands:
   run --config FILE        start a node with its front ends (SIGHUP: reload the configuration;
                            SIGINT/SIGTERM: drain, save the table and stop)
-  check-config FILE        validate a configuration file and its key file; exit 0 if good
+  check-config FILE        validate a configuration file and its key file (and the Redis
+                           password and TLS files with sites enabled); exit 0 if good
   capture (-i IFACE | -r FILE) [-w FILE] [-c N] [--filter BPF] [--port N]
           [--json] [--summary] [--key-file FILE]
                            the cluster protocol on the wire: one line per message, or
@@ -66,10 +69,14 @@ async function main(argv: string[]): Promise<number> {
       if (!file) throw new ConfigError(['a FILE to check is required'], 'check-config');
       const c = loadConfigFile(file);
       const ring = loadKeyFile(c.cluster.keyFile);
+      // ---- sites (issue 16): the Redis password and TLS files are checked too ----
+      const siteLine = c.sites.enabled ? describeSites(c.sites, loadSiteSecrets(c.sites)) : '';
+      // ---- end sites ----
       process.stdout.write(
         `${file}: good. node ${c.node.id}, group ${c.cluster.group}:${c.cluster.port} on ${c.cluster.interface}, ` +
           `${c.endpoints.length} endpoint(s), ${c.frontends.length} front end(s), ${ring.keys.length} key(s), sending with key ${ring.sendKeyId}` +
-          `${c.radius.enabled ? `, RADIUS API on ${c.radius.listen.address}:${c.radius.listen.port}${c.radius.tokenFile ? ' with a token' : ''}` : ''}\n`,
+          `${c.radius.enabled ? `, RADIUS API on ${c.radius.listen.address}:${c.radius.listen.port}${c.radius.tokenFile ? ' with a token' : ''}` : ''}\n` +
+          siteLine,
       );
       return 0;
     }

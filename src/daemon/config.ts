@@ -14,6 +14,9 @@ import { radiusSecretProblems } from '../radius/secret-file';
 import { MAX_TUNNEL_PASSWORD_OCTETS } from '../radius/tunnel-attributes';
 import { RADIUS_CONFIG_SCHEMA, type RadiusConfig, radiusConfigProblems, TUNNEL_CONFIG_SCHEMA, type TunnelConfig } from '../radius/radius-config';
 import { POLICY_NAMES, type PolicyName } from '../selection/selection-policy';
+// ---- sites (issue 16): the schema block lives with the site layer ----
+import { SITES_SCHEMA, type SitesConfig, sitesConfigProblems } from '../sites/sites-config';
+// ---- end sites ----
 
 export type { FrontendConfig, IdentityMode } from '../frontend/frontend-config';
 
@@ -95,6 +98,9 @@ export interface Config {
   management: { enabled: boolean; address: string; port: number };
   /** The HTTP decision API FreeRADIUS calls (docs/radius.md). */
   radius: RadiusConfig;
+  // ---- sites (issue 16): joining other sites through Redis; src/sites/sites-config.ts ----
+  sites: SitesConfig;
+  // ---- end sites ----
 }
 
 type DeepPartial<T> = T extends (infer U)[] ? DeepPartial<U>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -252,6 +258,9 @@ export const CONFIG_SCHEMA = {
       properties: { enabled: { type: 'boolean', default: false }, address: str('127.0.0.1'), port: { type: 'integer', minimum: 0, maximum: 65535, default: 9147 } },
     },
     radius: RADIUS_CONFIG_SCHEMA,
+    // ---- sites (issue 16): src/sites/sites-config.ts ----
+    sites: SITES_SCHEMA,
+    // ---- end sites ----
   },
 } as const;
 
@@ -323,6 +332,9 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
     const p = c.control[k];
     if (p && (!p.startsWith('/') || Buffer.byteLength(p) > 107)) problems.push(`control.${k}: an absolute path of at most 107 octets`);
   }
+  // ---- sites (issue 16) ----
+  problems.push(...sitesConfigProblems(c.sites));
+  // ---- end sites ----
   if (problems.length) throw new ConfigError(problems, source);
   return c;
 }
@@ -350,19 +362,11 @@ export function loadConfigFile(path: string): Config {
  * comments. The file must not be readable or writable by group or others.
  */
 export function loadKeyFile(path: string): Keyring {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    throw new ConfigError([`cannot read the key file: ${(e as Error).message}`], path);
-  }
-  if ((st.mode & 0o077) !== 0) {
-    throw new ConfigError([`the key file is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`], path);
-  }
   const keys: { id: number; secret: Buffer }[] = [];
   let sendKeyId: number | undefined;
   const problems: string[] = [];
-  readFileSync(path, 'utf8')
+  readSecretFile(path, 'key file')
+    .toString('utf8')
     .split('\n')
     .forEach((raw, i) => {
       const line = raw.replace(/#.*/, '').trim();
@@ -386,4 +390,26 @@ export function loadKeyFile(path: string): Keyring {
     throw new ConfigError([(e as Error).message], path);
   }
   return ring;
+}
+
+/**
+ * A file that holds a secret (the cluster key, the Redis password, a TLS
+ * private key): it must not be readable or writable by group or others.
+ * Throws ConfigError naming the file and the fix.
+ */
+export function readSecretFile(path: string, what: string): Buffer {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new ConfigError([`cannot read the ${what}: ${(e as Error).message}`], path);
+  }
+  if ((st.mode & 0o077) !== 0) {
+    throw new ConfigError([`the ${what} is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`], path);
+  }
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new ConfigError([`cannot read the ${what}: ${(e as Error).message}`], path);
+  }
 }

@@ -12,6 +12,9 @@ import { request } from '../../src/control/client';
 import type { EntryView } from '../../src/control/protocol';
 import type { Lan } from './netns';
 
+/** Hosts in namespaces: one LAN (netns.ts Lan), or several sites joined by a router (netns-sites.ts SitesNet). */
+export type Hosts = Pick<Lan, 'hosts' | 'exec'>;
+
 const root = join(__dirname, '..', '..');
 export const tsx = (script: string): string[] => [process.execPath, '--import', 'tsx', join(root, script)];
 
@@ -49,7 +52,7 @@ export class NetnsCluster {
   readonly others: ChildProcess[] = [];
   readonly keyFile: string;
 
-  constructor(readonly lan: Lan, readonly dir: string, readonly nodes: number, public yaml: (i: number) => string = () => '') {
+  constructor(readonly lan: Hosts, readonly dir: string, readonly nodes: number, public yaml: (i: number) => string = () => '') {
     this.keyFile = join(dir, 'cluster.key');
     this.setKeys(`1 ${'5e'.repeat(32)} send`);
   }
