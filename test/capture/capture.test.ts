@@ -2,16 +2,21 @@
 // two nodes talk, decoded offline, with every frame the nodes counted as sent
 // in it; the written file read back by tcpdump and by tshark with the Lua
 // dissector; a crafted capture whose summary names a split bundle, a replay
-// and a forged tag; and a clear refusal without the capability to capture.
+// and a forged tag; a crafted file whose lines show what a node refuses and
+// whose bodies the dissector decodes field by field; the written file
+// readable by its owner only; and a clear refusal without the capability to
+// capture.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { encodeFrame } from '../../src/codec/frame';
-import { encodeQuery, encodeUpdate, MessageType } from '../../src/codec/messages';
+import { encodeQuery, encodeReply, encodeUpdate, MessageType } from '../../src/codec/messages';
+import { encodeSyncRequest, encodeWithdraw, SyncChunkWriter } from '../../src/codec/cluster-messages';
+import { writePcap } from '../helpers/pcap-file';
 import { addonOrSkip } from '../helpers/addon';
 import { frameType, rawSender, sendRaw, sleep, testGroup, testKeyring, TestNode, until } from '../helpers/loopback';
 import { haveCommand, isRoot, requireOrSkip } from '../helpers/require';
@@ -93,6 +98,8 @@ describe('affinityd capture', function () {
     }
     const sent = a.responder.stats().sent + b.responder.stats().sent;
     assert.equal(await cap.stop(), 0, 'capture ends cleanly on SIGINT');
+    // it holds client identities: its owner's alone (issue 13, item 8: it was 0644)
+    assert.equal(statSync(file).mode & 0o777, 0o600, 'the written capture is mode 0600');
 
     const lines = readCapture(file, ['--json', '--key-file', keyFile]).trim().split('\n').map((l) => JSON.parse(l));
     const ours = lines.filter((l) => l.node === 1 || l.node === 2);
@@ -135,9 +142,56 @@ describe('affinityd capture', function () {
     assert.equal(await cap.stop(), 0);
     const out = readCapture(file, ['--summary', '--key-file', keyFile]);
     assert.match(out, /^4 messages/);
-    assert.match(out, /split bundles: 1\n {2}2:203\.0\.113\.5\/split: lns-1=198\.51\.100\.1:1701 \(node 11, v1\) vs lns-2=198\.51\.100\.2:1701 \(node 12, v1\)/);
+    assert.match(out, /split bundles \(one version naming two endpoints\): 1\n {2}2:203\.0\.113\.5\/split: lns-1=198\.51\.100\.1:1701 \(node 11, v1\) vs lns-2=198\.51\.100\.2:1701 \(node 12, v1\)/);
     assert.match(out, /replays: node 11 sequence 1 \(replay\)/);
     assert.match(out, /failed checks: badTag 1/);
+  });
+
+  it('a crafted file: each line says what a node would accept or refuse; the dissector shows every body field', function () {
+    requireOrSkip(this, haveCommand('tshark'), 'tshark is not installed (apt-get install tshark)');
+    const ring = testKeyring();
+    const T = Date.now();
+    let seq = 0n;
+    const fr = (type: number, body: Buffer, s = ++seq) => encodeFrame({ type, keyId: 1, senderNode: 3, bootEpoch: 5, sequence: s, timestampMs: BigInt(T) }, body, ring);
+    const alice = parseClientKey('2:192.0.2.7/alice');
+    const lns1 = { address: '198.51.100.10', port: 1701, name: 'lns-1' };
+    const lns6 = { address: '2001:db8::6', port: 1701, name: 'lns-6' };
+    const sync = fr(MessageType.SyncRequest, encodeSyncRequest({ requestId: 9, cursor: 0, maxChunks: 16, bucketCount: 0, buckets: Buffer.alloc(0) }));
+    const chunk = new SyncChunkWriter(9, 0, 1352);
+    chunk.addEntry({ clientKey: parseClientKey('3:00:1b:21:3c:4d:5e/bob'), endpoint: lns6, version: 2, originNode: 1, ttlSeconds: 60 });
+    const frames = [
+      fr(MessageType.Query, encodeQuery({ clientKey: alice, queryId: 77 })),
+      fr(MessageType.Reply, encodeReply({ queryId: 77, entry: { clientKey: alice, endpoint: lns1, version: 4, originNode: 2, ttlSeconds: 60 } })),
+      sync,
+      sync, // the same SYNC_REQUEST again: a node refuses it as a replay
+      fr(MessageType.SyncRequest, Buffer.from([0x20, 0xc8, 0x01])), // bucket_count 200: a node counts it malformed
+      fr(MessageType.Digest, Buffer.from([0x0a, 0x01, 0x00])), // bucket_count as bytes: breaks the wire rules
+      fr(MessageType.SyncChunk, chunk.finish(40, true)),
+      fr(MessageType.Withdraw, encodeWithdraw({ clientKey: alice, version: 5, originNode: 3, ttlSeconds: 60 })),
+    ];
+    const file = join(dir, 'crafted-lines.pcap');
+    writePcap(file, frames.map((data, i) => ({ src: '10.0.0.3', sport: 7447, dst: '239.255.77.77', dport: 7447, data, timeMs: T + i })));
+    const lines = readCapture(file, ['--key-file', keyFile]).trim().split('\n');
+    assert.equal(lines.length, frames.length);
+    assert.deepEqual(lines.map((l) => /auth (\S+)$/.exec(l)?.[1]), ['ok', 'ok', 'ok', 'replay', 'malformedBody', 'malformedBody', 'ok', 'ok']);
+    assert.match(lines[2], /SYNC_REQUEST rid 9 from 0 x16 /);
+
+    const fields = execFileSync(
+      'tshark',
+      ['-r', file, '-X', `lua_script:${join(root, 'contrib', 'affinityd.lua')}`, '-Y', 'affinityd', '-T', 'fields', '-E', 'separator=|',
+        '-e', 'affinityd.type', '-e', 'affinityd.client', '-e', 'affinityd.endpoint', '-e', 'affinityd.entry.version', '-e', 'affinityd.query_id', '-e', 'affinityd.request_id', '-e', '_ws.expert.message'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    ).trim().split('\n');
+    assert.deepEqual(fields, [
+      '1|2:192.0.2.7/alice|||77||',
+      '2|2:192.0.2.7/alice|lns-1=198.51.100.10:1701|4|77||',
+      '4|||||9|',
+      '4|||||9|',
+      '4||||||', // the dissector checks the wire rules, not the limits (bucket_count 200): affinityd capture does
+      '7||||||malformed body',
+      '5|3:00:1b:21:3c:4d:5e/bob|lns-6=[2001:db8::6]:1701|2||9|',
+      '6|2:192.0.2.7/alice||5|||',
+    ]);
   });
 
   it('ends by itself after -c N on a quiet interface', async () => {
