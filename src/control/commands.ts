@@ -80,10 +80,3 @@ export function showPeers(node: AffinityNode): PeerView[] {
   }
   return views.sort((a, b) => a.nodeId - b.nodeId);
 }
-
-export function clear(node: AffinityNode, req: { client?: string; all?: boolean }): { withdrawn: number } {
-  if (req.all && req.client) throw new ControlError('clear: give a client or all, not both');
-  if (req.all) return { withdrawn: node.withdrawAll() };
-  if (!req.client) throw new ControlError('clear: give a client (DISCRIMINATOR/USERNAME) or all');
-  return { withdrawn: node.withdraw(req.client) ? 1 : 0 };
-}

@@ -6,7 +6,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 
 import type { AffinityNode } from '../daemon/node';
 import type { Logger } from '../frontend/frontend';
-import { clear, ControlError, showEntries, showEntry, showPeers } from './commands';
+import { clearEntries } from './clear';
+import { ControlError, showEntries, showEntry, showPeers } from './commands';
 import { ADMIN_COMMANDS, COMMANDS, type ControlLevel, type ControlRequest, MAX_REQUEST_OCTETS } from './protocol';
 
 export interface ControlHooks {
@@ -28,6 +29,8 @@ export class ControlServer {
   readonly counters = { connections: 0, requests: 0, refused: 0, errors: 0 };
   private readonly server: Server;
   private readonly clients = new Set<Socket>();
+  /** Sockets with a monitor attached, and how to unsubscribe each. */
+  private readonly monitors = new Map<Socket, () => void>();
 
   constructor(private readonly node: AffinityNode, readonly level: ControlLevel, private readonly hooks: ControlHooks, private readonly log: Logger) {
     this.server = createServer((s) => this.accept(s));
@@ -62,11 +65,22 @@ export class ControlServer {
     }
     chmodSync(path, 0o660);
     if (group) chownSync(path, -1, groupId(group));
-    this.log.info({ path, level: this.level }, 'control socket listening');
+    this.log.info({ path, access: this.level }, 'control socket listening'); // not `level`: pino's own key
   }
 
+  /**
+   * Stops listening and ends every connection. Monitors are unsubscribed
+   * here, before the node closes what they watch, and told why their stream
+   * ends ({"kind":"end","reason":...}) instead of being cut off.
+   */
   close(): Promise<void> {
-    for (const c of this.clients) c.destroy();
+    for (const [s, off] of this.monitors) {
+      off();
+      if (!s.destroyed) s.end(JSON.stringify({ kind: 'end', reason: 'the node is stopping' }) + '\n');
+      setTimeout(() => s.destroy(), 1000).unref(); // a reader that never reads the last line
+    }
+    this.monitors.clear();
+    for (const c of this.clients) if (!c.writableEnded) c.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -146,7 +160,7 @@ export class ControlServer {
       case 'show-stats':
         return n.stats();
       case 'clear':
-        return clear(n, req);
+        return clearEntries(n, req);
       case 'reload':
         if (!this.hooks.reload) throw new ControlError('reload: this node was not started from a configuration file');
         return this.hooks.reload();
@@ -163,7 +177,7 @@ export class ControlServer {
   private monitor(s: Socket): void {
     s.write(JSON.stringify({ ok: true, result: { monitoring: true } }) + '\n');
     let dropped = 0;
-    const off = this.node.changes.subscribe((e) => {
+    const unsubscribe = this.node.changes.subscribe((e) => {
       // a slow reader loses events (counted) rather than growing our memory
       if (s.writableLength > 1 << 20) {
         dropped++;
@@ -175,6 +189,10 @@ export class ControlServer {
       }
       s.write(JSON.stringify(e) + '\n');
     });
+    const off = () => {
+      if (this.monitors.delete(s)) unsubscribe();
+    };
+    this.monitors.set(s, unsubscribe);
     s.once('close', off);
   }
 }

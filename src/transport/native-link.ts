@@ -19,6 +19,8 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
   private readonly handlers = new Map<number, (body: Buffer, from: Peer, unicast: boolean) => void>();
   lastSendError?: Error;
   private handler?: (reply: Reply, from: Peer) => void;
+  /** Sees REPLYs before the router; one that returns true keeps the REPLY (the clear confirmation's answers). */
+  private readonly taps = new Set<(reply: Reply, from: Peer) => boolean>();
 
   constructor(private readonly responder: NativeResponder, private readonly o: NativeLinkOptions = {}) {}
 
@@ -44,6 +46,12 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
 
   onReply(handler: (reply: Reply, from: Peer) => void): void {
     this.handler = handler;
+  }
+
+  /** Adds a tap (see taps); returns the function that removes it. */
+  tapReplies(tap: (reply: Reply, from: Peer) => boolean): () => void {
+    this.taps.add(tap);
+    return () => this.taps.delete(tap);
   }
 
   onMessage(type: number, handler: (body: Buffer, from: Peer, unicast: boolean) => void): void {
@@ -85,7 +93,10 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
         this.counters.undecodableFrames++; // the native side checked it: should not happen
         continue;
       }
-      this.handler?.(reply, { nodeId: header.senderNode, address: f.address, port: f.port });
+      const from = { nodeId: header.senderNode, address: f.address, port: f.port };
+      let kept = false;
+      for (const t of this.taps) kept = t(reply, from) || kept;
+      if (!kept) this.handler?.(reply, from);
     }
   }
 
