@@ -56,6 +56,13 @@ export class ChangeFeed {
     this.emitter.setMaxListeners(0);
   }
 
+  private closed = false;
+
+  /** The node is closing: from now on unsubscribing leaves the responder alone. */
+  close(): void {
+    this.closed = true;
+  }
+
   get listening(): number {
     return this.emitter.listenerCount('change');
   }
@@ -90,7 +97,8 @@ export class ChangeFeed {
       p.applier.observer = undefined;
       p.withdrawals.observer = undefined;
       p.link.onMessage(MessageType.Update, () => {});
-      p.responder.setChangeFeed(false);
+      // a listener that leaves after the node closed: nothing is left to turn off
+      if (!this.closed) p.responder.setChangeFeed(false);
       return;
     }
     p.applier.observer = (kind, x, from) => {

@@ -374,8 +374,9 @@ export class AffinityNode {
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
     await this.management?.close();
     this.snapshot();
+    this.changes.close();
     this.responder.close();
-    this.log.info({ node: this.config.node.id }, 'node closed');
+    this.log.info({}, 'node closed'); // the node id is in every line (the logger's base)
   }
 
   async start(): Promise<this> {
@@ -413,7 +414,7 @@ export class AffinityNode {
       await this.close();
       throw e;
     }
-    this.log.info({ node: this.config.node.id, group: this.config.cluster.group, port: this.config.cluster.port, unicast: this.address() }, 'node started');
+    this.log.info({ group: this.config.cluster.group, port: this.config.cluster.port, unicast: this.address() }, 'node started');
     void this.ready.then(() => {
       if (!this.closed) this.notifier.notify('READY=1', `STATUS=${this.statusLine()}`);
     });

@@ -210,8 +210,13 @@ export class Router {
    * hold-down time, move the client to another endpoint with a higher version,
    * and announce it. If another node already moved the client, go there.
    */
+  /** An endpoint refused a call: out of selection (and /readyz) for the hold-down. */
+  endpointFailed(e: Endpoint): void {
+    this.endpoints.markFailed(e, this.o.failureHoldDownMs);
+  }
+
   reroute(key: ClientKey, failed: Endpoint): Promise<Route> {
-    this.endpoints.markFailed(failed, this.o.failureHoldDownMs);
+    this.endpointFailed(failed);
     return this.moveOff(key, clientKeyBytes(key), failed);
   }
 
