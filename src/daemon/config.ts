@@ -280,9 +280,12 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
 /** resolveConfig's work: throws only for schema errors; the cross-field problems are returned, all of them. */
 function checkConfig(input: unknown, source: string): { config: Config; problems: string[] } {
   const c = structuredClone(input ?? {}) as Config;
-  const valid = validate(c);
   // --- validation (operations): node.id has no default, said in words an operator can act on
-  const missingId = typeof c === 'object' && c !== null && (c.node === undefined || (typeof c.node === 'object' && c.node !== null && c.node.id === undefined));
+  // (`node:` with nothing under it, or `id:` with no value, is YAML null: missing too)
+  const n = typeof c === 'object' && c !== null ? (c as { node?: unknown }).node : undefined;
+  const missingId = typeof c === 'object' && c !== null && (n === undefined || n === null || (typeof n === 'object' && ((n as { id?: unknown }).id === undefined || (n as { id?: unknown }).id === null)));
+  if (missingId) delete (c as { node?: unknown }).node; // only the one clear message below
+  const valid = validate(c);
   const idProblem = `node.id: required, unique in the cluster (1 to 4294967295); there is no default, so that a copied configuration cannot make a second node 1`;
   if (!valid) {
     const schemaProblems = (validate.errors ?? []).filter((e) => !(e.keyword === 'required' && /^(node|id)$/.test((e.params as { missingProperty: string }).missingProperty) && missingId)).map(describe);

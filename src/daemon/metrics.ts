@@ -5,6 +5,7 @@
 // front end, endpoint), never a username or discriminator.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+import { buildInfo } from '../util/build-info';
 import type { AffinityNode } from './node';
 
 type Stats = ReturnType<AffinityNode['stats']>;
@@ -19,6 +20,14 @@ export class NodeMetrics {
   constructor(private readonly node: AffinityNode) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
+    // prom-client names three gauges *_total, which `promtool check metrics` refuses (the suffix is
+    // for counters); their per-type versions (nodejs_active_handles{type} ...) carry the same counts
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) r.removeSingleMetric(name);
+    const b = buildInfo();
+    new Gauge({ name: 'affinityd_build_info', help: 'Always 1; the labels say which build runs', labelNames: ['version', 'revision', 'nodejs'], registers: [r] }).set(
+      { version: b.version, revision: b.revision, nodejs: b.nodejs },
+      1,
+    );
     const stats = () => {
       // one stats() per scrape, shared by every metric's collect()
       const now = Date.now();
