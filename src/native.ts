@@ -179,6 +179,8 @@ export interface NativeCodec {
     body: Buffer,
     keyring: Keyring,
   ): Buffer;
+  /** native/key_hash.h HashKey(bytes, seed): the hash docs/protocol.md section 9.1 defines. */
+  keyHash(bytes: Buffer, seed: bigint): bigint;
 }
 
 interface Addon {

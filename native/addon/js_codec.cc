@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "../frame.h"
+#include "../key_hash.h"
 #include "../messages.h"
 #include "napi_util.h"
 
@@ -162,6 +163,17 @@ Napi::Value BuildFrameJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, out, n);
 }
 
+// keyHash(bytes, seed: bigint) -> bigint: HashKey of key_hash.h, for the test
+// vectors of docs/protocol.md ("The key hash") and the test that checks them
+Napi::Value KeyHashJs(const Napi::CallbackInfo& info) {
+  auto bytes = BufferArg(info, 0, "bytes");
+  bool lossless = false;
+  if (!info[1].IsBigInt()) throw Napi::TypeError::New(info.Env(), "keyHash(bytes: Buffer, seed: bigint)");
+  uint64_t seed = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(info.Env(), "seed: 0 to 2^64-1");
+  return Napi::BigInt::New(info.Env(), HashKey(bytes.Data(), bytes.Length(), seed));
+}
+
 }  // namespace
 
 Napi::Object InitCodec(Napi::Env env) {
@@ -170,6 +182,7 @@ Napi::Object InitCodec(Napi::Env env) {
   o.Set("reencodeMessage", Napi::Function::New(env, ReencodeMessage, "reencodeMessage"));
   o.Set("inspectFrame", Napi::Function::New(env, InspectFrame, "inspectFrame"));
   o.Set("buildFrame", Napi::Function::New(env, BuildFrameJs, "buildFrame"));
+  o.Set("keyHash", Napi::Function::New(env, KeyHashJs, "keyHash"));
   return o;
 }
 
