@@ -106,7 +106,7 @@ export class NetnsCluster {
     this.procs[i] = p;
     const log: string[] = (this.logs[i] = []);
     createInterface({ input: p.stdout! }).on('line', (l) => log.push(l));
-    await started(p, /"msg":"bulk sync (done|timed out)/, `node ${i + 1}`);
+    await started(p, /"msg":"bulk sync (done|timed out)/, `node ${i + 1}`, 120_000); // a bound for a hang, not a speed
   }
 
   kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -148,7 +148,8 @@ export class NetnsCluster {
     return { differing, endpoints, missing };
   }
 
-  bundles(o: { clients: number; links: number; prefix: string; gapMs: number; startGapMs: number; sequential?: boolean; keyBase?: number; fronts?: string[] }, timeoutMs = 240_000): Bundle[] {
+  /** Runs bundle-client.ts in the clients' host; timeoutMs only catches a hang (a busy machine is slow, not wrong). */
+  bundles(o: { clients: number; links: number; prefix: string; gapMs: number; startGapMs: number; sequential?: boolean; keyBase?: number; fronts?: string[] }, timeoutMs = 900_000): Bundle[] {
     const clientHost = this.nodes + 1;
     const fronts = o.fronts ?? Array.from({ length: this.nodes }, (_, i) => this.front(i));
     const r = spawnSync(this.lan.exec(clientHost)[0], [...this.lan.exec(clientHost).slice(1), ...tsx('test/fixtures/bundle-client.ts'), JSON.stringify({ ...o, fronts })], {
