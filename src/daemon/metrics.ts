@@ -91,7 +91,7 @@ export class NodeMetrics {
     ]);
     counter('affinityd_calls_total', 'Connections accepted by a front end', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.accepted]));
     counter('affinityd_calls_connected_total', 'Calls connected to their endpoint', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.spliced]));
-    counter('affinityd_calls_refused_total', 'Calls closed before routing, by reason', ['frontend', 'reason'], (s) =>
+    counter('affinityd_calls_refused_total', 'Calls refused, by reason: bad identity, time-out, no endpoint, endpoint unavailable...', ['frontend', 'reason'], (s) =>
       s.frontends.flatMap((f) => Object.entries(f.refused).map(([reason, v]): [Labels, number] => [{ frontend: f.name, reason }, v])),
     );
     counter('affinityd_endpoint_connect_failures_total', 'Connections an endpoint refused or did not answer', ['frontend'], (s) =>

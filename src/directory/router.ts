@@ -1,4 +1,4 @@
-// The call-request path (claims 1-8, 10-17, 19): where does this client go?
+// The call-request path (claims 1-8, 10-17, 19 of docs/claims.md): where does this client go?
 //
 //   1. the local table (claim 2);
 //   2. on a miss, a QUERY multicast to the cluster, sent `count` times
