@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 import { request } from '../../src/control/client';
@@ -56,6 +57,13 @@ describe('affinityd run under a service manager (notify, SIGHUP, SIGTERM)', func
     const control = join(dir, 'control.sock');
     const snap = join(dir, 'table.snap');
     const net = testGroup();
+    // a file may not ask for port 0 (nobody could call it): take a port that is free now
+    const front = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
     const config = (o: { weights?: number[]; level?: string; extra?: string } = {}) =>
       [
         'node: { id: 7 }',
@@ -65,7 +73,7 @@ describe('affinityd run under a service manager (notify, SIGHUP, SIGTERM)', func
         'endpoints:',
         ...eps.slice(0, o.weights?.length ?? 2).map((e, i) => `  - { name: ${e.name}, address: 127.0.0.1, port: ${e.port}, weight: ${o.weights?.[i] ?? 1} }`),
         'frontends:',
-        '  - { name: calls, listen: { address: 127.0.0.1, port: 0 } }',
+        `  - { name: calls, listen: { address: 127.0.0.1, port: ${front} } }`,
         `log: { level: ${o.level ?? 'info'} }`,
         `control: { socket: ${control} }`,
         o.extra ?? '',
