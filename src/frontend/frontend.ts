@@ -197,8 +197,14 @@ export class Frontend {
     let upstream: Socket | undefined;
     let attempt = 1;
     const tc = performance.now();
+    const left = () => {
+      // the client went away while its endpoint was being connected: still one line for the call
+      if (!this.config.accessLog) return;
+      const { t0: _, ...rec } = call;
+      this.log.info({ ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'clientLeft', attempts: attempt, totalMs: ms(performance.now() - t0) }, 'call');
+    };
     for (; ; attempt++) {
-      if (s.destroyed) return;
+      if (s.destroyed) return left();
       try {
         upstream = await connectTo(route.endpoint, this.config.connectTimeoutMs);
         break;
@@ -226,7 +232,7 @@ export class Frontend {
     const connectMs = ms(performance.now() - tc);
     if (s.destroyed) {
       upstream.destroy();
-      return;
+      return left();
     }
     const state = this.endpoints.find(route.endpoint);
     if (state) state.connections++;
