@@ -83,6 +83,7 @@ describe('affinityd capture', function () {
     const cap = await startCapture(['-i', 'lo', '-w', file, '--port', String(net.port)]);
     const a = new TestNode(1, net, testKeyring());
     const b = new TestNode(2, net, testKeyring());
+    const ports = new Set([a.responder.address().port, b.responder.address().port].map(String));
     try {
       const alice = parseClientKey('2:192.0.2.7/alice');
       a.store(alice, { address: '198.51.100.10', port: 1701, name: 'lns-1' });
@@ -102,7 +103,9 @@ describe('affinityd capture', function () {
     assert.equal(statSync(file).mode & 0o777, 0o600, 'the written capture is mode 0600');
 
     const lines = readCapture(file, ['--json', '--key-file', keyFile]).trim().split('\n').map((l) => JSON.parse(l));
-    const ours = lines.filter((l) => l.node === 1 || l.node === 2);
+    // every frame a node sends leaves from its unicast socket: that, not the node id, says it is ours
+    // (other tests on this machine may run nodes 1 and 2 on loopback at the same time)
+    const ours = lines.filter((l) => ports.has(String(l.src).split(':').pop() ?? ''));
     const distinct = new Set(ours.map((l) => `${l.node}/${l.sequence}`));
     assert.equal(distinct.size, sent, `the nodes sent ${sent} frames; the capture has ${distinct.size}`);
     assert.ok(ours.every((l) => l.auth === 'ok'), 'every tag verifies under the key file');
@@ -125,7 +128,8 @@ describe('affinityd capture', function () {
   it('summarizes a crafted capture: a split bundle, a replayed frame and a forged tag', async () => {
     const net = testGroup();
     const file = join(dir, 'crafted.pcap');
-    const cap = await startCapture(['-i', 'lo', '-w', file, '--port', String(net.port)]);
+    // only this test's group port: the default filter would also catch other tests' frames on loopback
+    const cap = await startCapture(['-i', 'lo', '-w', file, '--filter', `udp and dst port ${net.port}`]);
     const s = await rawSender();
     const ring = testKeyring();
     const key = parseClientKey('2:203.0.113.5/split');
@@ -196,7 +200,7 @@ describe('affinityd capture', function () {
 
   it('ends by itself after -c N on a quiet interface', async () => {
     const net = testGroup();
-    const cap = await startCapture(['-i', 'lo', '-c', '2', '--port', String(net.port)]);
+    const cap = await startCapture(['-i', 'lo', '-c', '2', '--filter', `udp and dst port ${net.port}`]);
     const s = await rawSender();
     for (let i = 0; i < 2; i++) await sendRaw(s, Buffer.alloc(60, 0xaf), net.port, net.group);
     s.close();
