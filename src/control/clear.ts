@@ -8,8 +8,8 @@
 //      multicast for it (the report counts what the kernel took);
 //   2. confirm: after `query.timeoutMs` (at least WAIT_MS) for the WITHDRAWs
 //      to be applied, QUERY the cleared clients (all of them, or a random
-//      sample of SAMPLE for --all), each `query.count` times
-//      `query.intervalMs` apart, and wait as long again after the last;
+//      sample of SAMPLE for --all), each `query.count` (at least QUERIES)
+//      times `query.intervalMs` apart, and wait as long again after the last;
 //   3. a node that answers with an entry older than the marker missed the
 //      WITHDRAW: send it the WITHDRAW again, unicast, and ask again (up to
 //      ROUNDS rounds); an entry newer than the marker was made after the
@@ -30,8 +30,10 @@ import { ControlError } from './commands';
 export const SAMPLE = 256;
 /** Ask-and-resend rounds at most. */
 export const ROUNDS = 3;
-/** Least wait for answers after a round's last QUERY. */
-export const WAIT_MS = 100;
+/** Least wait before a round's QUERYs (for the WITHDRAW to land) and for answers after its last one. */
+export const WAIT_MS = 250;
+/** QUERYs per client and round, at least (more with a larger query.count). */
+export const QUERIES = 3;
 
 export interface HeldEntry {
   client: string;
@@ -148,12 +150,15 @@ async function confirm(node: AffinityNode, keys: Buffer[], of: number): Promise<
         p.queryId = nextQueryId = (nextQueryId % 0xfffffffe) + 1;
         byQuery.set(p.queryId, p);
       }
-      for (let i = 0; i < q.count; i++) {
+      for (let i = 0; i < Math.max(q.count, QUERIES); i++) {
         if (i) await sleep(q.intervalMs);
         for (const p of pending) node.link.query(p.key, p.queryId);
         c.queriesSent += pending.length;
       }
       await sleep(settle);
+      // timers run before I/O in an event-loop turn: after a stall, a REPLY that came in time may still
+      // wait behind the timer; let one I/O phase run so that only late answers count as none
+      await new Promise((r) => setImmediate(r));
       const stale = new Map<string, (typeof answers)[number]>(); // one per client and node
       for (const a of answers) {
         if (a.newer) {
