@@ -90,9 +90,28 @@ function udpOf(pcap: Pcap, raw: unknown): Decoded | undefined {
   };
 }
 
+/**
+ * Writes a whole line to a file descriptor, synchronously: when standard
+ * output is a pipe whose reader is slow, the kernel takes part of it or
+ * answers EAGAIN, and the rest is written once there is room (a capture
+ * must not die, or lose lines, because its reader is busy).
+ */
+export function writeLine(fd: number, line: string): void {
+  const b = Buffer.from(line + '\n');
+  let off = 0;
+  while (off < b.length) {
+    try {
+      off += writeSync(fd, b, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // 1 ms for the reader
+    }
+  }
+}
+
 export function runCapture(o: CaptureOptions): Promise<number> {
   const pcap = loadPcap();
-  const out = (s: string) => writeSync(1, s + '\n');
+  const out = (s: string) => writeLine(1, s);
   const summary = o.summary ? new SummaryBuilder() : undefined;
   const decoder = new CaptureDecoder(o.keyring);
   let session: Pcap;
