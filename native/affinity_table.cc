@@ -187,11 +187,36 @@ size_t AffinityTable::LookupBatch(const uint8_t* const* keys, const uint16_t* le
 
 UpsertResult AffinityTable::Upsert(const uint8_t* key, size_t len, const EntryFields& f, uint32_t now_s) {
   if (len < 2 || len > kMaxKeyOctets) return UpsertResult::kBadKey;
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  return UpsertLocked(key, len, f, now_s);
+}
+
+UpsertResult AffinityTable::Claim(const uint8_t* key, size_t len, EntryFields f, uint32_t now_s, EntryFields* winner) {
+  if (len < 2 || len > kMaxKeyOctets) return UpsertResult::kBadKey;
+  // Under the writer mutex: no other write can come between the look and the
+  // store, so of two proposals of one version the first stored wins, on
+  // whichever thread each arrives (the I/O thread's CLAIMs, JS's own).
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  EntryView held;
+  if (Lookup(key, len, now_s, &held, true)) {
+    if (held.fields.endpoint_id != kWithdrawnEndpoint && held.fields.version >= f.version) {
+      *winner = held.fields;
+      counters_.ignored.fetch_add(1, kRelaxed);
+      return UpsertResult::kIgnored;
+    }
+    // above a withdraw marker (or an older entry being moved)
+    if (held.fields.version >= f.version) f.version = held.fields.version + 1;
+  }
+  UpsertResult r = UpsertLocked(key, len, f, now_s);
+  *winner = f;
+  return r;
+}
+
+UpsertResult AffinityTable::UpsertLocked(const uint8_t* key, size_t len, const EntryFields& f, uint32_t now_s) {
   const uint64_t h = HashKey(key, len, seed_);
   const uint32_t fp = uint32_t(h >> 32);
   PaddedKey pk;
   Pad(key, len, &pk);
-  std::lock_guard<std::mutex> lock(writer_mu_);
   size_t first_free = SIZE_MAX, i = h & mask_;
   for (size_t n = 0; n <= mask_; i = (i + 1) & mask_, n++) {
     uint64_t s = slots_[i].load(kRelaxed);  // only writers store slots, and we are the writer

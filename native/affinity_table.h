@@ -83,6 +83,12 @@ class AffinityTable {
 
   // ---- writers: any thread, serialized ----
   UpsertResult Upsert(const uint8_t* key, size_t len, const EntryFields& f, uint32_t now_s);
+  // First writer wins (docs/protocol.md "CLAIM"): stores f unless the key
+  // has a live entry of f's version or higher (kIgnored: *winner is that
+  // entry); a live withdraw marker (or an older entry) is overtaken, f's
+  // version raised above it if need be. *winner is what the key now holds
+  // (on kFull: f, unstored).
+  UpsertResult Claim(const uint8_t* key, size_t len, EntryFields f, uint32_t now_s, EntryFields* winner);
   bool Remove(const uint8_t* key, size_t len);
   size_t Clear();
   size_t Sweep(uint32_t now_s, size_t max_slots);
@@ -128,6 +134,7 @@ class AffinityTable {
   void WriteRecord(uint32_t rec, uint64_t h, const uint8_t* key, size_t len, const EntryFields& f);
   bool LookupOne(uint64_t h, const PaddedKey& pk, uint32_t now_s, EntryFields* out) const;
   // Writer helpers (writer_mu_ held).
+  UpsertResult UpsertLocked(const uint8_t* key, size_t len, const EntryFields& f, uint32_t now_s);
   void RemoveAt(size_t slot);
   size_t ReclaimExpired(uint32_t now_s, size_t max_slots);
 

@@ -72,12 +72,12 @@ export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: s
   }
   // check 10 comes before the type and body checks, and only frames that passed 1-9 move the window
   if (replay) {
-    const seen = replay.check(header.senderNode, header.bootEpoch, header.sequence);
+    const seen = replay.check(header.senderNode, header.bootEpoch, header.sequence, timeMs);
     if (seen !== 'new') return { timeMs, src, dst, header, typeName, auth: 'replay', replay: seen };
   }
   if (r.verdict !== 'accepted') return { timeMs, src, dst, header, typeName, auth: r.verdict };
   let detail: string | undefined;
-  if (r.body && header.type > MessageType.Update) {
+  if (r.body && header.type >= MessageType.SyncRequest && header.type <= MessageType.Digest) {
     // types 4-7: a node decodes these in JavaScript and refuses (counts) a body that does not decode
     detail = maintenanceDetail(header.type, r.body);
     if (detail === undefined) return { timeMs, src, dst, header, typeName, auth: 'malformedBody' };
@@ -96,15 +96,27 @@ export class CaptureDecoder {
   }
 }
 
-function describe(m?: Message): { key?: string; endpoint?: string; version?: number; queryId?: number } {
+const more = (n: number): string => (n > 1 ? ` (+${n - 1} more)` : '');
+
+function describe(m?: Message): { key?: string; endpoint?: string; version?: number; queryId?: number; rank?: number } {
   if (!m) return {};
   switch (m.type) {
     case MessageType.Query:
-      return { key: formatClientKey(m.query.clientKey), queryId: m.query.queryId };
-    case MessageType.Reply:
-      return { key: formatClientKey(m.reply.entry.clientKey), endpoint: formatEndpoint(m.reply.entry.endpoint), version: m.reply.entry.version, queryId: m.reply.queryId };
-    case MessageType.Update:
-      return { key: formatClientKey(m.update.entry.clientKey), endpoint: formatEndpoint(m.update.entry.endpoint), version: m.update.entry.version };
+      return { key: formatClientKey(m.query.keys[0]) + more(m.query.keys.length), queryId: m.query.queryId, ...(m.query.answerRank ? { rank: m.query.answerRank } : {}) };
+    case MessageType.Reply: {
+      const e = m.reply.entries[0];
+      return { key: formatClientKey(e.clientKey) + more(m.reply.entries.length), endpoint: formatEndpoint(e.endpoint), version: e.version, queryId: m.reply.queryId };
+    }
+    case MessageType.Update: {
+      const e = m.update.entries[0];
+      return { key: formatClientKey(e.clientKey) + more(m.update.entries.length), endpoint: formatEndpoint(e.endpoint), version: e.version };
+    }
+    case MessageType.Claim: {
+      const e = m.claim.proposals[0];
+      return { key: formatClientKey(e.clientKey) + more(m.claim.proposals.length), endpoint: formatEndpoint(e.endpoint), version: e.version, queryId: m.claim.claimId };
+    }
+    case MessageType.Hello:
+      return {};
   }
 }
 
@@ -118,6 +130,8 @@ export function formatLine(c: CapturedMessage): string {
   if (d.endpoint) parts.push(`-> ${d.endpoint}`);
   if (d.version !== undefined) parts.push(`v${d.version}`);
   if (d.queryId !== undefined) parts.push(`qid ${d.queryId}`);
+  if (d.rank !== undefined) parts.push(`rank<${d.rank}`);
+  if (c.message?.type === MessageType.Hello) parts.push(`${['starting', 'ready', 'stopping'][c.message.hello.state]}, ${c.message.hello.entries} entries`);
   if (c.detail) parts.push(c.detail);
   parts.push(`seq ${c.header.sequence}`, `key ${c.header.keyId}`, `auth ${c.auth}${c.replay && c.replay !== 'replay' ? ` (${c.replay})` : ''}`);
   return parts.join(' ');

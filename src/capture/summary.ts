@@ -64,7 +64,7 @@ export class SummaryBuilder {
       const id = `${c.src}|${m.query.queryId}`;
       const q = this.queries.get(id);
       if (q) this.s.retries++;
-      else this.queries.set(id, { node: c.header.senderNode, key: formatClientKey(m.query.clientKey), queryId: m.query.queryId, firstMs: c.timeMs, answered: false });
+      else this.queries.set(id, { node: c.header.senderNode, key: m.query.keys.map(formatClientKey).join(' '), queryId: m.query.queryId, firstMs: c.timeMs, answered: false });
     } else if (m.type === MessageType.Reply) {
       const q = this.queries.get(`${c.dst}|${m.reply.queryId}`);
       if (q && !q.answered) {
@@ -73,18 +73,19 @@ export class SummaryBuilder {
         this.latencies.push((c.timeMs - q.firstMs) * 1000);
       }
     } else if (m.type === MessageType.Update) {
-      const e = m.update.entry;
-      const key = formatClientKey(e.clientKey);
-      const endpoint = formatEndpoint(e.endpoint);
-      // per client and version: the endpoints named (more than one is a split)
-      const id = `${key}\n${e.version}`;
-      const eps = this.updates.get(id) ?? new Map();
-      if (!eps.has(endpoint)) eps.set(endpoint, { node: c.header.senderNode, version: e.version });
-      this.updates.set(id, eps);
-      const last = this.latest.get(key);
-      if (!last || e.version > last.version) {
-        if (last && last.endpoint !== endpoint) this.s.moves.push({ key, from: last.endpoint, to: endpoint, fromVersion: last.version, toVersion: e.version, node: c.header.senderNode });
-        this.latest.set(key, { endpoint, version: e.version });
+      for (const e of m.update.entries) {
+        const key = formatClientKey(e.clientKey);
+        const endpoint = formatEndpoint(e.endpoint);
+        // per client and version: the endpoints named (more than one is a split)
+        const id = `${key}\n${e.version}`;
+        const eps = this.updates.get(id) ?? new Map();
+        if (!eps.has(endpoint)) eps.set(endpoint, { node: c.header.senderNode, version: e.version });
+        this.updates.set(id, eps);
+        const last = this.latest.get(key);
+        if (!last || e.version > last.version) {
+          if (last && last.endpoint !== endpoint) this.s.moves.push({ key, from: last.endpoint, to: endpoint, fromVersion: last.version, toVersion: e.version, node: c.header.senderNode });
+          this.latest.set(key, { endpoint, version: e.version });
+        }
       }
     }
   }

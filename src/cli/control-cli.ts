@@ -4,6 +4,7 @@
 import type { ClearReport } from '../control/clear';
 import { monitor, request } from '../control/client';
 import { DEFAULT_SOCKET, type EntryView, type PeerView } from '../control/protocol';
+import type { SplitView } from '../links/split-detector';
 import { parse, UsageError } from './usage';
 
 function table(rows: string[][]): string {
@@ -76,7 +77,7 @@ async function show(rest: string[]): Promise<number> {
         limit,
       })) as { entries: EntryView[]; matched: number; truncated: boolean };
       if (values.json) return json(r), 0;
-      out(table([['CLIENT', 'ENDPOINT', 'VERSION', 'ORIGIN', 'EXPIRES IN'], ...r.entries.map((e) => [e.client, e.endpoint ?? '(withdrawn)', String(e.version), String(e.originNode), `${e.expiresInSeconds}s`])]));
+      out(table([['CLIENT', 'ENDPOINT', 'VERSION', 'ORIGIN', 'LINKS', 'EXPIRES IN'], ...r.entries.map((e) => [e.client, e.endpoint ?? '(withdrawn)', String(e.version), String(e.originNode), String(e.liveLinks), `${e.expiresInSeconds}s`])]));
       out(`${r.matched} matching${r.truncated ? `, first ${r.entries.length} shown (--limit)` : ''}\n`);
       return 0;
     }
@@ -86,22 +87,37 @@ async function show(rest: string[]): Promise<number> {
       const e = (await request(socket, { cmd: 'show-entry', client: arg })) as EntryView | null;
       if (values.json) return json(e), e ? 0 : EXIT_NO_ENTRY;
       if (!e) return out(`${arg}: no entry\n`), EXIT_NO_ENTRY;
-      out(`${e.client}\n  endpoint   ${e.endpoint ?? '(withdrawn)'}\n  version    ${e.version} (origin node ${e.originNode})\n  expires in ${e.expiresInSeconds}s\n`);
+      out(`${e.client}\n  endpoint   ${e.endpoint ?? '(withdrawn)'}\n  version    ${e.version} (origin node ${e.originNode})\n  live links ${e.liveLinks} (at this node)\n  expires in ${e.expiresInSeconds}s\n`);
       return 0;
     }
     case 'peers': {
       const peers = (await request(socket, { cmd: 'show-peers' })) as PeerView[];
       if (values.json) return json(peers), 0;
       out(table([
-        ['NODE', 'ADDRESS', 'LAST HEARD', 'BOOT EPOCH', 'SEQUENCE', 'ACCEPTED', 'AUTH FAILURES', 'SYNC'],
-        ...peers.map((p) => [String(p.nodeId || '-'), `${p.address}:${p.port}`, p.lastHeardMsAgo === null ? 'never' : `${(p.lastHeardMsAgo / 1000).toFixed(1)}s ago`, String(p.bootEpoch), String(p.lastSequence), String(p.accepted), String(p.authFailures), p.syncState]),
+        ['NODE', 'ADDRESS', 'STATE', 'LAST HEARD', 'BOOT EPOCH', 'SEQUENCE', 'ACCEPTED', 'AUTH FAILURES', 'SYNC'],
+        ...peers.map((p) => [
+          String(p.nodeId || '-'), `${p.address}:${p.port}`, p.duplicateNodeId ? `${p.state} DUPLICATE ID` : p.state,
+          p.lastHeardMsAgo === null ? 'never' : `${(p.lastHeardMsAgo / 1000).toFixed(1)}s ago`, String(p.bootEpoch), String(p.lastSequence),
+          String(p.accepted), String(p.authFailures), p.syncState,
+        ]),
       ]));
+      return 0;
+    }
+    case 'splits': {
+      if (arg) throw new UsageError('show', 'show splits takes no argument');
+      const splits = (await request(socket, { cmd: 'show-splits' })) as SplitView[];
+      if (values.json) return json(splits), 0;
+      if (splits.length === 0) return out('no split bundle: every client\'s live links are on its agreed endpoint\n'), 0;
+      for (const s of splits) {
+        out(`${s.client}  agreed ${s.agreed}, split for ${((Date.now() - s.sinceMs) / 1000).toFixed(1)}s\n`);
+        for (const l of s.links) out(`  ${l.stray ? 'STRAY' : 'ok   '} ${l.id} (${l.via}) -> ${l.endpoint}\n`);
+      }
       return 0;
     }
     case 'stats':
       return json(await request(socket, { cmd: 'show-stats' })), 0;
     default:
-      throw new UsageError('show', `show what? entries, entry CLIENT, peers or stats${what ? ` (not "${what}")` : ''}`);
+      throw new UsageError('show', `show what? entries, entry CLIENT, peers, splits or stats${what ? ` (not "${what}")` : ''}`);
   }
 }
 

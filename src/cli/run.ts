@@ -7,7 +7,8 @@ import pino from 'pino';
 
 import { type Config, ConfigError, loadConfigFile, loadKeyFile } from '../daemon/config';
 import { checkHost, explainStartError, hostView } from '../daemon/host-check';
-import { type AffinityNode, createNode } from '../daemon/node';
+import { createNode } from '../daemon/create-node';
+import type { AffinityNode } from '../daemon/node';
 import { systemdNotifier } from '../daemon/service-notifier';
 import { buildInfo } from '../util/build-info';
 

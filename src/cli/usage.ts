@@ -56,7 +56,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   },
   {
     name: 'show',
-    synopsis: '(entries [FILTERS] | entry CLIENT | peers | stats) [--json]',
+    synopsis: '(entries [FILTERS] | entry CLIENT | peers | splits | stats) [--json]',
     summary: 'what the node holds, through the control socket (the read-only socket is enough)',
     options: [
       ['--username U', 'show entries: only this username'],

@@ -12,8 +12,9 @@ export const HEADER_SIZE = 32;
 export const TAG_SIZE = 16;
 export const MAX_FRAME_SIZE = 1400;
 export const MAX_BODY_SIZE = MAX_FRAME_SIZE - HEADER_SIZE - TAG_SIZE;
-export const MIN_KEY_OCTETS = 16;
-export const MAX_KEY_OCTETS = 64;
+/** Octets of a keyring secret (the HMAC key), not of a client key (client-key.ts MAX_KEY_OCTETS). */
+export const MIN_SECRET_OCTETS = 16;
+export const MAX_SECRET_OCTETS = 64;
 
 /** Why a frame was refused; the order is the order of the checks. Same names as native/wire.h. */
 export type Verdict =
@@ -27,13 +28,14 @@ export type Verdict =
   | 'unknownKey'
   | 'badTag'
   | 'stale'
+  | 'duplicateNode'
   | 'replay'
   | 'unknownType'
   | 'malformedBody';
 
 export const VERDICTS: readonly Verdict[] = [
   'accepted', 'oversize', 'truncated', 'badMagic', 'badVersion', 'badLength', 'ownFrame',
-  'unknownKey', 'badTag', 'stale', 'replay', 'unknownType', 'malformedBody',
+  'unknownKey', 'badTag', 'stale', 'duplicateNode', 'replay', 'unknownType', 'malformedBody',
 ];
 
 export interface FrameHeader {
@@ -60,8 +62,8 @@ export function validateKeyring(k: Keyring): void {
     }
     if (ids.has(key.id)) throw new ProtocolError('badKeyId', `key id ${key.id} appears twice`);
     ids.add(key.id);
-    if (key.secret.length < MIN_KEY_OCTETS || key.secret.length > MAX_KEY_OCTETS) {
-      throw new ProtocolError('badKey', `key ${key.id} must be ${MIN_KEY_OCTETS} to ${MAX_KEY_OCTETS} octets`);
+    if (key.secret.length < MIN_SECRET_OCTETS || key.secret.length > MAX_SECRET_OCTETS) {
+      throw new ProtocolError('badKey', `key ${key.id} must be ${MIN_SECRET_OCTETS} to ${MAX_SECRET_OCTETS} octets`);
     }
   }
   if (!ids.has(k.sendKeyId)) throw new ProtocolError('badKeyId', `sendKeyId ${k.sendKeyId} names no key`);
@@ -114,8 +116,10 @@ export function parseHeader(frame: Uint8Array): { verdict: Verdict; header?: Fra
 export interface InspectOptions {
   readonly keyring: Keyring;
   readonly nowMs: bigint | number;
-  /** Frames from this node are 'ownFrame'; 0 checks nothing. */
+  /** Frames with this node id (and selfBootEpoch, if given) are 'ownFrame'; 0 checks nothing. */
   readonly selfNode?: number;
+  /** This node's boot epoch: its id with another epoch is 'duplicateNode' once authentic. */
+  readonly selfBootEpoch?: number;
   readonly maxSkewMs?: number;
 }
 
@@ -134,7 +138,8 @@ export interface Inspection {
 export function inspectFrame(frame: Uint8Array, o: InspectOptions): Inspection {
   const { verdict, header } = parseHeader(frame);
   if (!header) return { verdict };
-  if (o.selfNode && header.senderNode === o.selfNode) return { verdict: 'ownFrame', header };
+  const selfId = !!o.selfNode && header.senderNode === o.selfNode;
+  if (selfId && (!o.selfBootEpoch || header.bootEpoch === o.selfBootEpoch)) return { verdict: 'ownFrame', header };
   const key = o.keyring.keys.find((k) => k.id === header.keyId);
   if (!key) return { verdict: 'unknownKey', header };
   const end = HEADER_SIZE + header.bodyLength;
@@ -143,14 +148,16 @@ export function inspectFrame(frame: Uint8Array, o: InspectOptions): Inspection {
   const now = BigInt(o.nowMs);
   const skew = header.timestampMs > now ? header.timestampMs - now : now - header.timestampMs;
   if (skew > BigInt(o.maxSkewMs ?? 30000)) return { verdict: 'stale', header };
+  if (selfId) return { verdict: 'duplicateNode', header };
   const body = Buffer.from(frame.subarray(HEADER_SIZE, end));
   return classifyBody(header, body);
 }
 
 /** Type and body checks of a frame whose header and tag are already verified. */
 export function classifyBody(header: FrameHeader, body: Buffer): Inspection {
-  if (header.type < MessageType.Query || header.type > MessageType.Digest) return { verdict: 'unknownType', header };
-  if (header.type > MessageType.Update) return { verdict: 'accepted', header, body };
+  if (header.type < MessageType.Query || header.type > MessageType.Hello) return { verdict: 'unknownType', header };
+  // sync, withdraw and digest bodies are checked where they are used (the JS side of a node)
+  if (header.type >= MessageType.SyncRequest && header.type <= MessageType.Digest) return { verdict: 'accepted', header, body };
   try {
     return { verdict: 'accepted', header, body, message: decodeMessage(header.type, body) };
   } catch (e) {

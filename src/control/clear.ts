@@ -18,13 +18,27 @@
 // What it cannot see: a node that hears neither the QUERYs nor the
 // WITHDRAW (cut off, or every datagram lost); a cleared client outside the
 // sample. The digests (antiEntropy) repair those later by the version rule.
-import { clientKeyBytes, clientKeyFromBytes, formatClientKey, parseClientKey, sameClientKey } from '../codec/client-key';
+import { clientKeyBytes, clientKeyFromBytes, formatClientKey, parseClientKey } from '../codec/client-key';
 import { encodeWithdraw } from '../codec/cluster-messages';
 import { formatEndpoint } from '../codec/endpoint';
 import { MessageType } from '../codec/messages';
-import type { AffinityNode } from '../daemon/node';
-import { WITHDRAWN } from '../directory/native-directory';
+import type { NodeAdmin } from '../daemon/node-view';
+import type { KeyedClient, MaintenanceFrame, ReplyBatch } from '../transport/cluster-link';
 import { ControlError } from './commands';
+
+/** What clear needs of the node's cluster side (AffinityNode.clearing gives it). */
+export interface ClearCluster {
+  /** Ids of the nodes alive now (heard within the peer time-out). */
+  peersHeard(): number[];
+  /** WITHDRAW frames sent so far (the withdrawals' counter). */
+  withdrawsSent(): number;
+  /** Multicasts a QUERY for these clients (answer_rank 0: every directory holding an entry answers). */
+  query(clients: readonly KeyedClient[], queryId: number): void;
+  /** Sees REPLYs as they arrive (before the router, which still gets them); returns the function that stops it. */
+  tapReplies(tap: (r: ReplyBatch) => boolean): () => void;
+  /** Sends maintenance frames (the WITHDRAWs sent again); returns how many the kernel took. */
+  send(frames: readonly MaintenanceFrame[]): number;
+}
 
 /** Cleared clients asked about after clear --all, at most. */
 export const SAMPLE = 256;
@@ -70,15 +84,15 @@ export interface ClearReport {
   };
 }
 
-/** Up to n of the live (not withdrawn) keys of the table, chosen at random (reservoir sampling). */
-function sampleLiveKeys(node: AffinityNode, n: number): Buffer[] {
+/** Up to n of the live (not withdrawn) keys of the directory, chosen at random (reservoir sampling). */
+function sampleLiveKeys(node: NodeAdmin, n: number): Buffer[] {
   const out: Buffer[] = [];
   let seen = 0;
   let cursor = 0;
   for (;;) {
-    const page = node.table.entries(cursor, 4096);
-    for (const e of page.entries) {
-      if (e.endpointId === WITHDRAWN) continue;
+    const page = node.directory.walk(cursor, 4096);
+    for (const e of page.records) {
+      if (!e.endpoint) continue;
       seen++;
       if (out.length < n) out.push(e.key);
       else {
@@ -94,11 +108,12 @@ function sampleLiveKeys(node: AffinityNode, n: number): Buffer[] {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let nextQueryId = 0x80000000 + Math.floor(Math.random() * 0x3fffffff);
 
-export async function clearEntries(node: AffinityNode, req: { client?: string; all?: boolean; confirm?: boolean }): Promise<ClearReport> {
+export async function clearEntries(node: NodeAdmin, req: { client?: string; all?: boolean; confirm?: boolean }): Promise<ClearReport> {
   if (req.all && req.client) throw new ControlError('clear: give a client or all, not both');
   if (!req.all && !req.client) throw new ControlError('clear: give a client (DISCRIMINATOR/USERNAME) or all');
-  const sentBefore = node.withdrawals.counters.sent;
-  const peersHeard = node.link.peers().map((p) => p.nodeId).filter((id) => id !== 0).sort((a, b) => a - b);
+  const cluster = node.clearing;
+  const sentBefore = cluster.withdrawsSent();
+  const peersHeard = cluster.peersHeard().filter((id) => id !== 0).sort((a, b) => a - b);
   let withdrawn: number;
   let asked: Buffer[];
   if (req.all) {
@@ -106,37 +121,39 @@ export async function clearEntries(node: AffinityNode, req: { client?: string; a
     withdrawn = node.withdrawAll();
   } else {
     const key = parseClientKey(req.client!);
-    withdrawn = node.withdraw(key) ? 1 : 0;
+    withdrawn = node.withdraw(req.client!) ? 1 : 0;
     asked = withdrawn ? [clientKeyBytes(key)] : [];
   }
-  const report: ClearReport = { withdrawn, withdrawsSent: node.withdrawals.counters.sent - sentBefore, peersHeard };
+  const report: ClearReport = { withdrawn, withdrawsSent: cluster.withdrawsSent() - sentBefore, peersHeard };
   if (req.confirm === false || withdrawn === 0) return report;
-  report.confirmation = await confirm(node, asked, withdrawn);
+  report.confirmation = await confirm(node, cluster, asked, withdrawn);
   return report;
 }
 
-async function confirm(node: AffinityNode, keys: Buffer[], of: number): Promise<NonNullable<ClearReport['confirmation']>> {
+async function confirm(node: NodeAdmin, cluster: ClearCluster, keys: Buffer[], of: number): Promise<NonNullable<ClearReport['confirmation']>> {
   const q = node.config.query;
   const settle = Math.max(q.timeoutMs, WAIT_MS);
   const c = { asked: keys.length, of, rounds: 0, queriesSent: 0, resent: 0, stillHeld: [] as HeldEntry[], madeSince: [] as HeldEntry[], confirmed: false };
-  const marker = (k: Buffer) => node.directory.peek(k);
   // each client's marker as the clear left it: answers are judged against this, not against what
   // the table holds later (a newer entry stored from an answer must not make the next answer "stale")
-  let pending = keys.map((k) => {
-    const m = marker(k);
-    return { bytes: k, key: clientKeyFromBytes(k), queryId: 0, version: m?.version ?? 0, originNode: m?.originNode ?? 0 };
-  });
-  const byQuery = new Map<number, (typeof pending)[number]>();
-  const answers: { p: (typeof pending)[number]; held: HeldEntry; newer: boolean; from: { nodeId: number; address: string; port: number } }[] = [];
-  const untap = node.link.tapReplies((reply, from) => {
-    const p = byQuery.get(reply.queryId);
-    if (!p || !sameClientKey(p.key, reply.entry.clientKey)) return false;
-    const e = reply.entry;
-    const newer = e.version > p.version || (e.version === p.version && e.originNode > p.originNode);
-    const held = { client: formatClientKey(e.clientKey), node: from.nodeId, endpoint: formatEndpoint(e.endpoint), version: e.version, originNode: e.originNode };
-    answers.push({ p, held, newer, from });
-    if (newer) node.directory.store(p.bytes, e.endpoint, e.version, e.originNode, e.ttlSeconds || node.config.directory.entryTtlSeconds);
-    return true; // an older entry loses to the marker anyway: the router need not see it
+  const byKey = new Map<string, { bytes: Buffer; clientKey: ReturnType<typeof clientKeyFromBytes>; version: number; originNode: number }>();
+  for (const k of keys) {
+    const m = node.directory.peek(k);
+    byKey.set(k.toString('latin1'), { bytes: k, clientKey: clientKeyFromBytes(k), version: m?.version ?? 0, originNode: m?.originNode ?? 0 });
+  }
+  let pending = [...byKey.values()];
+  let queryId = 0;
+  const answers: { p: (typeof pending)[number]; held: HeldEntry; newer: boolean; from: ReplyBatch['from'] }[] = [];
+  const untap = cluster.tapReplies((r) => {
+    if (r.queryId !== queryId) return false;
+    for (const e of r.entries) {
+      const p = byKey.get(e.keyBytes.toString('latin1'));
+      if (!p) continue;
+      const newer = e.version > p.version || (e.version === p.version && e.originNode > p.originNode);
+      const held = { client: formatClientKey(p.clientKey), node: r.from.nodeId, endpoint: formatEndpoint(e.endpoint), version: e.version, originNode: e.originNode };
+      answers.push({ p, held, newer, from: r.from });
+    }
+    return false; // the router keeps every REPLY as a fact (version rule): an older entry loses to the marker
   });
   try {
     while (pending.length && c.rounds < ROUNDS) {
@@ -145,15 +162,12 @@ async function confirm(node: AffinityNode, keys: Buffer[], of: number): Promise<
       // I/O thread: give the WITHDRAW (or the one just sent again) time to land first.
       await sleep(settle);
       answers.length = 0;
-      byQuery.clear();
-      for (const p of pending) {
-        p.queryId = nextQueryId = (nextQueryId % 0xfffffffe) + 1;
-        byQuery.set(p.queryId, p);
-      }
+      queryId = nextQueryId = (nextQueryId % 0xfffffffe) + 1;
+      const clients = pending.map((p) => ({ clientKey: p.clientKey, keyBytes: p.bytes }));
       for (let i = 0; i < Math.max(q.count, QUERIES); i++) {
         if (i) await sleep(q.intervalMs);
-        for (const p of pending) node.link.query(p.key, p.queryId);
-        c.queriesSent += pending.length;
+        cluster.query(clients, queryId);
+        c.queriesSent += clients.length;
       }
       await sleep(settle);
       // timers run before I/O in an event-loop turn: after a stall, a REPLY that came in time may still
@@ -170,15 +184,14 @@ async function confirm(node: AffinityNode, keys: Buffer[], of: number): Promise<
       if (c.rounds === ROUNDS) break; // asked for the last time: what still answered is reported
       // the nodes that missed the WITHDRAW get it again, unicast, and are asked again
       const now = Math.floor(Date.now() / 1000);
-      const frames = [...stale.values()].flatMap((a) => {
-        const m = marker(a.p.bytes);
+      const frames = [...stale.values()].flatMap((a): MaintenanceFrame[] => {
+        const m = node.directory.peek(a.p.bytes);
         if (!m || m.endpoint) return [];
-        const body = encodeWithdraw({ clientKey: a.p.key, version: m.version, originNode: m.originNode, ttlSeconds: Math.max(1, m.expiresSeconds - now) });
+        const body = encodeWithdraw({ clientKey: a.p.clientKey, version: m.version, originNode: m.originNode, ttlSeconds: Math.max(1, m.expiresSeconds - now) });
         return [{ type: MessageType.Withdraw, body, to: a.from }];
       });
-      c.resent += node.link.send(frames);
-      const again = new Set([...stale.values()].map((a) => a.p));
-      pending = [...again];
+      c.resent += cluster.send(frames);
+      pending = [...new Set([...stale.values()].map((a) => a.p))];
     }
   } finally {
     untap();
@@ -186,4 +199,3 @@ async function confirm(node: AffinityNode, keys: Buffer[], of: number): Promise<
   c.confirmed = c.stillHeld.length === 0;
   return c;
 }
-

@@ -89,10 +89,10 @@ describe('affinityd capture', function () {
     try {
       const alice = parseClientKey('2:192.0.2.7/alice');
       a.store(alice, { address: '198.51.100.10', port: 1701, name: 'lns-1' });
-      b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 77 }) }]);
+      b.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [alice], queryId: 77, answerRank: 0 }) }]);
       await b.waitFrame((f) => frameType(f) === MessageType.Reply, 3000);
-      b.responder.send([{ type: MessageType.Update, body: encodeUpdate({ entry: { clientKey: parseClientKey('2:192.0.2.8/bob'), endpoint: { address: '198.51.100.11', port: 1701, name: 'lns-2' }, version: 1, originNode: 2, ttlSeconds: 60 } }) }]);
-      a.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: parseClientKey('2:192.0.2.9/nobody'), queryId: 78 }) }]);
+      b.responder.send([{ type: MessageType.Update, body: encodeUpdate({ entries: [{ clientKey: parseClientKey('2:192.0.2.8/bob'), endpoint: { address: '198.51.100.11', port: 1701, name: 'lns-2' }, version: 1, originNode: 2, ttlSeconds: 60 }] }) }]);
+      a.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [parseClientKey('2:192.0.2.9/nobody')], queryId: 78, answerRank: 0 }) }]);
       await until(() => a.table.lookup(clientKeyBytes(parseClientKey('2:192.0.2.8/bob')), new Uint32Array(5)), 3000, 'the UPDATE');
       await sleep(300);
     } finally {
@@ -138,7 +138,7 @@ describe('affinityd capture', function () {
     const upd = (node: number, seq: number, ep: number, r = ring) =>
       encodeFrame(
         { type: MessageType.Update, keyId: 1, senderNode: node, bootEpoch: 1, sequence: BigInt(seq), timestampMs: BigInt(Date.now()) },
-        encodeUpdate({ entry: { clientKey: key, endpoint: { address: `198.51.100.${ep}`, port: 1701, name: `lns-${ep}` }, version: 1, originNode: node, ttlSeconds: 60 } }),
+        encodeUpdate({ entries: [{ clientKey: key, endpoint: { address: `198.51.100.${ep}`, port: 1701, name: `lns-${ep}` }, version: 1, originNode: node, ttlSeconds: 60 }] }),
         r,
       );
     const first = upd(11, 1, 1);
@@ -166,8 +166,8 @@ describe('affinityd capture', function () {
     const chunk = new SyncChunkWriter(9, 0, 1352);
     chunk.addEntry({ clientKey: parseClientKey('3:00:1b:21:3c:4d:5e/bob'), endpoint: lns6, version: 2, originNode: 1, ttlSeconds: 60 });
     const frames = [
-      fr(MessageType.Query, encodeQuery({ clientKey: alice, queryId: 77 })),
-      fr(MessageType.Reply, encodeReply({ queryId: 77, entry: { clientKey: alice, endpoint: lns1, version: 4, originNode: 2, ttlSeconds: 60 } })),
+      fr(MessageType.Query, encodeQuery({ keys: [alice], queryId: 77, answerRank: 0 })),
+      fr(MessageType.Reply, encodeReply({ queryId: 77, entries: [{ clientKey: alice, endpoint: lns1, version: 4, originNode: 2, ttlSeconds: 60 }] })),
       sync,
       sync, // the same SYNC_REQUEST again: a node refuses it as a replay
       fr(MessageType.SyncRequest, Buffer.from([0x20, 0xc8, 0x01])), // bucket_count 200: a node counts it malformed
@@ -204,7 +204,7 @@ describe('affinityd capture', function () {
     const ring = testKeyring();
     const T = Date.now();
     const frames = Array.from({ length: 5000 }, (_, i) =>
-      encodeFrame({ type: MessageType.Query, keyId: 1, senderNode: 3, bootEpoch: 5, sequence: BigInt(i + 1), timestampMs: BigInt(T) }, encodeQuery({ clientKey: parseClientKey(`2:192.0.2.7/user-${i}`), queryId: i }), ring),
+      encodeFrame({ type: MessageType.Query, keyId: 1, senderNode: 3, bootEpoch: 5, sequence: BigInt(i + 1), timestampMs: BigInt(T) }, encodeQuery({ keys: [parseClientKey(`2:192.0.2.7/user-${i}`)], queryId: i, answerRank: 0 }), ring),
     );
     const file = join(dir, 'many.pcap');
     writePcap(file, frames.map((data, i) => ({ src: '10.0.0.3', sport: 7447, dst: '239.255.77.77', dport: 7447, data, timeMs: T + i })));

@@ -22,16 +22,16 @@ describe('capture summary (pure)', () => {
     const b = new SummaryBuilder();
     const d = new CaptureDecoder(ring);
     const add = (data: Buffer, ms: number, src: string, dst: string) => b.add(d.decode(data, T + ms, src, dst));
-    const q = frame(1, MessageType.Query, encodeQuery({ clientKey: key, queryId: 9 }));
+    const q = frame(1, MessageType.Query, encodeQuery({ keys: [key], queryId: 9, answerRank: 0 }));
     add(q, 0, '10.0.0.1:5000', '239.255.77.77:7447');
-    add(frame(1, MessageType.Query, encodeQuery({ clientKey: key, queryId: 9 })), 10, '10.0.0.1:5000', '239.255.77.77:7447'); // retry
-    add(frame(2, MessageType.Reply, encodeReply({ queryId: 9, entry: { clientKey: key, endpoint: ep(1), version: 1, originNode: 2, ttlSeconds: 60 } })), 10.25, '10.0.0.2:6000', '10.0.0.1:5000');
-    add(frame(1, MessageType.Query, encodeQuery({ clientKey: parseClientKey('2:192.0.2.8/bob'), queryId: 10 })), 20, '10.0.0.1:5000', '239.255.77.77:7447');
-    const u1 = frame(3, MessageType.Update, encodeUpdate({ entry: { clientKey: key, endpoint: ep(1), version: 1, originNode: 3, ttlSeconds: 60 } }));
+    add(frame(1, MessageType.Query, encodeQuery({ keys: [key], queryId: 9, answerRank: 0 })), 10, '10.0.0.1:5000', '239.255.77.77:7447'); // retry
+    add(frame(2, MessageType.Reply, encodeReply({ queryId: 9, entries: [{ clientKey: key, endpoint: ep(1), version: 1, originNode: 2, ttlSeconds: 60 }] })), 10.25, '10.0.0.2:6000', '10.0.0.1:5000');
+    add(frame(1, MessageType.Query, encodeQuery({ keys: [parseClientKey('2:192.0.2.8/bob')], queryId: 10, answerRank: 0 })), 20, '10.0.0.1:5000', '239.255.77.77:7447');
+    const u1 = frame(3, MessageType.Update, encodeUpdate({ entries: [{ clientKey: key, endpoint: ep(1), version: 1, originNode: 3, ttlSeconds: 60 }] }));
     add(u1, 30, '10.0.0.3:7000', '239.255.77.77:7447');
-    add(frame(4, MessageType.Update, encodeUpdate({ entry: { clientKey: key, endpoint: ep(2), version: 1, originNode: 4, ttlSeconds: 60 } })), 31, '10.0.0.4:7000', '239.255.77.77:7447');
+    add(frame(4, MessageType.Update, encodeUpdate({ entries: [{ clientKey: key, endpoint: ep(2), version: 1, originNode: 4, ttlSeconds: 60 }] })), 31, '10.0.0.4:7000', '239.255.77.77:7447');
     add(u1, 40, '10.0.0.3:7000', '239.255.77.77:7447'); // the same frame again: a replay
-    add(frame(5, MessageType.Update, encodeUpdate({ entry: { clientKey: key, endpoint: ep(9), version: 9, originNode: 5, ttlSeconds: 60 } }), other), 50, '10.0.0.5:7000', '239.255.77.77:7447'); // forged
+    add(frame(5, MessageType.Update, encodeUpdate({ entries: [{ clientKey: key, endpoint: ep(9), version: 9, originNode: 5, ttlSeconds: 60 }] }), other), 50, '10.0.0.5:7000', '239.255.77.77:7447'); // forged
     const s = b.result();
     assert.equal(s.queries, 3);
     assert.equal(s.retries, 1);
@@ -78,11 +78,11 @@ describe('capture summary (pure)', () => {
     assert.match(lines[1], /SYNC_REQUEST seq \d+ key 1 auth replay$/);
     assert.match(lines[2], /auth replay$/);
     // an older boot epoch of the same sender: refused too, and said why
-    const old = encodeFrame({ type: MessageType.Query, keyId: 1, senderNode: 2, bootEpoch: 4, sequence: 999n, timestampMs: BigInt(T) }, encodeQuery({ clientKey: key, queryId: 1 }), ring);
+    const old = encodeFrame({ type: MessageType.Query, keyId: 1, senderNode: 2, bootEpoch: 4, sequence: 999n, timestampMs: BigInt(T) }, encodeQuery({ keys: [key], queryId: 1, answerRank: 0 }), ring);
     assert.match(formatLine(d.decode(old, T, '10.0.0.2:6000', '239.255.77.77:7447')), /auth replay \(oldEpoch\)$/);
     // a frame with a bad tag does not move the window: the genuine one after it is accepted
-    const genuine = frame(6, MessageType.Query, encodeQuery({ clientKey: key, queryId: 2 }), ring, 500n);
-    const forged = frame(6, MessageType.Query, encodeQuery({ clientKey: key, queryId: 2 }), other, 500n);
+    const genuine = frame(6, MessageType.Query, encodeQuery({ keys: [key], queryId: 2, answerRank: 0 }), ring, 500n);
+    const forged = frame(6, MessageType.Query, encodeQuery({ keys: [key], queryId: 2, answerRank: 0 }), other, 500n);
     assert.equal(d.decode(forged, T, 'a:1', 'b:2').auth, 'badTag');
     assert.equal(d.decode(genuine, T, 'a:1', 'b:2').auth, 'ok');
   });
@@ -90,7 +90,7 @@ describe('capture summary (pure)', () => {
   it('counts an ordinary move (higher version, another endpoint) as a move, not a split bundle', () => {
     const b = new SummaryBuilder();
     const d = new CaptureDecoder(ring);
-    const upd = (node: number, version: number, n: number, origin = node) => frame(node, MessageType.Update, encodeUpdate({ entry: { clientKey: key, endpoint: ep(n), version, originNode: origin, ttlSeconds: 60 } }));
+    const upd = (node: number, version: number, n: number, origin = node) => frame(node, MessageType.Update, encodeUpdate({ entries: [{ clientKey: key, endpoint: ep(n), version, originNode: origin, ttlSeconds: 60 }] }));
     b.add(d.decode(upd(3, 1, 1), T, '10.0.0.3:7000', 'g:7447'));
     b.add(d.decode(upd(3, 1, 1), T + 1, '10.0.0.3:7000', 'g:7447')); // the same entry repeated (updateRepeats)
     b.add(d.decode(upd(3, 2, 2), T + 2, '10.0.0.3:7000', 'g:7447')); // moved off lns-1 by its origin

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { COMMANDS, EXIT_STATUS } from '../../src/cli/usage';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import { addonOrSkip } from '../helpers/addon';
 import { testGroup, testKeyring } from '../helpers/loopback';
 import { haveCommand, requireOrSkip } from '../helpers/require';
@@ -148,7 +148,7 @@ describe('the affinityd command: help, version, exit statuses, man page, complet
       for (const o of optionsOf(c.name)) assert.ok(got.includes(o), `completion of ${c.name} offers ${o}: ${got.join(' ')}`);
       if (c.name !== 'help' && c.name !== 'version') assert.ok(got.includes('--help'), `${c.name} --help`);
     }
-    assert.deepEqual(complete('affinityd', 'show', ''), ['entries', 'entry', 'peers', 'stats']);
+    assert.deepEqual(complete('affinityd', 'show', ''), ['entries', 'entry', 'peers', 'splits', 'stats']);
     assert.deepEqual(complete('affinityd', 'log-level', 'w'), ['warn']);
     assert.deepEqual(complete('affinityd', 'demo', '--policy', 'r'), ['rendezvous', 'round-robin']);
   });

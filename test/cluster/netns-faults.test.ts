@@ -71,7 +71,7 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
     c = new NetnsCluster(lan, dir, 3, () =>
       [
         // time-outs with room for a 2-core VM running three nodes, 10,000 clients and their endpoints
-        'query: { count: 6, intervalMs: 15, timeoutMs: 50, directCount: 2, directTimeoutMs: 50, updateRepeats: 3 }',
+        'query: { count: 6, intervalMs: 15, timeoutMs: 50, updateRepeats: 3 }',
         'selection: { policy: round-robin }',
         // timeoutMs bounds a sync that hangs, not a slow one (a busy machine took 18 s for 10,000 entries)
         'sync: { timeoutMs: 300000, retryMs: 200, retries: 5 }',

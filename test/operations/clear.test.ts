@@ -12,7 +12,7 @@ import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import type { ClearReport } from '../../src/control/clear';
 import { request } from '../../src/control/client';
 import { MessageType } from '../../src/codec/messages';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import type { Peer } from '../../src/transport/cluster-link';
 import { addonOrSkip } from '../helpers/addon';
 import { testGroup, testKeyring } from '../helpers/loopback';
@@ -140,7 +140,7 @@ describe('affinityd clear: withdrawn here, sent, and confirmed with the cluster 
     handlers(nodes[2]).set(MessageType.Withdraw, (body, from, unicast) => {
       withdrawHandler(body, from, unicast);
       const m = nodes[2].directory.peek(clientKeyBytes(parseClientKey(again3)))!;
-      nodes[2].directory.store(clientKeyBytes(parseClientKey(again3)), ENDPOINTS[0], m.version + 1, 3, 600);
+      nodes[2].directory.apply(clientKeyBytes(parseClientKey(again3)), { endpoint: ENDPOINTS[0], version: m.version + 1, originNode: 3, ttlSeconds: 600 });
     });
     const made = await cli('clear', again3, '--socket', socket);
     assert.equal(made.status, 0, made.stdout);

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import { addonOrSkip } from '../helpers/addon';
 import { call, startEndpoint, type TestEndpoint } from '../helpers/cluster';
 import { testGroup, testKeyring } from '../helpers/loopback';
@@ -54,7 +54,7 @@ describe('Prometheus: metrics, build info, alerting rules (issue 13)', function 
     await a.route('2:192.0.2.77/from-b'); // a remote hit
     a.withdraw('2:192.0.2.1/prom-0');
     a.snapshot();
-    const m = (a.management as unknown as { server: { address(): { port: number } } }).server.address().port;
+    const m = a.managementAddress()!.port;
     text = await (await fetch(`http://127.0.0.1:${m}/metrics`)).text();
   });
   after(async () => {
