@@ -167,6 +167,7 @@ async function watch(rest: string[]): Promise<number> {
   });
   process.once('SIGINT', () => m.stop());
   process.once('SIGTERM', () => m.stop());
+  if (!values.json) process.stderr.write(`affinityd monitor: watching ${socketOf(values)} (Ctrl-C to stop)\n`);
   const end = await m.ended;
   if (end.by === 'client') return 0;
   process.stderr.write(end.by === 'node' ? `affinityd monitor: the node ended the stream: ${end.reason}\n` : 'affinityd monitor: the connection to the node closed\n');

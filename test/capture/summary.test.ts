@@ -77,9 +77,11 @@ describe('capture summary (pure)', () => {
     assert.match(lines[0], /SYNC_REQUEST rid 7 from 0 x16 seq \d+ key 1 auth ok$/);
     assert.match(lines[1], /SYNC_REQUEST seq \d+ key 1 auth replay$/);
     assert.match(lines[2], /auth replay$/);
-    // an older boot epoch of the same sender: refused too, and said why
-    const old = encodeFrame({ type: MessageType.Query, keyId: 1, senderNode: 2, bootEpoch: 4, sequence: 999n, timestampMs: BigInt(T) }, encodeQuery({ keys: [key], queryId: 1, answerRank: 0 }), ring);
-    assert.match(formatLine(d.decode(old, T, '10.0.0.2:6000', '239.255.77.77:7447')), /auth replay \(oldEpoch\)$/);
+    // a sender's runs: up to 4 boot epochs are kept at once; an older one than all of them, while they
+    // are all fresh, is refused too, and the line says why (docs/protocol.md section 5.1)
+    const run = (epoch: number) => encodeFrame({ type: MessageType.Query, keyId: 1, senderNode: 2, bootEpoch: epoch, sequence: 999n, timestampMs: BigInt(T) }, encodeQuery({ keys: [key], queryId: 1, answerRank: 0 }), ring);
+    for (const epoch of [6, 7, 8]) assert.match(formatLine(d.decode(run(epoch), T, '10.0.0.2:6000', '239.255.77.77:7447')), /auth ok$/);
+    assert.match(formatLine(d.decode(run(4), T, '10.0.0.2:6000', '239.255.77.77:7447')), /auth replay \(oldEpoch\)$/);
     // a frame with a bad tag does not move the window: the genuine one after it is accepted
     const genuine = frame(6, MessageType.Query, encodeQuery({ keys: [key], queryId: 2, answerRank: 0 }), ring, 500n);
     const forged = frame(6, MessageType.Query, encodeQuery({ keys: [key], queryId: 2, answerRank: 0 }), other, 500n);

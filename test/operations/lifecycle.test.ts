@@ -101,7 +101,12 @@ describe('affinityd run: stop, logs, failed starts, call logging (issue 13)', fu
     await node.line(/^bulk sync done: ready$/);
     const mon = spawn(CLI[0], [...CLI.slice(1), 'monitor', '--socket', c.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
     const monExit = new Promise<number | null>((r) => mon.once('exit', (code) => r(code)));
-    await sleep(1500);
+    let monErr = '';
+    mon.stderr!.on('data', (d) => (monErr += d));
+    for (let i = 0; !/watching .* \(Ctrl-C to stop\)/.test(monErr); i++) {
+      assert.ok(i < 600, `the monitor did not start: ${monErr}`);
+      await sleep(100);
+    }
     mon.kill('SIGINT');
     assert.equal(await monExit, 0);
     node.proc.kill('SIGTERM');
