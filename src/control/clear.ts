@@ -22,23 +22,9 @@ import { clientKeyBytes, clientKeyFromBytes, formatClientKey, parseClientKey } f
 import { encodeWithdraw } from '../codec/cluster-messages';
 import { formatEndpoint } from '../codec/endpoint';
 import { MessageType } from '../codec/messages';
-import type { NodeAdmin } from '../daemon/node-view';
-import type { KeyedClient, MaintenanceFrame, ReplyBatch } from '../transport/cluster-link';
+import type { ClearCluster, NodeAdmin } from '../daemon/node-view';
+import type { MaintenanceFrame, ReplyBatch } from '../transport/cluster-link';
 import { ControlError } from './commands';
-
-/** What clear needs of the node's cluster side (AffinityNode.clearing gives it). */
-export interface ClearCluster {
-  /** Ids of the nodes alive now (heard within the peer time-out). */
-  peersHeard(): number[];
-  /** WITHDRAW frames sent so far (the withdrawals' counter). */
-  withdrawsSent(): number;
-  /** Multicasts a QUERY for these clients (answer_rank 0: every directory holding an entry answers). */
-  query(clients: readonly KeyedClient[], queryId: number): void;
-  /** Sees REPLYs as they arrive (before the router, which still gets them); returns the function that stops it. */
-  tapReplies(tap: (r: ReplyBatch) => boolean): () => void;
-  /** Sends maintenance frames (the WITHDRAWs sent again); returns how many the kernel took. */
-  send(frames: readonly MaintenanceFrame[]): number;
-}
 
 /** Cleared clients asked about after clear --all, at most. */
 export const SAMPLE = 256;
@@ -112,8 +98,8 @@ export async function clearEntries(node: NodeAdmin, req: { client?: string; all?
   if (req.all && req.client) throw new ControlError('clear: give a client or all, not both');
   if (!req.all && !req.client) throw new ControlError('clear: give a client (DISCRIMINATOR/USERNAME) or all');
   const cluster = node.clearing;
-  const sentBefore = cluster.withdrawsSent();
-  const peersHeard = cluster.peersHeard().filter((id) => id !== 0).sort((a, b) => a - b);
+  const sentBefore = cluster.withdrawals.counters.sent;
+  const peersHeard = cluster.link.members().map((m) => m.nodeId).filter((id) => id !== 0).sort((a, b) => a - b);
   let withdrawn: number;
   let asked: Buffer[];
   if (req.all) {
@@ -124,7 +110,7 @@ export async function clearEntries(node: NodeAdmin, req: { client?: string; all?
     withdrawn = node.withdraw(req.client!) ? 1 : 0;
     asked = withdrawn ? [clientKeyBytes(key)] : [];
   }
-  const report: ClearReport = { withdrawn, withdrawsSent: cluster.withdrawsSent() - sentBefore, peersHeard };
+  const report: ClearReport = { withdrawn, withdrawsSent: cluster.withdrawals.counters.sent - sentBefore, peersHeard };
   if (req.confirm === false || withdrawn === 0) return report;
   report.confirmation = await confirm(node, cluster, asked, withdrawn);
   return report;
@@ -144,7 +130,7 @@ async function confirm(node: NodeAdmin, cluster: ClearCluster, keys: Buffer[], o
   let pending = [...byKey.values()];
   let queryId = 0;
   const answers: { p: (typeof pending)[number]; held: HeldEntry; newer: boolean; from: ReplyBatch['from'] }[] = [];
-  const untap = cluster.tapReplies((r) => {
+  const untap = cluster.link.tapReplies((r) => {
     if (r.queryId !== queryId) return false;
     for (const e of r.entries) {
       const p = byKey.get(e.keyBytes.toString('latin1'));
@@ -166,7 +152,7 @@ async function confirm(node: NodeAdmin, cluster: ClearCluster, keys: Buffer[], o
       const clients = pending.map((p) => ({ clientKey: p.clientKey, keyBytes: p.bytes }));
       for (let i = 0; i < Math.max(q.count, QUERIES); i++) {
         if (i) await sleep(q.intervalMs);
-        cluster.query(clients, queryId);
+        cluster.link.query(clients, queryId, 0); // answer_rank 0: every directory holding an entry answers
         c.queriesSent += clients.length;
       }
       await sleep(settle);
@@ -190,7 +176,7 @@ async function confirm(node: NodeAdmin, cluster: ClearCluster, keys: Buffer[], o
         const body = encodeWithdraw({ clientKey: a.p.clientKey, version: m.version, originNode: m.originNode, ttlSeconds: Math.max(1, m.expiresSeconds - now) });
         return [{ type: MessageType.Withdraw, body, to: a.from }];
       });
-      c.resent += cluster.send(frames);
+      c.resent += cluster.link.send(frames);
       pending = [...new Set([...stale.values()].map((a) => a.p))];
     }
   } finally {

@@ -3,8 +3,8 @@
 // only the admin control socket gets a NodeAdmin. They depend on these
 // interfaces, not on the node (src/daemon/node.ts implements them), so the
 // node can wire them without an import circle.
-import type { ClearCluster } from '../control/clear';
 import type { DirectoryReader } from '../directory/directory';
+import type { KeyedClient, MaintenanceFrame, ReplyBatch } from '../transport/cluster-link';
 import type { ChangeEvent } from './change-feed';
 import type { Config } from './config';
 import type { NodeStats } from './node-stats';
@@ -58,6 +58,19 @@ export interface NodeView {
   splitClients(): SplitView[];
   /** A stream of table changes (`affinityd monitor`); costs nothing while nobody listens. */
   subscribeChanges(listener: (e: ChangeEvent) => void): () => void;
+}
+
+/** What `clear` uses of the cluster side to confirm a withdrawal (src/control/clear.ts). */
+export interface ClearCluster {
+  readonly link: {
+    /** Nodes alive now. */
+    members(): readonly { readonly nodeId: number }[];
+    query(clients: readonly KeyedClient[], queryId: number, answerRank: number): void;
+    /** Sees REPLYs before the router (which still gets them unless the tap returns true); returns the remover. */
+    tapReplies(tap: (r: ReplyBatch) => boolean): () => void;
+    send(frames: readonly MaintenanceFrame[]): number;
+  };
+  readonly withdrawals: { readonly counters: { readonly sent: number } };
 }
 
 export interface NodeAdmin extends NodeView {

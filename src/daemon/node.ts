@@ -4,7 +4,6 @@
 // sockets, metrics, service notifications). Behaviour lives in the parts;
 // this file only connects them and runs their lifecycle. It is the library
 // entry point (src/index.ts re-exports it).
-import type { ClearCluster } from '../control/clear';
 import { checkedClientKeyBytes, checkedClientKeysInto, type ClientKey, parseClientKey } from '../codec/client-key';
 import type { Keyring } from '../codec/frame';
 import type { BulkSyncOutcome } from '../directory/maintenance/bulk-sync';
@@ -118,18 +117,7 @@ export class AffinityNode implements NodeAdmin {
   withdrawAll(): number {
     return this.maintenance.withdrawals.withdrawAll();
   }
-
-  /** What `clear` uses to confirm a withdrawal with the cluster (src/control/clear.ts). */
-  get clearing(): ClearCluster {
-    return {
-      peersHeard: () => this.link.members().map((m) => m.nodeId),
-      withdrawsSent: () => this.maintenance.withdrawals.counters.sent,
-      query: (clients, queryId) => this.link.query(clients, queryId, 0),
-      tapReplies: (tap) => this.link.tapReplies(tap),
-      send: (frames) => this.link.send(frames),
-    };
-  }
-
+  get clearing(): NodeAdmin['clearing'] { return { link: this.link, withdrawals: this.maintenance.withdrawals }; } // clear's confirmation (control/clear.ts)
   /** 'syncing' until the bulk sync at start is done or timed out; then 'ready'. */
   get syncState(): 'syncing' | 'ready' {
     return this.maintenance.syncState;
@@ -256,6 +244,6 @@ export class AffinityNode implements NodeAdmin {
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
     this.snapshots.save();
     this.responder.close();
-    this.log.info({}, 'node closed'); // the node id is in every line (the logger's base)
+    this.log.info({}, 'node closed'); // the node id is in every line (the logger's base), not twice
   }
 }
