@@ -225,6 +225,8 @@ export interface NativeCodec {
     body: Buffer,
     keyring: Keyring,
   ): Buffer;
+  /** native/key_hash.h HashKey(bytes, seed): the hash docs/protocol.md section 9.1 defines. */
+  keyHash(bytes: Buffer, seed: bigint): bigint;
   /** The rank of self among self and nodes for octets (a canonical client key, or a node id's 4 octets): native/ranks.h. */
   rankOf(octets: Buffer, self: number, nodes: number[]): number;
   /** The bodies sendList sends for these items; endpoints[i]: the Endpoint encoding of endpoint id i. */

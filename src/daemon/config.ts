@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 import Ajv, { type ErrorObject } from 'ajv';
+import ipaddr from 'ipaddr.js';
 import { parseDocument } from 'yaml';
 
 import { validateEndpoint } from '../codec/endpoint';
@@ -115,9 +116,10 @@ export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    // no default: a cloned appliance must not silently become node 1 (checked in resolveConfig)
     node: {
-      type: 'object', additionalProperties: false, default: {}, restart: true,
-      properties: { id: { type: 'integer', minimum: 1, maximum: 4294967295, default: 1 } },
+      type: 'object', additionalProperties: false, required: ['id'], restart: true,
+      properties: { id: { type: 'integer', minimum: 1, maximum: 4294967295 } },
     },
     cluster: {
       type: 'object', additionalProperties: false, default: {},
@@ -242,6 +244,7 @@ export const CONFIG_SCHEMA = {
           idleTimeoutMs: ms(600_000, 86_400_000),
           maxPreambleOctets: { type: 'integer', minimum: 64, maximum: 65_541, default: 1024 },
           connectAttempts: { type: 'integer', minimum: 1, maximum: 16, default: 2 },
+          accessLog: { type: 'boolean', default: true },
         },
       },
     },
@@ -300,11 +303,33 @@ function describe(e: ErrorObject): string {
 
 /** Defaults applied, schema and cross-field rules checked; throws ConfigError. */
 export function resolveConfig(input: unknown, source = 'config'): Config {
+  const { config, problems } = checkConfig(input, source);
+  if (problems.length) throw new ConfigError(problems, source);
+  return config;
+}
+
+/** resolveConfig's work: throws only for schema errors; the cross-field problems are returned, all of them. */
+function checkConfig(input: unknown, source: string): { config: Config; problems: string[] } {
   const c = structuredClone(input ?? {}) as Config;
-  if (!validate(c)) throw new ConfigError((validate.errors ?? []).map(describe), source);
-  const problems: string[] = [];
+  // --- validation (operations): node.id has no default, said in words an operator can act on
+  // (`node:` with nothing under it, or `id:` with no value, is YAML null: missing too)
+  const n = typeof c === 'object' && c !== null ? (c as { node?: unknown }).node : undefined;
+  const missingId = typeof c === 'object' && c !== null && (n === undefined || n === null || (typeof n === 'object' && ((n as { id?: unknown }).id === undefined || (n as { id?: unknown }).id === null)));
+  if (missingId) delete (c as { node?: unknown }).node; // only the one clear message below
+  const valid = validate(c);
+  const idProblem = `node.id: required, unique in the cluster (1 to 4294967295); there is no default, so that a copied configuration cannot make a second node 1`;
+  if (!valid) {
+    const schemaProblems = (validate.errors ?? []).filter((e) => !(e.keyword === 'required' && /^(node|id)$/.test((e.params as { missingProperty: string }).missingProperty) && missingId)).map(describe);
+    throw new ConfigError(missingId ? [idProblem, ...schemaProblems] : schemaProblems, source);
+  }
+  const problems: string[] = missingId ? [idProblem] : [];
+  // --- end of node.id validation
   const groupFamily = isIP(c.cluster.group);
   if (!groupFamily) problems.push(`cluster.group: "${c.cluster.group}" is not an IP address`);
+  // --- validation (operations): the group must be a multicast address
+  else if (ipaddr.parse(c.cluster.group).range() !== 'multicast') {
+    problems.push(`cluster.group: ${c.cluster.group} is not a multicast address (IPv4 224.0.0.0/4, e.g. 239.255.77.77; IPv6 ff00::/8, e.g. ff15::a:1)`);
+  }
   if (groupFamily === 4 && !isIP(c.cluster.interface)) {
     problems.push(`cluster.interface: an IPv4 group needs the interface's IPv4 address, got "${c.cluster.interface}"`);
   }
@@ -319,12 +344,24 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
   const ids = c.endpoints.map((e) => `${e.address}:${e.port}`);
   ids.forEach((id, i) => ids.indexOf(id) !== i && problems.push(`endpoints.${i}: ${id} is listed twice`));
   c.cluster.peers.forEach((p, i) => !isIP(p.address) && problems.push(`cluster.peers.${i}.address: "${p.address}" is not an IP address`));
+  const givenFrontNames = c.frontends.map((f) => f.name); // before defaults: port-0 defaults may repeat
   c.frontends.forEach((f, i) => {
     if (!isIP(f.listen.address)) problems.push(`frontends.${i}.listen.address: "${f.listen.address}" is not an IP address`);
     if (f.redirect && f.identity !== 'preamble') problems.push(`frontends.${i}.redirect: only the preamble identity can answer with a redirect`);
     if (!f.name) f.name = `${f.identity}@${f.listen.address}:${f.listen.port}`;
   });
+  // --- validation (operations): endpoint names label metrics and logs, so they must be unique
+  // (a defaulted name is the address:port, whose repetition is reported above)
+  const names = c.endpoints.map((e) => e.name);
   c.endpoints.forEach((e) => !e.name && (e.name = `${e.address}:${e.port}`));
+  names.forEach((n, i) => {
+    const first = names.indexOf(n);
+    if (n && first !== i) problems.push(`endpoints.${i}.name: "${n}" is already the name of endpoints.${first} (names label the metrics and logs of each endpoint)`);
+  });
+  givenFrontNames.forEach((n, i) => {
+    const first = givenFrontNames.indexOf(n);
+    if (n && first !== i) problems.push(`frontends.${i}.name: "${n}" is already the name of frontends.${first} (names label the metrics and logs of each front end)`);
+  });
   if (c.management.enabled && !isIP(c.management.address)) problems.push(`management.address: "${c.management.address}" is not an IP address`);
   problems.push(...radiusConfigProblems(c));
   if (c.control.socket && c.control.socket === c.control.readOnlySocket) problems.push('control.readOnlySocket: must differ from control.socket');
@@ -335,8 +372,7 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
   // ---- sites (issue 16) ----
   problems.push(...sitesConfigProblems(c.sites));
   // ---- end sites ----
-  if (problems.length) throw new ConfigError(problems, source);
-  return c;
+  return { config: c, problems };
 }
 
 /** Reads and resolves a YAML (or JSON) configuration file. */
@@ -349,11 +385,17 @@ export function loadConfigFile(path: string): Config {
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) throw new ConfigError(doc.errors.map((e) => e.message.split('\n')[0]), path);
-  const c = resolveConfig(doc.toJS(), path);
-  if (c.endpoints.length === 0) throw new ConfigError(['endpoints: at least one endpoint is needed to run a node'], path);
-  if (!c.cluster.keyFile) throw new ConfigError(['cluster.keyFile: required (a node never runs unauthenticated)'], path);
-  const secrets = radiusSecretProblems(c, MAX_TUNNEL_PASSWORD_OCTETS);
-  if (secrets.length) throw new ConfigError(secrets, path);
+  const { config: c, problems } = checkConfig(doc.toJS(), path);
+  // --- validation (operations): what a node started from a file needs beyond the library's rules
+  if (c.endpoints.length === 0) problems.push('endpoints: at least one endpoint is needed to run a node');
+  if (!c.cluster.keyFile) problems.push('cluster.keyFile: required (a node never runs unauthenticated)');
+  c.frontends.forEach((f, i) => {
+    if (f.listen.port === 0) problems.push(`frontends.${i}.listen.port: 0 would listen on a random port no client can know; give the port calls arrive on (e.g. 1723)`);
+  });
+  if (c.management.enabled && c.management.port === 0) problems.push('management.port: 0 would listen on a random port no scraper can know; give a port (default 9147)');
+  // --- end of operations validation
+  if (problems.length === 0) problems.push(...radiusSecretProblems(c, MAX_TUNNEL_PASSWORD_OCTETS));
+  if (problems.length) throw new ConfigError(problems, path);
   return c;
 }
 

@@ -303,6 +303,11 @@ export class Router {
     return local < clients.length ? Promise.all(out as (Route | Promise<Route>)[]) : Promise.resolve(out as Route[]);
   }
 
+  /** An endpoint refused a call: out of selection (and /readyz) for the hold-down. */
+  endpointFailed(e: Endpoint): void {
+    this.endpoints.markFailed(e, this.o.failureHoldDownMs);
+  }
+
   /**
    * The client's endpoint refused or did not answer: take it out for the
    * hold-down time and move the client to another endpoint at a higher
@@ -311,7 +316,7 @@ export class Router {
    * moved the client already, go there.
    */
   reroute(key: ClientKey, failed: Endpoint): Promise<Route> {
-    this.endpoints.markFailed(failed, this.o.failureHoldDownMs);
+    this.endpointFailed(failed);
     const keyBytes = clientKeyBytes(key);
     const current = this.directory.lookup(keyBytes);
     if (current && !sameEndpoint(current.endpoint, failed) && !this.endpoints.isDown(current.endpoint)) return Promise.resolve(routeOf(current, 'local'));

@@ -58,6 +58,8 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
   private cached?: { atMs: number; members: Member[] };
   /** Proposals this node stored as the clients' arbiter (while the responder's change feed is on). */
   onClaimSettled?: (settled: ReplyBatch) => void;
+  /** See REPLYs before the router; one that returns true keeps the REPLY (the clear confirmation's answers). */
+  private readonly taps = new Set<(reply: ReplyBatch) => boolean>();
 
   constructor(private readonly responder: NativeResponder, private readonly o: NativeLinkOptions) {}
 
@@ -133,6 +135,12 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
     this.handler = handler;
   }
 
+  /** Adds a tap (see taps); returns the function that removes it. */
+  tapReplies(tap: (reply: ReplyBatch) => boolean): () => void {
+    this.taps.add(tap);
+    return () => this.taps.delete(tap);
+  }
+
   onMessage(type: number, handler: (body: Buffer, from: Peer, unicast: boolean) => void): void {
     this.handlers.set(type, handler);
   }
@@ -147,7 +155,11 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
       if (f.data[0] === COMPACT_REPLY || f.data[0] === CLAIM_SETTLED) {
         const r = readCompactReply(f.data, this.o.endpointOf);
         const batch = { queryId: r.queryId, from: { nodeId: r.senderNode, address: f.address, port: f.port }, entries: r.entries };
-        if (f.data[0] === COMPACT_REPLY) this.handler?.(batch);
+        if (f.data[0] === COMPACT_REPLY) {
+          let kept = false;
+          for (const t of this.taps) kept = t(batch) || kept;
+          if (!kept) this.handler?.(batch);
+        }
         else this.onClaimSettled?.(batch);
         continue;
       }

