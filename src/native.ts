@@ -25,7 +25,10 @@ export interface NativeEntry {
   readonly originNode: number;
   readonly createdSeconds: number;
   readonly expiresSeconds: number;
-  /** Slot in the table: slot + 1 is the cursor that resumes after this entry. */
+  /**
+   * The entry's home slot. entries(slot) lists this entry again (with any entries of
+   * the same home listed before it); the page's cursor resumes after the page.
+   */
   readonly slot: number;
   /** The key's digest hash (native/table_digest.h DigestKeyHash); bucket = keyHash % buckets. */
   readonly keyHash: number;
@@ -68,8 +71,16 @@ export interface NativeAffinityTable {
   ): number;
   remove(key: Buffer): boolean;
   clear(): number;
-  sweep(nowSeconds: number | undefined, maxSlots: number): number;
-  /** Live entries and withdraw markers (endpointId 0xFFFFFFFF) in slot order from cursor. */
+  /**
+   * Removes up to maxEntries expired entries, examining at most maxEntries (every entry when
+   * the table is full); returns how many it removed.
+   */
+  sweep(nowSeconds: number | undefined, maxEntries: number): number;
+  /**
+   * Live entries and withdraw markers (endpointId 0xFFFFFFFF) by home slot from cursor: a walk
+   * from 0 to done lists every entry present for the whole walk exactly once. A page holds at
+   * most max entries (more only if a single home slot holds more than max).
+   */
   entries(cursor: number, max: number, nowSeconds?: number): { cursor: number; done: boolean; entries: NativeEntry[] };
   /** bucketCount (1..128) digests of 8 octets, little-endian (native/table_digest.h). */
   digest(bucketCount: number, nowSeconds?: number): Buffer;
