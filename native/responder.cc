@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <system_error>
 
 #include "frame.h"
 #include "messages.h"
@@ -58,7 +59,16 @@ bool Responder::Start(std::function<void()> notify, std::string* err) {
   notify_ = std::move(notify);
   stop_.store(false);
   running_.store(true);
-  thread_ = std::thread([this] { Run(); });
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {  // e.g. EAGAIN: no thread to be had
+    running_.store(false);
+    notify_ = nullptr;
+    close(wake_fd_);
+    wake_fd_ = -1;
+    *err = std::string("thread: ") + e.what();
+    return false;
+  }
   return true;
 }
 
@@ -238,7 +248,9 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
       std::memcpy(ep.address, u.entry.endpoint.address, 16);
       ep.port = u.entry.endpoint.port;
       ep.name_len = uint8_t(u.entry.endpoint.name_len);
-      std::memcpy(ep.name, u.entry.endpoint.name, ep.name_len);
+      // name is null for an endpoint with an empty name (memcpy from null is
+      // undefined even for 0 octets).
+      if (ep.name_len > 0) std::memcpy(ep.name, u.entry.endpoint.name, ep.name_len);
       uint32_t id = endpoints_.Intern(ep);
       if (id == EndpointRegistry::kNone) {
         counters_.endpoints_full.fetch_add(1, std::memory_order_relaxed);
