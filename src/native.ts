@@ -2,7 +2,12 @@
 // declares what the native side exports, so the JS/C++ boundary is visible in
 // one place. Arguments are validated by callers in TypeScript; the native
 // side re-checks types and ranges and throws TypeError/RangeError.
-import { join } from 'node:path';
+//
+// AFFINITYD_NATIVE_BUILD names another build folder to load it from
+// (<folder>/Release/affinityd.node; a relative folder is taken from the
+// package root): `npm run test:sanitize` sets it to the AddressSanitizer and
+// UndefinedBehaviorSanitizer build in build-sanitize/build.
+import { isAbsolute, join } from 'node:path';
 
 import type { Keyring } from './codec/frame';
 import { packageRoot } from './util/package-root';
@@ -206,7 +211,8 @@ let addon: Addon | undefined;
 /** Loads the addon on first use, with a message that says how to build it. */
 export function native(): Addon {
   if (addon) return addon;
-  const path = join(packageRoot(), 'build', 'Release', 'affinityd.node');
+  const folder = process.env.AFFINITYD_NATIVE_BUILD || 'build';
+  const path = join(isAbsolute(folder) ? folder : join(packageRoot(), folder), 'Release', 'affinityd.node');
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(path) as Addon;
