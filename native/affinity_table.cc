@@ -248,18 +248,18 @@ void AffinityTable::CollectHome(size_t home, uint32_t now_s, HomeEntries* out) c
     // As in LookupOne: if an entry of this home moved from ahead of the walk
     // to behind it, the load after the walk sees the increment.
     const uint64_t moves = moves_.load(kAcquire);
-    bool consistent = true;
+    bool consistent = false;  // until the chain's end is reached
     for (size_t i = home, n = 0; n <= mask_; i = (i + 1) & mask_, n++) {
       AFFINITYD_RACE_POINT();
       uint64_t s = slots_[i].load(kAcquire);
-      if (s == kEmpty) break;
+      if (s == kEmpty) {
+        consistent = true;
+        break;
+      }
       if (HomeOf(s) != home) continue;
       EntryView* v = out->Next();
       uint64_t seq;
-      if (!ReadRecord(slots_[i], s, v, &seq)) {  // recycled, replaced or moved: read the home again
-        consistent = false;
-        break;
-      }
+      if (!ReadRecord(slots_[i], s, v, &seq)) break;  // recycled, replaced or moved: read the home again
       // A move copies an entry back before its old place is overwritten, so
       // the walk may meet it twice: the same record with the same sequence
       // number (a record reused for another entry has another).

@@ -11,8 +11,9 @@
 # The unbroken table must pass every run. CI runs it (.ci/run).
 #
 # Usage: native/tools/mutation-test.sh [RUNS=5] [SECONDS=10] [MUTANT...]
-# A patch that no longer applies fails the run: regenerate it against the
-# current native/affinity_table.cc.
+# A patch that no longer applies fails the run: after a change to
+# native/affinity_table.cc, regenerate the patches with
+# native/tools/mutants/generate.py (which says what each one replaces).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -71,7 +72,7 @@ for p in "${patches[@]}"; do
   mkdir -p "$dir"
   cp -r "$root/native" "$dir/native"
   if ! patch -s -d "$dir" -p1 <"$p"; then
-    echo "$name: the patch no longer applies; regenerate it against native/affinity_table.cc"
+    echo "$name: the patch no longer applies; regenerate the patches: python3 native/tools/mutants/generate.py"
     failed=1
     continue
   fi
