@@ -26,6 +26,12 @@ const trials: { file: string; args: string[]; result: string; about: string }[] 
   { file: 'storm.ts', args: [String(quick ? 5_000 : 100_000)], result: `storm-${quick ? 5_000 : 100_000}`, about: 'reconnect storm after a restart of every node' },
   { file: 'frontend.ts', args: [String(seconds)], result: 'frontend', about: 'front-end connections against direct and HAProxy' },
   { file: 'sync.ts', args: ['100000'], result: 'sync-100000', about: 'bulk sync of 100k entries against a snapshot load' },
+  ...(quick ? [65_536] : [65_536, 1_000_000]).map((n) => ({
+    file: 'table-churn.ts',
+    args: [String(n), quick ? '500000' : '2000000', quick ? '5' : '41'],
+    result: `table-churn-${n}`,
+    about: `lookups at 95% of capacity (${fmt(n)}) before and after ${quick ? '500 k' : '2 M'} churn operations`,
+  })),
 ];
 
 const m = machine();
@@ -59,6 +65,11 @@ const F = results.frontend;
 const RD = results[`redis-${big}`];
 const S = results[`storm-${quick ? 5_000 : 100_000}`];
 const SY = results['sync-100000'];
+const TC = results['table-churn-65536'];
+const TCM = results['table-churn-1000000'];
+type Churn = { churnOps: number; ratioAbsentBatch: number; ratioPresentBatch: number };
+const churnRatios = (x: Churn) => `absent keys ${x.ratioAbsentBatch}x, present ${x.ratioPresentBatch}x after ${fmt(x.churnOps)} ops`;
+const churnMet = (x: Churn) => x.ratioAbsentBatch <= 2 && x.ratioPresentBatch <= 2;
 type Row = [string, string, string | undefined, boolean | undefined];
 const rows: Row[] = [
   ['batch lookups from JS (batch 256)', '>= 8 M/s', lb(256) && `${fmt(lb(256).lookupsPerSecond)}/s`, lb(256) && lb(256).lookupsPerSecond >= 8e6],
@@ -76,6 +87,8 @@ const rows: Row[] = [
   ['front end new connections vs HAProxy', 'ratio', F && `${F.setupRateVsHaproxy ?? '-'}x (vs direct ${F.setupRateVsDirect}x)`, undefined],
   ['front end bulk throughput vs HAProxy', 'ratio', F && `${F.throughputVsHaproxy ?? '-'}x (vs direct ${F.throughputVsDirect}x)`, undefined],
   ['bulk sync of 100k entries (start to ready)', 'ratio', SY && `${SY.syncMs} ms = ${SY.ratioSyncToSnapshot}x a local snapshot load (${SY.snapshotLoadMs} ms)`, SY && SY.allComplete],
+  ['lookups at 95% after churn vs fresh, 64 k', '<= 2x', TC && churnRatios(TC), TC && churnMet(TC)],
+  ...(quick ? [] : [['lookups at 95% after churn vs fresh, 1 M', '<= 2x', TCM && churnRatios(TCM), TCM && churnMet(TCM)] as Row]),
   ['endpoint decision share of setup latency', 'not measurable', F && `${F.decisionUs} us = ${(F.decisionShareOfSetupLatency * 100).toFixed(1)}%`, F && F.decisionShareOfSetupLatency < 0.02],
 ];
 console.log(`\n${'measure'.padEnd(42)} ${'target'.padEnd(14)} result`);
