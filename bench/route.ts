@@ -11,7 +11,7 @@
 import dgram from 'node:dgram';
 
 import { type ClientKey, clientKeyBytes, parseClientKey } from '../src/codec/client-key';
-import { createNode } from '../src/daemon/node';
+import { createNode } from '../src/daemon/create-node';
 import { fmt, writeResult } from './lib';
 
 const entries = Number(process.argv[2] ?? 1_000_000);
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const group = '239.255.92.1';
   const port = 32000 + Math.floor(Math.random() * 1000);
   const query = { count: 3, intervalMs: 10, timeoutMs: 20 };
-  const base = { cluster: { group, port, interface: '127.0.0.1' }, endpoints, directory: { capacity: entries }, query: { ...query, direct: false } };
+  const base = { cluster: { group, port, interface: '127.0.0.1' }, endpoints, directory: { capacity: entries }, query, agreement: { enabled: false } };
   const a = await createNode({ ...base, node: { id: 1 } }, { keyring });
   const b = await createNode({ ...base, node: { id: 2 } }, { keyring });
   await Promise.all([a.ready, b.ready]); // measured after the bulk sync at start, which holds calls
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     const map = new Map<string, (typeof endpoints)[0]>();
     for (let i = 0; i < entries; i++) {
       const kb = clientKeyBytes(keyOf(i));
-      a.directory.store(kb, endpoints[i & 1], 1, 1, 86_400);
+      a.directory.apply(kb, { endpoint: endpoints[i & 1], version: 1, originNode: 1, ttlSeconds: 86_400 });
       map.set(kb.toString('latin1'), endpoints[i & 1]);
     }
     // clients at random places in the table, as fresh objects in the order a
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
 
     // ---- remote hits: b knows 5,000 clients a has never seen ----
     const remoteKeys = Array.from({ length: 5000 }, (_, i) => keyOf(entries + i));
-    for (const k of remoteKeys) b.directory.store(clientKeyBytes(k), endpoints[0], 1, 2, 86_400);
+    for (const k of remoteKeys) b.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 2, ttlSeconds: 86_400 });
     const remote: number[] = [];
     for (const k of remoteKeys) {
       const t0 = process.hrtime.bigint();

@@ -26,6 +26,8 @@ const trials: { file: string; args: string[]; result: string; about: string }[] 
   { file: 'storm.ts', args: [String(quick ? 5_000 : 100_000)], result: `storm-${quick ? 5_000 : 100_000}`, about: 'reconnect storm after a restart of every node' },
   { file: 'frontend.ts', args: [String(seconds)], result: 'frontend', about: 'front-end connections against direct and HAProxy' },
   { file: 'sync.ts', args: ['100000'], result: 'sync-100000', about: 'bulk sync of 100k entries against a snapshot load' },
+  { file: 'agreement.ts', args: [String(quick ? 60 : 400)], result: 'agreement', about: 'a miss with and without agreement; concurrent first calls' },
+  { file: 'radius.ts', args: [quick ? '3000' : '20000', '32'], result: 'radius', about: 'Access-Requests through FreeRADIUS asking affinityd against FreeRADIUS alone' },
   ...(quick ? [65_536] : [65_536, 1_000_000]).map((n) => ({
     file: 'table-churn.ts',
     args: [String(n), quick ? '500000' : '2000000', quick ? '5' : '41'],
@@ -65,6 +67,8 @@ const F = results.frontend;
 const RD = results[`redis-${big}`];
 const S = results[`storm-${quick ? 5_000 : 100_000}`];
 const SY = results['sync-100000'];
+const AG = results.agreement;
+const RA = results.radius;
 const TC = results['table-churn-65536'];
 const TCM = results['table-churn-1000000'];
 type Churn = { churnOps: number; ratioAbsentBatch: number; ratioPresentBatch: number };
@@ -87,6 +91,8 @@ const rows: Row[] = [
   ['front end new connections vs HAProxy', 'ratio', F && `${F.setupRateVsHaproxy ?? '-'}x (vs direct ${F.setupRateVsDirect}x)`, undefined],
   ['front end bulk throughput vs HAProxy', 'ratio', F && `${F.throughputVsHaproxy ?? '-'}x (vs direct ${F.throughputVsDirect}x)`, undefined],
   ['bulk sync of 100k entries (start to ready)', 'ratio', SY && `${SY.syncMs} ms = ${SY.ratioSyncToSnapshot}x a local snapshot load (${SY.snapshotLoadMs} ms)`, SY && SY.allComplete],
+  ['agreement: added to a miss, p50', '<= +2 ms', AG && `+${AG.agreementCostMs.p50.toFixed(2)} ms (p99 +${AG.agreementCostMs.p99.toFixed(2)} ms); round-robin split ${AG.concurrentFirstCallsRoundRobin.splitWithAgreement} with, ${AG.concurrentFirstCallsRoundRobin.splitWithoutAgreement} without`, AG && AG.agreementCostMs.p50 <= 2],
+  ['Access-Requests via FreeRADIUS + affinityd', 'ratio', RA && (RA.skipped ? `skipped: ${RA.skipped}` : `${fmt(RA.withAffinityd.perSecond)}/s = ${RA.ratio}x FreeRADIUS alone (${fmt(RA.baseline.perSecond)}/s); p50 ${RA.withAffinityd.p50ms} / p99 ${RA.withAffinityd.p99ms} ms vs ${RA.baseline.p50ms} / ${RA.baseline.p99ms} ms`), undefined],
   ['lookups at 95% after churn vs fresh, 64 k', '<= 2x', TC && churnRatios(TC), TC && churnMet(TC)],
   ...(quick ? [] : [['lookups at 95% after churn vs fresh, 1 M', '<= 2x', TCM && churnRatios(TCM), TCM && churnMet(TCM)] as Row]),
   ['endpoint decision share of setup latency', 'not measurable', F && `${F.decisionUs} us = ${(F.decisionShareOfSetupLatency * 100).toFixed(1)}%`, F && F.decisionShareOfSetupLatency < 0.02],

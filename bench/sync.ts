@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { type AffinityNode, createNode } from '../src/daemon/node';
+import { type AffinityNode, createNode } from '../src/daemon/create-node';
 import { NativeDirectory } from '../src/directory/native-directory';
-import { loadSnapshot, writeSnapshot } from '../src/daemon/snapshot';
+import { loadSnapshot, writeSnapshot } from '../src/directory/snapshot';
 import { native } from '../src/native';
 import { benchKey, fmt, writeResult } from './lib';
 
@@ -30,13 +30,13 @@ async function main(): Promise<void> {
     endpoints,
   });
   const a = await createNode(cfg(1, { enabled: false }), { keyring });
-  for (let i = 0; i < entries; i++) a.directory.store(benchKey(i), endpoints[i % 4], 1 + (i % 3), 1 + (i % 3), 3600);
+  for (let i = 0; i < entries; i++) a.directory.apply(benchKey(i), { endpoint: endpoints[i % 4], version: 1 + (i % 3), originNode: 1 + (i % 3), ttlSeconds: 3600 });
 
   // baseline: a snapshot of the same table, loaded into a fresh one
   const dir = mkdtempSync(join(tmpdir(), 'affinityd-bench-sync-'));
   const file = join(dir, 'table.snap');
   writeSnapshot(a.directory, file);
-  const fresh = new NativeDirectory(new (native().AffinityTable)(entries * 2, 16));
+  const fresh = new NativeDirectory(new (native().AffinityTable)(entries * 2, 16), { entrySeconds: 3600, withdrawSeconds: 86_400, maxSeconds: 86_400 });
   const s0 = performance.now();
   const loaded = loadSnapshot(fresh, file).loaded;
   const snapshotMs = performance.now() - s0;
@@ -51,10 +51,10 @@ async function main(): Promise<void> {
     const r = {
       windowChunks,
       ms: Math.round(o.ms),
-      entries: b.table.stats().size,
+      entries: b.directory.stats().size,
       chunks: o.chunks,
       complete: o.end === 'complete',
-      digestsEqual: b.table.digest(64).equals(a.table.digest(64)),
+      digestsEqual: (await b.directory.digest(64)).equals(await a.directory.digest(64)),
     };
     runs.push(r);
     console.log(`  bulk sync, window ${windowChunks} chunks: ${fmt(r.entries)} entries in ${r.ms} ms (${fmt((r.entries / r.ms) * 1000)} entries/s, ${r.chunks} chunks, ${r.complete ? 'complete' : o.end}, digests ${r.digestsEqual ? 'equal' : 'DIFFER'})`);

@@ -375,6 +375,32 @@ UpsertResult AffinityTable::Upsert(const uint8_t* key, size_t len, const EntryFi
   return Store(&at, h, key, pk, f, now_s);
 }
 
+UpsertResult AffinityTable::Claim(const uint8_t* key, size_t len, EntryFields f, uint32_t now_s,
+                                  EntryFields* winner) {
+  if (len < 2 || len > kMaxKeyOctets) return UpsertResult::kBadKey;
+  const uint64_t h = HashKey(key, len, seed_);
+  PaddedKey pk;
+  Pad(key, len, &pk);
+  // Under the writer mutex: no other write can come between the look and the
+  // store, so of two proposals of one version the first stored wins, on
+  // whichever thread each arrives (the I/O thread's CLAIMs, JS's own).
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Place at;
+  Find(h, pk, &at);
+  if (at.found && at.fields.expires_s > now_s) {
+    if (at.fields.endpoint_id != kWithdrawnEndpoint && at.fields.version >= f.version) {
+      *winner = at.fields;
+      counters_.ignored.fetch_add(1, kRelaxed);
+      return UpsertResult::kIgnored;
+    }
+    // above a withdraw marker (or an older entry being moved)
+    if (at.fields.version >= f.version) f.version = at.fields.version + 1;
+  }
+  UpsertResult r = Store(&at, h, key, pk, f, now_s);
+  *winner = f;
+  return r;
+}
+
 void AffinityTable::Unlink(size_t i) {
   const uint32_t rec = RecordOf(slots_[i].load(kRelaxed));
   // Backward-shift deletion (Knuth, TAOCP vol. 3, 6.4, Algorithm R): walk the

@@ -117,6 +117,12 @@ class AffinityTable {
 
   // ---- writers: any thread, serialized ----
   UpsertResult Upsert(const uint8_t* key, size_t len, const EntryFields& f, uint32_t now_s);
+  // First writer wins (docs/protocol.md "CLAIM"): stores f unless the key
+  // has a live entry of f's version or higher (kIgnored: *winner is that
+  // entry); a live withdraw marker (or an older entry) is overtaken, f's
+  // version raised above it if need be. *winner is what the key now holds
+  // (on kFull: f, unstored).
+  UpsertResult Claim(const uint8_t* key, size_t len, EntryFields f, uint32_t now_s, EntryFields* winner);
   bool Remove(const uint8_t* key, size_t len);
   size_t Clear();
   // Removes up to max_entries expired entries, examining at most
@@ -209,8 +215,8 @@ class AffinityTable {
   // ---- writer building blocks (writer_mu_ held) ----
   // An operation on one key is Find, a decision on what it found, then Store
   // or Unlink, all under one lock: Upsert is the version rule between Find
-  // and Store; another rule (a claim that keeps the first writer's entry, a
-  // default lifetime) is another decision between the same two calls.
+  // and Store, Claim the first-writer rule; another rule (a default lifetime)
+  // is another decision between the same two calls.
   struct Place {
     size_t slot = 0;     // the key's slot, or the empty slot ending its chain
     bool found = false;

@@ -12,8 +12,15 @@ namespace affinityd {
 struct ResponderCounters {
   std::atomic<uint64_t> verdicts[size_t(Verdict::kCount)] = {};  // by Verdict
   std::atomic<uint64_t> received{0};          // datagrams read from the sockets
-  std::atomic<uint64_t> queries_answered{0};  // QUERY -> REPLY sent by the I/O thread
-  std::atomic<uint64_t> queries_unanswered{0};// QUERY for a key not in the table
+  std::atomic<uint64_t> queries_answered{0};  // clients of QUERYs answered from the table
+  std::atomic<uint64_t> queries_unanswered{0};// clients of QUERYs not in the table
+  std::atomic<uint64_t> queries_deferred{0};  // clients held here but left to a higher rank (answer_rank)
+  std::atomic<uint64_t> replies_sent{0};      // REPLY frames sent by the I/O thread
+  std::atomic<uint64_t> claims_won{0};        // CLAIM proposals stored here (first writer)
+  std::atomic<uint64_t> claims_lost{0};       // CLAIM proposals answered with the entry held
+  std::atomic<uint64_t> claims_not_ready{0};  // CLAIM frames left unanswered: this node is not ready
+  std::atomic<uint64_t> hellos_sent{0};
+  std::atomic<uint64_t> hellos_received{0};
   std::atomic<uint64_t> updates_applied{0};   // UPDATE stored (inserted or replaced)
   std::atomic<uint64_t> updates_ignored{0};   // UPDATE older than the stored entry
   std::atomic<uint64_t> table_full{0};        // UPDATE refused: table full

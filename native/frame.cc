@@ -16,6 +16,7 @@ const char* VerdictName(Verdict v) {
     case Verdict::kUnknownKey: return "unknownKey";
     case Verdict::kBadTag: return "badTag";
     case Verdict::kStale: return "stale";
+    case Verdict::kDuplicateNode: return "duplicateNode";
     case Verdict::kReplay: return "replay";
     case Verdict::kUnknownType: return "unknownType";
     case Verdict::kMalformedBody: return "malformedBody";
@@ -56,7 +57,10 @@ Verdict CheckStructure(const uint8_t* d, size_t n, FrameHeader* h) {
 Verdict VerifyFrame(const uint8_t* d, size_t n, const FrameCheck& c, FrameHeader* h) {
   Verdict v = CheckStructure(d, n, h);
   if (v != Verdict::kAccepted) return v;
-  if (c.self_node != 0 && h->sender_node == c.self_node) return Verdict::kOwnFrame;
+  // Our own multicast, looped back; the same id from another run is a
+  // second process with this node's id, refused once it authenticates.
+  const bool self_id = c.self_node != 0 && h->sender_node == c.self_node;
+  if (self_id && (c.self_epoch == 0 || h->boot_epoch == c.self_epoch)) return Verdict::kOwnFrame;
   switch (c.auth->Verify(h->key_id, d, n - kTagSize, d + n - kTagSize)) {
     case Authenticator::Result::kOk: break;
     case Authenticator::Result::kUnknownKey: return Verdict::kUnknownKey;
@@ -64,7 +68,8 @@ Verdict VerifyFrame(const uint8_t* d, size_t n, const FrameCheck& c, FrameHeader
   }
   uint64_t skew = h->timestamp_ms > c.now_ms ? h->timestamp_ms - c.now_ms : c.now_ms - h->timestamp_ms;
   if (skew > c.max_skew_ms) return Verdict::kStale;
-  if (c.replay && c.replay->Check(h->sender_node, h->boot_epoch, h->sequence) != ReplayWindow::Result::kNew)
+  if (self_id) return Verdict::kDuplicateNode;
+  if (c.replay && c.replay->Check(h->sender_node, h->boot_epoch, h->sequence, c.now_ms) != ReplayWindow::Result::kNew)
     return Verdict::kReplay;
   return Verdict::kAccepted;
 }

@@ -27,7 +27,8 @@ Verdict CheckStructure(const uint8_t* d, size_t n, FrameHeader* h);
 
 struct FrameCheck {
   Authenticator* auth = nullptr;
-  uint32_t self_node = 0;            // frames from this node are kOwnFrame
+  uint32_t self_node = 0;            // frames with this id and self_epoch are kOwnFrame,
+  uint32_t self_epoch = 0;           // with another epoch kDuplicateNode (0: any epoch is own)
   uint64_t now_ms = 0;
   uint64_t max_skew_ms = 30000;      // accepted |now - timestamp|
   ReplayWindow* replay = nullptr;    // null: no replay check (codec tests)

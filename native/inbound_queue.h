@@ -13,12 +13,47 @@
 
 namespace affinityd {
 
+// A slot holds a frame as received, or a REPLY the I/O thread decoded
+// (CompactReply below), which can be a little longer than its frame.
+constexpr size_t kInboundSlot = 2048;
+
 struct InboundFrame {
   uint16_t len = 0;
   uint8_t via_unicast = 0;  // 1: arrived on the unicast socket
   sockaddr_storage from{};
-  uint8_t data[kMaxFrameSize];
+  uint8_t data[kInboundSlot];
 };
+
+// CompactReply: a REPLY decoded once, on the I/O thread, for JS (which then
+// never parses protobuf on the answer path). Frames start with the magic
+// 0xAF, so the first octet tells them apart. All integers big-endian:
+//   0 'R' (0x52) | 1 0 | 2 sender node (4) | 6 query id (4) | 10 entries (2)
+//   then per entry: key length (1) | canonical key | endpoint id (4; the
+//   table's registry) | version (4) | origin node (4) | ttl seconds (4)
+constexpr uint8_t kCompactReply = 0x52;
+// The same layout marked 'C' (0x43): proposals this node stored as the
+// clients' arbiter, passed on only while `affinityd monitor` watches.
+constexpr uint8_t kClaimSettled = 0x43;
+inline size_t BeginCompactReply(uint8_t* p, uint32_t sender, uint32_t query_id) {
+  p[0] = kCompactReply;
+  p[1] = 0;
+  PutU32(p + 2, sender);
+  PutU32(p + 6, query_id);
+  PutU16(p + 10, 0);
+  return 12;
+}
+inline size_t AddCompactReply(uint8_t* p, size_t n, const uint8_t* key, size_t key_len, uint32_t endpoint_id,
+                              uint32_t version, uint32_t origin, uint32_t ttl) {
+  p[n] = uint8_t(key_len);
+  std::memcpy(p + n + 1, key, key_len);
+  n += 1 + key_len;
+  PutU32(p + n, endpoint_id);
+  PutU32(p + n + 4, version);
+  PutU32(p + n + 8, origin);
+  PutU32(p + n + 12, ttl);
+  return n + 16;
+}
+inline void FinishCompactReply(uint8_t* p, size_t count) { PutU16(p + 10, uint16_t(count)); }
 
 class InboundQueue {
  public:

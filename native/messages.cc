@@ -161,7 +161,10 @@ size_t EncodeEndpoint(const WireEndpoint& e, uint8_t* out, size_t cap) {
 }
 
 bool DecodeQuery(const uint8_t* p, size_t n, WireQuery* out) {
-  *out = WireQuery{};
+  out->query_id = 0;
+  out->answer_rank = 0;
+  out->key_count = 1;  // keys[0]: field 1, merged over its occurrences
+  out->keys[0] = WireClientKey{};
   bool has_key = false;
   WireReader r(p, n);
   while (!r.AtEnd()) {
@@ -172,85 +175,165 @@ bool DecodeQuery(const uint8_t* p, size_t n, WireQuery* out) {
     bool ok;
     switch (f) {
       case 1:
-        ok = wt == kLen && r.Bytes(&d, &len) && DecodeClientKeyWire(d, len, &out->client_key);
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeClientKeyWire(d, len, &out->keys[0]);
         has_key = true;
         break;
       case 2: ok = wt == kVarint && r.Uint32(&out->query_id); break;
+      case 3: ok = wt == kVarint && r.Uint32(&out->answer_rank); break;
+      case 4:
+        // each occurrence of a repeated field is a key of its own
+        if (out->key_count == kMaxQueryKeys) return false;
+        out->keys[out->key_count] = WireClientKey{};
+        ok = wt == kLen && r.Bytes(&d, &len) && DecodeClientKeyWire(d, len, &out->keys[out->key_count++]);
+        break;
       default: ok = r.Skip(wt);
     }
     if (!ok) return false;
   }
-  return has_key && ValidClientKey(out->client_key);
+  if (!has_key) return false;
+  for (size_t i = 0; i < out->key_count; i++)
+    if (!ValidClientKey(out->keys[i])) return false;
+  return true;
 }
 
-bool DecodeReply(const uint8_t* p, size_t n, WireReply* out) {
-  *out = WireReply{};
-  RawEntry entry;
-  bool has_entry = false;
+namespace {
+
+// Entries of a REPLY, UPDATE or CLAIM: `single` is the field of the first
+// entry (0: none, CLAIM), `repeated` the field of the others, `id` the field
+// of the id (0: none, UPDATE).
+bool DecodeEntries(const uint8_t* p, size_t n, uint32_t id, uint32_t single, uint32_t repeated, WireEntries* out) {
+  out->id = 0;
+  out->count = 0;
+  RawEntry first;
+  bool has_first = false;
+  // the repeated entries are validated one by one as they come; the first
+  // (a singular field) only once all its occurrences are merged
+  static thread_local RawEntry raws[kMaxEntries];
+  size_t raw_count = 0;
+  WireReader r(p, n);
+  while (!r.AtEnd()) {
+    uint32_t f, wt;
+    if (!r.Tag(&f, &wt)) return false;
+    bool ok;
+    bool unused;
+    if (id && f == id) {
+      ok = wt == kVarint && r.Uint32(&out->id);
+    } else if (single && f == single) {
+      ok = EntryField(r, wt, &first, &has_first);
+    } else if (f == repeated) {
+      if (raw_count == kMaxEntries - 1) return false;
+      raws[raw_count] = RawEntry{};
+      ok = EntryField(r, wt, &raws[raw_count++], &unused);
+    } else {
+      ok = r.Skip(wt);
+    }
+    if (!ok) return false;
+  }
+  if (single && !has_first) return false;
+  if (has_first && !ValidEntry(first, &out->entries[out->count++])) return false;
+  for (size_t i = 0; i < raw_count; i++)
+    if (!ValidEntry(raws[i], &out->entries[out->count++])) return false;
+  return out->count > 0;
+}
+
+size_t EncodeEntries(const WireEntries& m, uint32_t id, uint32_t single, uint32_t repeated, uint8_t* out, size_t cap) {
+  if (m.count == 0) return 0;
+  WireWriter w(out, cap);
+  if (id) w.Uint32Field(id, m.id);
+  for (size_t i = 0; i < m.count; i++) {
+    uint8_t entry[512];
+    size_t el = EncodeEntry(m.entries[i], entry, sizeof entry);
+    if (!el) return 0;
+    w.BytesField(i == 0 && single ? single : repeated, entry, el, true);
+  }
+  return w.ok() ? w.size() : 0;
+}
+
+}  // namespace
+
+bool DecodeReply(const uint8_t* p, size_t n, WireEntries* out) { return DecodeEntries(p, n, 1, 2, 3, out); }
+bool DecodeUpdate(const uint8_t* p, size_t n, WireEntries* out) { return DecodeEntries(p, n, 0, 1, 2, out); }
+bool DecodeClaim(const uint8_t* p, size_t n, WireEntries* out) { return DecodeEntries(p, n, 1, 0, 2, out); }
+
+bool DecodeHello(const uint8_t* p, size_t n, WireHello* out) {
+  *out = WireHello{};
   WireReader r(p, n);
   while (!r.AtEnd()) {
     uint32_t f, wt;
     if (!r.Tag(&f, &wt)) return false;
     bool ok;
     switch (f) {
-      case 1: ok = wt == kVarint && r.Uint32(&out->query_id); break;
-      case 2: ok = EntryField(r, wt, &entry, &has_entry); break;
+      case 1: ok = wt == kVarint && r.Uint32(&out->state); break;
+      case 2: ok = wt == kVarint && r.Uint32(&out->interval_ms); break;
+      case 3: ok = wt == kVarint && r.Uint32(&out->entries); break;
       default: ok = r.Skip(wt);
     }
     if (!ok) return false;
   }
-  return has_entry && ValidEntry(entry, &out->entry);
-}
-
-bool DecodeUpdate(const uint8_t* p, size_t n, WireUpdate* out) {
-  *out = WireUpdate{};
-  RawEntry entry;
-  bool has_entry = false;
-  WireReader r(p, n);
-  while (!r.AtEnd()) {
-    uint32_t f, wt;
-    if (!r.Tag(&f, &wt)) return false;
-    bool ok;
-    switch (f) {
-      case 1: ok = EntryField(r, wt, &entry, &has_entry); break;
-      default: ok = r.Skip(wt);
-    }
-    if (!ok) return false;
-  }
-  return has_entry && ValidEntry(entry, &out->entry);
+  return out->state <= kNodeStopping;
 }
 
 size_t EncodeQuery(const WireQuery& m, uint8_t* out, size_t cap) {
-  uint8_t key[128];
-  size_t kl = EncodeClientKey(m.client_key, key, sizeof key);
+  if (m.key_count == 0) return 0;
   WireWriter w(out, cap);
-  w.BytesField(1, key, kl, true);
-  w.Uint32Field(2, m.query_id);
+  for (size_t i = 0; i < m.key_count; i++) {
+    uint8_t key[128];
+    size_t kl = EncodeClientKey(m.keys[i], key, sizeof key);
+    if (i == 0) {
+      w.BytesField(1, key, kl, true);
+      w.Uint32Field(2, m.query_id);
+      w.Uint32Field(3, m.answer_rank);
+    } else {
+      w.BytesField(4, key, kl, true);
+    }
+  }
   return w.ok() ? w.size() : 0;
 }
 
-size_t EncodeReply(const WireReply& m, uint8_t* out, size_t cap) {
-  uint8_t entry[512];
-  size_t el = EncodeEntry(m.entry, entry, sizeof entry);
-  if (!el) return 0;
+size_t EncodeReply(const WireEntries& m, uint8_t* out, size_t cap) { return EncodeEntries(m, 1, 2, 3, out, cap); }
+size_t EncodeUpdate(const WireEntries& m, uint8_t* out, size_t cap) { return EncodeEntries(m, 0, 1, 2, out, cap); }
+size_t EncodeClaim(const WireEntries& m, uint8_t* out, size_t cap) { return EncodeEntries(m, 1, 0, 2, out, cap); }
+
+size_t EncodeHello(const WireHello& m, uint8_t* out, size_t cap) {
   WireWriter w(out, cap);
-  w.Uint32Field(1, m.query_id);
-  w.BytesField(2, entry, el, true);
+  w.Uint32Field(1, m.state);
+  w.Uint32Field(2, m.interval_ms);
+  w.Uint32Field(3, m.entries);
   return w.ok() ? w.size() : 0;
 }
 
-size_t EncodeUpdate(const WireUpdate& m, uint8_t* out, size_t cap) {
-  uint8_t entry[512];
-  size_t el = EncodeEntry(m.entry, entry, sizeof entry);
-  if (!el) return 0;
-  WireWriter w(out, cap);
-  w.BytesField(1, entry, el, true);
-  return w.ok() ? w.size() : 0;
+ListWriter::ListWriter(MessageType type, uint8_t* out, size_t cap, uint32_t id, uint32_t answer_rank)
+    : type_(type), out_(out), cap_(cap), id_(id), rank_(answer_rank) {
+  // REPLY and CLAIM: the id is field 1, before every entry
+  if (type == MessageType::kReply || type == MessageType::kClaim) {
+    WireWriter w(out, cap);
+    w.Uint32Field(1, id);
+    size_ = w.size();
+  }
 }
 
-size_t EncodeReplyPreencoded(uint32_t query_id, const WireClientKey& key, const uint8_t* endpoint,
-                             size_t endpoint_len, uint32_t version, uint32_t origin_node,
-                             uint32_t ttl_seconds, uint8_t* out, size_t cap) {
+bool ListWriter::Put(uint32_t field, const uint8_t* d, size_t n) {
+  WireWriter w(out_ + size_, cap_ - size_);
+  w.BytesField(field, d, n, true);
+  if (type_ == MessageType::kQuery && count_ == 0) {
+    // fields in number order: the first key (1), then query_id (2) and answer_rank (3)
+    w.Uint32Field(2, id_);
+    w.Uint32Field(3, rank_);
+  }
+  if (!w.ok()) return false;
+  size_ += w.size();
+  count_++;
+  return true;
+}
+
+bool ListWriter::AddKey(const WireClientKey& key) {
+  uint8_t kb[128];
+  size_t kl = EncodeClientKey(key, kb, sizeof kb);
+  return Put(count_ == 0 ? 1 : 4, kb, kl);
+}
+
+bool ListWriter::AddEntry(const WireClientKey& key, const uint8_t* endpoint, size_t endpoint_len, uint32_t version,
+                          uint32_t origin_node, uint32_t ttl_seconds) {
   uint8_t kb[128], entry[512];
   size_t kl = EncodeClientKey(key, kb, sizeof kb);
   WireWriter e(entry, sizeof entry);
@@ -259,11 +342,21 @@ size_t EncodeReplyPreencoded(uint32_t query_id, const WireClientKey& key, const 
   e.Uint32Field(3, version);
   e.Uint32Field(4, origin_node);
   e.Uint32Field(5, ttl_seconds);
-  if (!e.ok()) return 0;
-  WireWriter w(out, cap);
-  w.Uint32Field(1, query_id);
-  w.BytesField(2, entry, e.size(), true);
-  return w.ok() ? w.size() : 0;
+  if (!e.ok()) return false;
+  uint32_t field;
+  switch (type_) {
+    case MessageType::kReply: field = count_ == 0 ? 2 : 3; break;
+    case MessageType::kUpdate: field = count_ == 0 ? 1 : 2; break;
+    default: field = 2; break;  // CLAIM: every proposal
+  }
+  return Put(field, entry, e.size());
+}
+
+bool IsCanonicalKey(const uint8_t* key, size_t len) {
+  if (len < 2 || len > kMaxKeyOctets || size_t(2) + key[1] > len) return false;
+  WireClientKey k;
+  ClientKeyFromCanonical(key, len, &k);
+  return ValidClientKey(k);
 }
 
 size_t CanonicalKey(const WireClientKey& k, uint8_t out[kMaxKeyOctets]) {

@@ -184,4 +184,20 @@ MulticastSocket::~MulticastSocket() {
   if (unicast_fd_ >= 0) close(unicast_fd_);
 }
 
+bool SameAddress(const sockaddr_storage& from, const sockaddr_storage& mine) {
+  if (from.ss_family != mine.ss_family) return false;
+  if (from.ss_family == AF_INET) {
+    auto a = reinterpret_cast<const sockaddr_in*>(&from);
+    auto b = reinterpret_cast<const sockaddr_in*>(&mine);
+    return a->sin_port == b->sin_port && (b->sin_addr.s_addr == INADDR_ANY || a->sin_addr.s_addr == b->sin_addr.s_addr);
+  }
+  if (from.ss_family == AF_INET6) {
+    auto a = reinterpret_cast<const sockaddr_in6*>(&from);
+    auto b = reinterpret_cast<const sockaddr_in6*>(&mine);
+    return a->sin6_port == b->sin6_port &&
+           (IN6_IS_ADDR_UNSPECIFIED(&b->sin6_addr) || std::memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0);
+  }
+  return false;
+}
+
 }  // namespace affinityd

@@ -62,6 +62,9 @@ class MulticastSocket {
 };
 
 std::string FormatAddress(const sockaddr_storage& a, uint16_t* port);
+// Same family, port and address; an unspecified address in `mine` (a socket
+// bound to any address) matches any address of its family.
+bool SameAddress(const sockaddr_storage& from, const sockaddr_storage& mine);
 bool ParseAddress(const std::string& text, uint16_t port, sockaddr_storage* out, socklen_t* len);
 
 }  // namespace affinityd

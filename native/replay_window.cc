@@ -4,7 +4,7 @@
 
 namespace affinityd {
 
-ReplayWindow::ReplayWindow(size_t max_peers) {
+ReplayWindow::ReplayWindow(size_t max_peers, uint64_t idle_ms) : idle_ms_(idle_ms) {
   size_t n = 16;
   while (n < max_peers * 2) n <<= 1;
   peers_.resize(n);
@@ -27,33 +27,53 @@ ReplayWindow::Peer* ReplayWindow::Find(uint32_t node) {
   return nullptr;
 }
 
-ReplayWindow::Result ReplayWindow::Check(uint32_t node, uint32_t epoch, uint64_t seq) {
+ReplayWindow::Result ReplayWindow::Check(uint32_t node, uint32_t epoch, uint64_t seq, uint64_t now_ms) {
   Peer* p = Find(node);
   if (!p) return Result::kNoRoom;
-  auto bit = [&](uint64_t s) -> uint64_t& { return p->bits[(s % kWidth) / 64]; };
+  Run* run = nullptr;
+  uint32_t newest = 0;
+  bool any = false;
+  for (Run& r : p->runs) {
+    if (!r.used) continue;
+    if (r.epoch == epoch) run = &r;
+    if (!any || r.epoch > newest) newest = r.epoch;
+    any = true;
+  }
+  auto bit = [&](uint64_t s) -> uint64_t& { return run->bits[(s % kWidth) / 64]; };
   auto mask = [](uint64_t s) { return uint64_t(1) << (s % 64); };
-  if (!p->seen || epoch > p->epoch) {
-    p->seen = true;
-    p->epoch = epoch;
-    p->top = seq;
-    std::memset(p->bits, 0, sizeof p->bits);
-    bit(seq) |= mask(seq);
-    return Result::kNew;
-  }
-  if (epoch < p->epoch) return Result::kOldEpoch;
-  if (seq > p->top) {
-    if (seq - p->top >= kWidth) {
-      std::memset(p->bits, 0, sizeof p->bits);
-    } else {
-      for (uint64_t s = p->top + 1; s <= seq; s++) bit(s) &= ~mask(s);
+  if (!run) {
+    // a run not held: a free slot, else the least recently used one if it is
+    // idle (or if this run is newer than every one held: a restart)
+    Run* lru = nullptr;
+    for (Run& r : p->runs) {
+      if (!r.used) { lru = &r; break; }
+      if (!lru || r.last_ms < lru->last_ms) lru = &r;
     }
-    p->top = seq;
+    if (lru->used && !(any && epoch > newest) && now_ms - lru->last_ms < idle_ms_) return Result::kOldEpoch;
+    run = lru;
+    run->used = true;
+    run->epoch = epoch;
+    run->top = seq;
+    run->last_ms = now_ms;
+    std::memset(run->bits, 0, sizeof run->bits);
     bit(seq) |= mask(seq);
     return Result::kNew;
   }
-  if (p->top - seq >= kWidth) return Result::kTooOld;
+  if (seq > run->top) {
+    if (seq - run->top >= kWidth) {
+      std::memset(run->bits, 0, sizeof run->bits);
+    } else {
+      for (uint64_t s = run->top + 1; s <= seq; s++) bit(s) &= ~mask(s);
+    }
+    run->top = seq;
+    bit(seq) |= mask(seq);
+    run->last_ms = now_ms;
+    return Result::kNew;
+  }
+  if (run->top - seq >= kWidth) return Result::kTooOld;
   if (bit(seq) & mask(seq)) return Result::kReplay;
   bit(seq) |= mask(seq);
+  run->last_ms = now_ms;
   return Result::kNew;
 }
 

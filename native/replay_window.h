@@ -1,8 +1,13 @@
-// Replay protection, per sender node: a frame is new if its boot epoch is
-// newer than the last one seen, or if in the same epoch its sequence number
-// is inside the 1024-wide window below the highest seen and not seen before.
-// Only authenticated frames reach it, so a forger cannot move a window.
-// Used by one thread (the responder's I/O thread).
+// Replay protection (docs/protocol.md section 5.1), per sender node and per
+// boot epoch of it: a frame is new if its sequence is inside the 1024-wide
+// window below the highest seen in its epoch and not seen before. Up to
+// kEpochs runs of one node id are kept at once, so that two processes
+// started with one id by mistake (or a node's old run and its new one) never
+// lock each other out: a departed impostor must not silence the real node. A
+// run's window is replaced only once it has been idle for idle_ms (twice the
+// timestamp window: every frame it saw is stale by then), except by a newer
+// epoch when every slot is taken. Only authenticated frames reach it, so a
+// forger cannot move a window. Used by one thread (the I/O thread).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,33 +18,45 @@ namespace affinityd {
 class ReplayWindow {
  public:
   static constexpr uint64_t kWidth = 1024;
-  explicit ReplayWindow(size_t max_peers = 4096);
+  static constexpr size_t kEpochs = 4;
+  explicit ReplayWindow(size_t max_peers = 4096, uint64_t idle_ms = 60000);
 
   enum class Result { kNew, kReplay, kOldEpoch, kTooOld, kNoRoom };
-  Result Check(uint32_t node, uint32_t epoch, uint64_t seq);
+  Result Check(uint32_t node, uint32_t epoch, uint64_t seq, uint64_t now_ms);
 
   struct PeerState {
-    uint32_t node, epoch;
+    uint32_t node, epoch;  // the newest epoch held
     uint64_t top;
   };
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    for (const auto& p : peers_)
-      if (p.used) fn(PeerState{p.node, p.epoch, p.top});
+    for (const auto& p : peers_) {
+      if (!p.used) continue;
+      const Run* newest = nullptr;
+      for (const Run& r : p.runs)
+        if (r.used && (!newest || r.epoch > newest->epoch)) newest = &r;
+      if (newest) fn(PeerState{p.node, newest->epoch, newest->top});
+    }
   }
 
  private:
   static constexpr size_t kWords = kWidth / 64;
+  struct Run {
+    bool used = false;
+    uint32_t epoch = 0;
+    uint64_t top = 0;
+    uint64_t last_ms = 0;  // when it last accepted a frame
+    uint64_t bits[kWords] = {};
+  };
   struct Peer {
     bool used = false;
-    bool seen = false;  // a first frame has set epoch and top
-    uint32_t node = 0, epoch = 0;
-    uint64_t top = 0;
-    uint64_t bits[kWords] = {};
+    uint32_t node = 0;
+    Run runs[kEpochs];
   };
   Peer* Find(uint32_t node);
   std::vector<Peer> peers_;
   size_t used_ = 0;
+  uint64_t idle_ms_;
 };
 
 }  // namespace affinityd

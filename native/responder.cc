@@ -11,6 +11,7 @@
 
 #include "frame.h"
 #include "messages.h"
+#include "ranks.h"
 
 namespace affinityd {
 
@@ -39,6 +40,7 @@ struct Responder::Out {
   iovec iov[kBatch];
   sockaddr_storage dest[kBatch];
   uint8_t buf[kBatch][kMaxFrameSize];
+  uint8_t scratch[kMaxBodySize];  // a REPLY body being written
   size_t n = 0;
 };
 
@@ -148,6 +150,34 @@ size_t Responder::Send(const OutFrame* frames, size_t n, int* err) {
   return sent;
 }
 
+size_t Responder::SendList(MessageType type, uint32_t id, uint32_t answer_rank, const ListItem* items, size_t n,
+                           const sockaddr_storage* dest, socklen_t dest_len, size_t* skipped, int* err) {
+  // bodies packed here, then framed, signed and sent in one sendmmsg per 64
+  std::vector<uint8_t> bodies;
+  std::vector<size_t> lens;
+  auto endpoint = [&](uint32_t eid, size_t* len) -> const uint8_t* {
+    return eid < endpoints_.Size() ? endpoints_.Encoded(eid, len) : nullptr;
+  };
+  PackList(type, id, answer_rank, items, n, endpoint,
+           [&](const uint8_t* body, size_t len) {
+             bodies.insert(bodies.end(), body, body + len);
+             lens.push_back(len);
+           },
+           skipped);
+  std::vector<OutFrame> frames(lens.size());
+  size_t at = 0;
+  for (size_t i = 0; i < lens.size(); i++) {
+    frames[i].type = uint8_t(type);
+    frames[i].body = bodies.data() + at;
+    frames[i].body_len = lens[i];
+    frames[i].dest = dest;
+    frames[i].dest_len = dest_len;
+    at += lens[i];
+  }
+  *err = 0;
+  return frames.empty() ? 0 : Send(frames.data(), frames.size(), err);
+}
+
 size_t Responder::Flush(Out* out) {
   size_t done = 0, sent = 0;
   while (done < out->n) {
@@ -177,114 +207,71 @@ size_t Responder::Flush(Out* out) {
   return sent;
 }
 
+uint32_t Responder::Lifetime(uint32_t ttl) const {
+  // docs/protocol.md section 9 "Expiry" (src/directory/lifetimes.ts): 0 is
+  // the receiver's default, nothing lives longer than its maximum
+  if (!ttl) ttl = options_.default_ttl_s;
+  return ttl > options_.max_ttl_s ? options_.max_ttl_s : ttl;
+}
+
+namespace {
+bool InternEndpoint(EndpointRegistry& registry, const WireEndpoint& w, uint32_t* id) {
+  Endpoint ep;
+  ep.family = w.family;
+  std::memcpy(ep.address, w.address, 16);
+  ep.port = w.port;
+  ep.name_len = uint8_t(w.name_len);
+  if (ep.name_len) std::memcpy(ep.name, w.name, ep.name_len);
+  *id = registry.Intern(ep);
+  return *id != EndpointRegistry::kNone;
+}
+
+// Decode buffers of the I/O thread: big (a QUERY may name 680 clients).
+thread_local WireQuery io_query;
+thread_local WireEntries io_entries;
+}  // namespace
+
 void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockaddr_storage& from,
                        socklen_t from_len, bool via_unicast, uint64_t now_ms, Out* out) {
   FrameHeader h;
   FrameCheck check;
   check.auth = io_auth_.get();
   check.self_node = options_.node_id;
+  check.self_epoch = options_.boot_epoch;
   check.now_ms = now_ms;
   check.max_skew_ms = options_.max_skew_ms;
   check.replay = &replay_;
   Verdict v = truncated ? Verdict::kOversize : VerifyFrame(d, n, check, &h);
+  if (v == Verdict::kOwnFrame && SameAddress(from, socket_->local_address()) == false &&
+      io_auth_->Verify(h.key_id, d, n - kTagSize, d + n - kTagSize) == Authenticator::Result::kOk) {
+    // our id and our epoch, but not our socket: another process started in
+    // the same second with this node's id
+    v = Verdict::kDuplicateNode;
+  }
   if (v != Verdict::kAccepted) {
     counters_.Count(v);
-    if (v >= Verdict::kUnknownKey && v <= Verdict::kReplay) NotePeer(h, from, v, now_ms);
+    if (v == Verdict::kDuplicateNode) NoteSelfConflict(h, from, now_ms);
+    else if (v >= Verdict::kUnknownKey && v <= Verdict::kReplay) NotePeer(h, from, v, now_ms);
     return;
   }
   NotePeer(h, from, v, now_ms);
   const uint8_t* body = d + kHeaderSize;
-  const uint32_t now_s = uint32_t(now_ms / 1000);
   switch (static_cast<MessageType>(h.type)) {
-    case MessageType::kQuery: {
-      WireQuery q;
-      uint8_t key[kMaxKeyOctets];
-      size_t key_len;
-      if (!DecodeQuery(body, h.body_length, &q) || !(key_len = CanonicalKey(q.client_key, key))) {
-        counters_.Count(Verdict::kMalformedBody);
-        return;
-      }
+    case MessageType::kQuery:
+      return AnswerQuery(h, body, from, from_len, via_unicast, now_ms, out);
+    case MessageType::kUpdate:
+      return ApplyUpdates(h, body, d, n, from, via_unicast, now_ms);
+    case MessageType::kClaim:
+      return SettleClaims(h, body, from, from_len, now_ms, out);
+    case MessageType::kReply:
+      return DeliverReply(h, body, from, via_unicast);
+    case MessageType::kHello: {
+      WireHello hello;
+      if (!DecodeHello(body, h.body_length, &hello)) return counters_.Count(Verdict::kMalformedBody);
       counters_.Count(Verdict::kAccepted);
-      EntryView e;
-      if (!table_.Lookup(key, key_len, now_s, &e) || e.fields.endpoint_id >= endpoints_.Size()) {
-        counters_.queries_unanswered.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      size_t ep_len;
-      const uint8_t* ep = endpoints_.Encoded(e.fields.endpoint_id, &ep_len);
-      uint8_t reply[kMaxBodySize];
-      size_t body_len = EncodeReplyPreencoded(q.query_id, q.client_key, ep, ep_len, e.fields.version,
-                                              e.fields.origin_node, e.fields.expires_s - now_s, reply,
-                                              sizeof reply);
-      FrameHeader rh;
-      rh.type = uint8_t(MessageType::kReply);
-      rh.key_id = io_auth_->send_key_id();
-      rh.sender_node = options_.node_id;
-      rh.boot_epoch = options_.boot_epoch;
-      rh.sequence = sequence_.fetch_add(1, std::memory_order_relaxed);
-      rh.timestamp_ms = now_ms;
-      size_t k = out->n;
-      size_t len = body_len ? BuildFrame(rh, reply, body_len, *io_auth_, out->buf[k], kMaxFrameSize) : 0;
-      if (!len) return;
-      out->dest[k] = from;
-      out->msgs[k].msg_hdr.msg_namelen = from_len;
-      out->iov[k] = {out->buf[k], len};
-      out->n++;
-      counters_.queries_answered.fetch_add(1, std::memory_order_relaxed);
-      if (out->n == kBatch) Flush(out);
+      counters_.hellos_received.fetch_add(1, std::memory_order_relaxed);
+      NoteHello(h.sender_node, hello.state);
       return;
-    }
-    case MessageType::kUpdate: {
-      WireUpdate u;
-      uint8_t key[kMaxKeyOctets];
-      size_t key_len;
-      if (!DecodeUpdate(body, h.body_length, &u) || !(key_len = CanonicalKey(u.entry.client_key, key))) {
-        counters_.Count(Verdict::kMalformedBody);
-        return;
-      }
-      counters_.Count(Verdict::kAccepted);
-      Endpoint ep;
-      ep.family = u.entry.endpoint.family;
-      std::memcpy(ep.address, u.entry.endpoint.address, 16);
-      ep.port = u.entry.endpoint.port;
-      ep.name_len = uint8_t(u.entry.endpoint.name_len);
-      // name is null for an endpoint with an empty name (memcpy from null is
-      // undefined even for 0 octets).
-      if (ep.name_len > 0) std::memcpy(ep.name, u.entry.endpoint.name, ep.name_len);
-      uint32_t id = endpoints_.Intern(ep);
-      if (id == EndpointRegistry::kNone) {
-        counters_.endpoints_full.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      uint32_t ttl = u.entry.ttl_seconds ? u.entry.ttl_seconds : options_.default_ttl_s;
-      if (ttl > options_.max_ttl_s) ttl = options_.max_ttl_s;
-      EntryFields f;
-      f.endpoint_id = id;
-      f.version = u.entry.version;
-      f.origin_node = u.entry.origin_node;
-      f.created_s = now_s;
-      f.expires_s = now_s + ttl;
-      switch (table_.Upsert(key, key_len, f, now_s)) {
-        case UpsertResult::kInserted:
-        case UpsertResult::kReplaced:
-          counters_.updates_applied.fetch_add(1, std::memory_order_relaxed);
-          if (change_feed_.load(std::memory_order_relaxed) && inbound_.Push(d, n, from, via_unicast)) RequestNotify();
-          break;
-        case UpsertResult::kIgnored: counters_.updates_ignored.fetch_add(1, std::memory_order_relaxed); break;
-        case UpsertResult::kFull:
-        case UpsertResult::kBadKey: counters_.table_full.fetch_add(1, std::memory_order_relaxed); break;
-      }
-      return;
-    }
-    case MessageType::kReply: {
-      // Checked here so that JS only ever sees well-formed REPLYs and every
-      // refusal is counted in one place.
-      WireReply r;
-      if (!DecodeReply(body, h.body_length, &r)) {
-        counters_.Count(Verdict::kMalformedBody);
-        return;
-      }
-      [[fallthrough]];
     }
     case MessageType::kSyncRequest:
     case MessageType::kSyncChunk:
@@ -302,9 +289,249 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
   counters_.Count(Verdict::kUnknownType);
 }
 
+void Responder::QueueReply(ListWriter& w, uint32_t query_id, const sockaddr_storage& to, socklen_t to_len,
+                           uint64_t now_ms, Out* out) {
+  (void)query_id;
+  if (w.count() == 0) return;
+  FrameHeader rh;
+  rh.type = uint8_t(MessageType::kReply);
+  rh.key_id = io_auth_->send_key_id();
+  rh.sender_node = options_.node_id;
+  rh.boot_epoch = options_.boot_epoch;
+  rh.sequence = sequence_.fetch_add(1, std::memory_order_relaxed);
+  rh.timestamp_ms = now_ms;
+  size_t k = out->n;
+  size_t len = BuildFrame(rh, out->scratch, w.size(), *io_auth_, out->buf[k], kMaxFrameSize);
+  if (!len) return;
+  out->dest[k] = to;
+  out->msgs[k].msg_hdr.msg_namelen = to_len;
+  out->iov[k] = {out->buf[k], len};
+  out->n++;
+  counters_.replies_sent.fetch_add(1, std::memory_order_relaxed);
+  if (out->n == kBatch) Flush(out);
+}
+
+// QUERY: every client asked about that the table holds is answered in REPLYs
+// to the querier, unless the QUERY asks only the first ranks (answer_rank k:
+// ranks below k answer) and this node ranks lower for that client. A direct
+// (unicast) QUERY is always answered.
+void Responder::AnswerQuery(const FrameHeader& h, const uint8_t* body, const sockaddr_storage& from,
+                            socklen_t from_len, bool via_unicast, uint64_t now_ms, Out* out) {
+  WireQuery& q = io_query;
+  if (!DecodeQuery(body, h.body_length, &q)) return counters_.Count(Verdict::kMalformedBody);
+  counters_.Count(Verdict::kAccepted);
+  const uint32_t now_s = uint32_t(now_ms / 1000);
+  const bool ranked = q.answer_rank != 0 && !via_unicast;
+  const bool ready = state_.load(std::memory_order_relaxed) == kNodeReady;
+  ListWriter w(MessageType::kReply, out->scratch, kMaxBodySize, q.query_id);
+  for (size_t i = 0; i < q.key_count; i++) {
+    uint8_t key[kMaxKeyOctets];
+    size_t key_len = CanonicalKey(q.keys[i], key);
+    EntryView e;
+    if (!key_len || !table_.Lookup(key, key_len, now_s, &e) || e.fields.endpoint_id >= endpoints_.Size()) {
+      counters_.queries_unanswered.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (ranked) {
+      // a node that is not ready ranks after every ready one
+      size_t rank = ready ? RankOf(Fnv1a32(key, key_len), options_.node_id, ranked_.data(), ranked_.size(), h.sender_node, q.answer_rank)
+                          : ranked_.size();
+      if (rank >= q.answer_rank) {
+        counters_.queries_deferred.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+    }
+    size_t ep_len;
+    const uint8_t* ep = endpoints_.Encoded(e.fields.endpoint_id, &ep_len);
+    uint32_t ttl = e.fields.expires_s - now_s;
+    if (!w.AddEntry(q.keys[i], ep, ep_len, e.fields.version, e.fields.origin_node, ttl)) {
+      QueueReply(w, q.query_id, from, from_len, now_ms, out);
+      w = ListWriter(MessageType::kReply, out->scratch, kMaxBodySize, q.query_id);
+      w.AddEntry(q.keys[i], ep, ep_len, e.fields.version, e.fields.origin_node, ttl);
+    }
+    counters_.queries_answered.fetch_add(1, std::memory_order_relaxed);
+  }
+  QueueReply(w, q.query_id, from, from_len, now_ms, out);
+}
+
+// CLAIM: first writer wins (AffinityTable::Claim); every proposal is answered
+// with the entry the client then has. A node that is not ready (its table
+// not synced) stays silent: the claimant asks again or moves to the next rank.
+void Responder::SettleClaims(const FrameHeader& h, const uint8_t* body, const sockaddr_storage& from,
+                             socklen_t from_len, uint64_t now_ms, Out* out) {
+  WireEntries& c = io_entries;
+  if (!DecodeClaim(body, h.body_length, &c)) return counters_.Count(Verdict::kMalformedBody);
+  counters_.Count(Verdict::kAccepted);
+  if (state_.load(std::memory_order_relaxed) != kNodeReady) {
+    counters_.claims_not_ready.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const uint32_t now_s = uint32_t(now_ms / 1000);
+  ListWriter w(MessageType::kReply, out->scratch, kMaxBodySize, c.id);
+  // for `affinityd monitor`: the proposals stored here, in a CompactReply marked 'C'
+  const bool feed = change_feed_.load(std::memory_order_relaxed);
+  uint8_t settled[kInboundSlot];
+  size_t settled_len = feed ? BeginCompactReply(settled, h.sender_node, c.id) : 0, settled_count = 0;
+  for (size_t i = 0; i < c.count; i++) {
+    const WireEntry& p = c.entries[i];
+    uint8_t key[kMaxKeyOctets];
+    size_t key_len = CanonicalKey(p.client_key, key);
+    uint32_t id;
+    if (!key_len || !InternEndpoint(endpoints_, p.endpoint, &id)) {
+      counters_.endpoints_full.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    EntryFields f, winner;
+    f.endpoint_id = id;
+    f.version = p.version;
+    f.origin_node = p.origin_node;
+    f.created_s = now_s;
+    f.expires_s = now_s + Lifetime(p.ttl_seconds);
+    UpsertResult r = table_.Claim(key, key_len, f, now_s, &winner);
+    if (r == UpsertResult::kIgnored) {
+      counters_.claims_lost.fetch_add(1, std::memory_order_relaxed);
+    } else if (r == UpsertResult::kFull) {
+      counters_.table_full.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      counters_.claims_won.fetch_add(1, std::memory_order_relaxed);
+      if (feed && settled_len + 17 + key_len <= sizeof settled) {
+        settled_len = AddCompactReply(settled, settled_len, key, key_len, winner.endpoint_id, winner.version, winner.origin_node,
+                                      winner.expires_s - now_s);
+        settled_count++;
+      }
+    }
+    if (winner.endpoint_id >= endpoints_.Size()) continue;
+    size_t ep_len;
+    const uint8_t* ep = endpoints_.Encoded(winner.endpoint_id, &ep_len);
+    uint32_t ttl = winner.expires_s > now_s ? winner.expires_s - now_s : 1;
+    if (!w.AddEntry(p.client_key, ep, ep_len, winner.version, winner.origin_node, ttl)) {
+      QueueReply(w, c.id, from, from_len, now_ms, out);
+      w = ListWriter(MessageType::kReply, out->scratch, kMaxBodySize, c.id);
+      w.AddEntry(p.client_key, ep, ep_len, winner.version, winner.origin_node, ttl);
+    }
+  }
+  QueueReply(w, c.id, from, from_len, now_ms, out);
+  if (settled_count) {
+    settled[0] = kClaimSettled;
+    FinishCompactReply(settled, settled_count);
+    if (inbound_.Push(settled, settled_len, from, true)) RequestNotify();
+  }
+}
+
+void Responder::ApplyUpdates(const FrameHeader& h, const uint8_t* body, const uint8_t* d, size_t n,
+                             const sockaddr_storage& from, bool via_unicast, uint64_t now_ms) {
+  WireEntries& u = io_entries;
+  if (!DecodeUpdate(body, h.body_length, &u)) return counters_.Count(Verdict::kMalformedBody);
+  counters_.Count(Verdict::kAccepted);
+  const uint32_t now_s = uint32_t(now_ms / 1000);
+  bool changed = false;
+  for (size_t i = 0; i < u.count; i++) {
+    const WireEntry& e = u.entries[i];
+    uint8_t key[kMaxKeyOctets];
+    size_t key_len = CanonicalKey(e.client_key, key);
+    uint32_t id;
+    if (!key_len || !InternEndpoint(endpoints_, e.endpoint, &id)) {
+      counters_.endpoints_full.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    EntryFields f;
+    f.endpoint_id = id;
+    f.version = e.version;
+    f.origin_node = e.origin_node;
+    f.created_s = now_s;
+    f.expires_s = now_s + Lifetime(e.ttl_seconds);
+    switch (table_.Upsert(key, key_len, f, now_s)) {
+      case UpsertResult::kInserted:
+      case UpsertResult::kReplaced:
+        counters_.updates_applied.fetch_add(1, std::memory_order_relaxed);
+        changed = true;
+        break;
+      case UpsertResult::kIgnored: counters_.updates_ignored.fetch_add(1, std::memory_order_relaxed); break;
+      case UpsertResult::kFull:
+      case UpsertResult::kBadKey: counters_.table_full.fetch_add(1, std::memory_order_relaxed); break;
+    }
+  }
+  if (changed && change_feed_.load(std::memory_order_relaxed) && inbound_.Push(d, n, from, via_unicast)) RequestNotify();
+}
+
+// A REPLY goes to JS decoded once, here, in the compact form of
+// inbound_queue.h (CompactReply): canonical keys and registry endpoint ids.
+void Responder::DeliverReply(const FrameHeader& h, const uint8_t* body, const sockaddr_storage& from, bool via_unicast) {
+  WireEntries& r = io_entries;
+  if (!DecodeReply(body, h.body_length, &r)) return counters_.Count(Verdict::kMalformedBody);
+  counters_.Count(Verdict::kAccepted);
+  uint8_t compact[kInboundSlot];
+  size_t n = BeginCompactReply(compact, h.sender_node, r.id);
+  size_t count = 0;
+  for (size_t i = 0; i < r.count; i++) {
+    const WireEntry& e = r.entries[i];
+    uint8_t key[kMaxKeyOctets];
+    size_t key_len = CanonicalKey(e.client_key, key);
+    uint32_t id;
+    if (!key_len || !InternEndpoint(endpoints_, e.endpoint, &id)) {
+      counters_.endpoints_full.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (n + 17 + key_len > sizeof compact) break;  // cannot happen within a 1400-octet frame
+    n = AddCompactReply(compact, n, key, key_len, id, e.version, e.origin_node, e.ttl_seconds);
+    count++;
+  }
+  FinishCompactReply(compact, count);
+  if (inbound_.Push(compact, n, from, via_unicast)) {
+    counters_.delivered.fetch_add(1, std::memory_order_relaxed);
+    RequestNotify();
+  } else {
+    counters_.queue_full.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Responder::SetState(uint32_t state) {
+  if (state_.exchange(state) == state) return;
+  ranks_dirty_.store(true);
+  // announce it now (the I/O thread sends it), not at the next interval
+  hello_now_.store(true);
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t r = write(wake_fd_, &one, sizeof one);
+    (void)r;
+  }
+}
+
+void Responder::SendHello(uint32_t state, Out* out) {
+  if (!options_.hello_interval_ms) return;
+  WireHello hello;
+  hello.state = state;
+  hello.interval_ms = options_.hello_interval_ms;
+  hello.entries = table_.Size();
+  uint8_t body[32];
+  size_t body_len = EncodeHello(hello, body, sizeof body);
+  FrameHeader hh;
+  hh.type = uint8_t(MessageType::kHello);
+  hh.key_id = io_auth_->send_key_id();
+  hh.sender_node = options_.node_id;
+  hh.boot_epoch = options_.boot_epoch;
+  hh.sequence = sequence_.fetch_add(1, std::memory_order_relaxed);
+  hh.timestamp_ms = WallClockMs();
+  size_t k = out->n;
+  size_t len = BuildFrame(hh, body, body_len, *io_auth_, out->buf[k], kMaxFrameSize);
+  if (!len) return;
+  out->dest[k] = socket_->group_address();
+  out->msgs[k].msg_hdr.msg_namelen = socket_->group_address_len();
+  out->iov[k] = {out->buf[k], len};
+  out->n++;
+  counters_.hellos_sent.fetch_add(1, std::memory_order_relaxed);
+  Flush(out);
+}
+
 namespace {
 constexpr size_t kMaxPeers = 4096;
+// Frames with one node id from two sources taking turns within this long
+// are two processes; the incident lasts until one source is quiet this long.
+constexpr uint64_t kDuplicateWindowMs = 5000;
+bool SameSource(const sockaddr_storage& a, uint32_t ea, const sockaddr_storage& b, uint32_t eb) {
+  return ea == eb && SameAddress(a, b) && SameAddress(b, a);
 }
+}  // namespace
 
 void Responder::NotePeer(const FrameHeader& h, const sockaddr_storage& from, Verdict v, uint64_t now_ms) {
   std::lock_guard<std::mutex> lock(peers_mu_);
@@ -318,13 +545,64 @@ void Responder::NotePeer(const FrameHeader& h, const sockaddr_storage& from, Ver
     if (peers_.size() >= kMaxPeers) return;
     it = peers_.emplace(h.sender_node, PeerInfo{}).first;
     it->second.node_id = h.sender_node;
+    it->second.address = from;
+    it->second.boot_epoch = h.boot_epoch;
+    ranks_dirty_.store(true, std::memory_order_relaxed);
   }
   PeerInfo& p = it->second;
+  if (p.accepted && !SameSource(from, h.boot_epoch, p.address, p.boot_epoch)) {
+    // another source for this id: a restart changes it once; two processes
+    // with one id take turns, and then the one before this was heard lately
+    if (SameSource(from, h.boot_epoch, p.other_address, p.other_epoch) && now_ms - p.other_heard_ms < kDuplicateWindowMs) {
+      if (now_ms >= p.duplicate_until_ms) p.duplicate_incidents++;
+      p.duplicate_until_ms = now_ms + kDuplicateWindowMs;
+      ranks_dirty_.store(true, std::memory_order_relaxed);
+    }
+    p.other_address = p.address;
+    p.other_epoch = p.boot_epoch;
+    p.other_heard_ms = p.last_heard_ms;
+  }
   p.address = from;
   p.last_heard_ms = now_ms;
   p.boot_epoch = h.boot_epoch;
   p.last_sequence = h.sequence;
   p.accepted++;
+}
+
+void Responder::NoteHello(uint32_t node, uint32_t state) {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  auto it = peers_.find(node);
+  if (it == peers_.end() || it->second.state == state) return;
+  it->second.state = state;
+  ranks_dirty_.store(true, std::memory_order_relaxed);
+}
+
+void Responder::NoteSelfConflict(const FrameHeader& h, const sockaddr_storage& from, uint64_t now_ms) {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  SelfConflict& c = self_conflict_;
+  if (!c.frames || now_ms - c.last_ms >= kDuplicateWindowMs) c.incidents++;
+  c.frames++;
+  c.last_ms = now_ms;
+  c.address = from;
+  c.boot_epoch = h.boot_epoch;
+}
+
+SelfConflict Responder::self_conflict() const {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  return self_conflict_;
+}
+
+// The nodes that count in ranks (QUERY answers), from the I/O thread's
+// view: heard within the peer time-out, READY in their last HELLO, not a
+// duplicate id. Rebuilt when something changed, and on the HELLO interval.
+void Responder::RefreshRanks(uint64_t now_ms) {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  ranked_.clear();
+  for (const auto& [id, p] : peers_) {
+    if (now_ms - p.last_heard_ms > options_.peer_timeout_ms) continue;
+    if (p.state != kNodeReady || now_ms < p.duplicate_until_ms) continue;
+    ranked_.push_back(id);
+  }
 }
 
 std::vector<PeerInfo> Responder::Peers() const {
@@ -379,15 +657,24 @@ void Responder::Run() {
   epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd_, &ev);
   std::unique_ptr<Out> out(new Out);  // not zeroed: every slot is written before it is sent
   RefreshKeys();
-  uint64_t next_sweep = WallClockMs() + options_.sweep_interval_ms;
+  uint64_t now = WallClockMs();
+  uint64_t next_sweep = now + options_.sweep_interval_ms;
+  uint64_t next_hello = now;  // the first HELLO at once: peers learn of this node
   while (!stop_.load(std::memory_order_relaxed)) {
+    now = WallClockMs();
+    uint64_t next = next_sweep;
+    if (options_.hello_interval_ms && next_hello < next) next = next_hello;
     epoll_event events[3];
-    uint64_t now = WallClockMs();
-    int timeout = next_sweep > now ? int(next_sweep - now) : 0;
-    int n = epoll_wait(ep, events, 3, timeout);
+    int n = epoll_wait(ep, events, 3, next > now ? int(next - now) : 0);
     bool traffic = false;
     for (int i = 0; i < n; i++) {
-      if (events[i].data.u32 == 2) continue;  // woken to stop
+      if (events[i].data.u32 == 2) {
+        // woken to stop, or to send a HELLO now (a new state)
+        uint64_t count;
+        ssize_t r = read(wake_fd_, &count, sizeof count);
+        (void)r;
+        continue;
+      }
       traffic |= Receive(events[i].data.u32 == 0 ? socket_->group_fd() : socket_->unicast_fd(),
                          events[i].data.u32 == 1, out.get());
     }
@@ -402,12 +689,22 @@ void Responder::Run() {
       }
     }
     now = WallClockMs();
+    const bool hello_now = hello_now_.exchange(false, std::memory_order_relaxed);
+    if (options_.hello_interval_ms && (hello_now || now >= next_hello)) {
+      RefreshKeys();
+      SendHello(state_.load(std::memory_order_relaxed), out.get());
+      next_hello = now + options_.hello_interval_ms;
+      ranks_dirty_.store(true, std::memory_order_relaxed);  // peers may have timed out
+    }
+    if (ranks_dirty_.exchange(false, std::memory_order_relaxed)) RefreshRanks(now);
     if (now >= next_sweep) {
       counters_.swept.fetch_add(table_.Sweep(uint32_t(now / 1000), options_.sweep_slots),
                                 std::memory_order_relaxed);
       next_sweep = now + options_.sweep_interval_ms;
     }
   }
+  // leaving: peers count this node out at once instead of after their time-out
+  if (options_.hello_interval_ms) SendHello(kNodeStopping, out.get());
   close(ep);
 }
 

@@ -1,8 +1,10 @@
 // The responder: a node's I/O thread. It receives datagrams in batches,
 // verifies them (structure, authentication, time, replay), answers QUERYs
-// from the affinity table and applies UPDATEs by the version rule without
-// entering JS, and queues every other accepted frame for JS. A GC pause or a
-// busy JS loop therefore never delays an answer to a peer.
+// from the affinity table (by the rank rule), settles CLAIMs (first writer
+// wins) and applies UPDATEs by the version rule without entering JS, sends
+// and hears HELLOs, and queues every other accepted frame for JS (REPLYs
+// decoded). A GC pause or a busy JS loop therefore never delays an answer
+// to a peer, and never makes a live node look dead.
 #pragma once
 #include <sys/socket.h>
 
@@ -22,20 +24,26 @@
 #include "inbound_queue.h"
 #include "multicast_socket.h"
 #include "frame.h"
+#include "messages.h"
 #include "replay_window.h"
 
 namespace affinityd {
 
+// Every setting comes from the node's configuration (src/daemon/options.ts,
+// defaults in the schema); zero here means "not set" to the tools that
+// build a responder without one.
 struct ResponderOptions {
   uint32_t node_id = 0;             // this node; never 0
   uint32_t boot_epoch = 0;          // this run; must grow across restarts
-  uint64_t max_skew_ms = 30000;     // accepted frame timestamp skew
-  uint32_t default_ttl_s = 3600;    // for an UPDATE that carries no TTL
-  uint32_t max_ttl_s = 86400;       // cap on an UPDATE's TTL
-  size_t queue_capacity = 4096;     // frames waiting for JS
-  uint32_t sweep_interval_ms = 1000;
-  size_t sweep_slots = 16384;       // slots examined per sweep
+  uint64_t max_skew_ms = 0;         // accepted frame timestamp skew
+  uint32_t default_ttl_s = 0;       // lifetime of an entry that carries none
+  uint32_t max_ttl_s = 0;           // cap on any lifetime from elsewhere
+  size_t queue_capacity = 0;        // frames waiting for JS
   uint32_t busy_poll_us = 0;        // after traffic, poll this long before sleeping
+  uint32_t hello_interval_ms = 0;   // HELLO period; 0: none (tools)
+  uint32_t peer_timeout_ms = 0;     // a peer not heard from for this long is out of the ranks
+  uint32_t sweep_interval_ms = 1000;  // expired entries: how often the I/O thread sweeps
+  size_t sweep_slots = 16384;         // and how many slots each time
 };
 
 // What this node knows of another: filled by the I/O thread from every
@@ -49,6 +57,24 @@ struct PeerInfo {
   uint64_t last_sequence = 0;
   uint64_t accepted = 0;
   uint64_t auth_failures = 0;  // bad tag / unknown key / stale / replay claiming this id
+  uint32_t state = 0;          // from its last HELLO (kNodeStarting until one arrives)
+  // Duplicate node id: frames with this id from two sources (address and
+  // boot epoch) taking turns. A restart changes the source once; only two
+  // processes alternate.
+  sockaddr_storage other_address{};
+  uint32_t other_epoch = 0;
+  uint64_t other_heard_ms = 0;
+  uint64_t duplicate_until_ms = 0;  // seen as duplicate until then
+  uint64_t duplicate_incidents = 0;
+};
+
+// This node's own id heard from another process (kDuplicateNode frames).
+struct SelfConflict {
+  uint64_t frames = 0;         // such frames, ever
+  uint64_t incidents = 0;      // periods of them (each reported once)
+  uint64_t last_ms = 0;        // the last one
+  sockaddr_storage address{};  // where the last came from
+  uint32_t boot_epoch = 0;     // with what epoch
 };
 
 // A frame JS asks to send: the responder adds header, sequence and tag.
@@ -76,6 +102,13 @@ class Responder {
   // errno of the first refusal (0 if none). A frame whose body is too big is
   // skipped with EMSGSIZE.
   size_t Send(const OutFrame* frames, size_t n, int* err);
+  // JS thread: a QUERY (keys), UPDATE or CLAIM (entries with registry
+  // endpoint ids) packed many items to a frame (messages.h PackList), to
+  // dest or the group. Returns the frames the kernel took; items with a key
+  // that is not canonical or an endpoint id not interned are skipped and
+  // counted in *skipped.
+  size_t SendList(MessageType type, uint32_t id, uint32_t answer_rank, const ListItem* items, size_t n,
+                  const sockaddr_storage* dest, socklen_t dest_len, size_t* skipped, int* err);
   // Any thread: the new keyring is used for the next frame sent and received.
   bool SetKeyring(std::shared_ptr<const Keyring> keyring, std::string* err);
 
@@ -86,6 +119,12 @@ class Responder {
   // While on, every UPDATE that changed the table is also queued for JS
   // (for `affinityd monitor`); off by default, so it costs nothing.
   void SetChangeFeed(bool on) { change_feed_.store(on, std::memory_order_relaxed); }
+  // This node's state (kNodeStarting / kNodeReady / kNodeStopping, messages.h):
+  // announced by HELLO at once and on every interval. Only a ready node
+  // settles CLAIMs and counts itself in ranks.
+  void SetState(uint32_t state);
+  uint32_t state() const { return state_.load(std::memory_order_relaxed); }
+  SelfConflict self_conflict() const;
   void RequestNotify();
   InboundQueue& inbound() { return inbound_; }
   ResponderCounters& counters() { return counters_; }
@@ -111,8 +150,24 @@ class Responder {
   ResponderCounters counters_;
   ReplayWindow replay_;  // I/O thread only
   void NotePeer(const FrameHeader& h, const sockaddr_storage& from, Verdict v, uint64_t now_ms);
+  void NoteHello(uint32_t node, uint32_t state);
+  void NoteSelfConflict(const FrameHeader& h, const sockaddr_storage& from, uint64_t now_ms);
+  void RefreshRanks(uint64_t now_ms);
+  void SendHello(uint32_t state, Out* out);
+  void AnswerQuery(const FrameHeader& h, const uint8_t* body, const sockaddr_storage& from, socklen_t from_len,
+                   bool via_unicast, uint64_t now_ms, Out* out);
+  void SettleClaims(const FrameHeader& h, const uint8_t* body, const sockaddr_storage& from, socklen_t from_len,
+                    uint64_t now_ms, Out* out);
+  void ApplyUpdates(const FrameHeader& h, const uint8_t* body, const uint8_t* d, size_t n, const sockaddr_storage& from,
+                    bool via_unicast, uint64_t now_ms);
+  void DeliverReply(const FrameHeader& h, const uint8_t* body, const sockaddr_storage& from, bool via_unicast);
+  void QueueReply(ListWriter& w, uint32_t query_id, const sockaddr_storage& to, socklen_t to_len, uint64_t now_ms, Out* out);
+  uint32_t Lifetime(uint32_t ttl) const;
   mutable std::mutex peers_mu_;
   std::unordered_map<uint32_t, PeerInfo> peers_;  // under peers_mu_; at most kMaxPeers
+  SelfConflict self_conflict_;                    // under peers_mu_
+  std::vector<uint32_t> ranked_;                  // I/O thread: live ready peers, for ranks
+  std::atomic<bool> ranks_dirty_{true};
 
   std::mutex keys_mu_;
   std::shared_ptr<const Keyring> keys_;       // under keys_mu_
@@ -125,6 +180,8 @@ class Responder {
   std::atomic<uint64_t> sequence_{1};  // shared by both senders: one sequence space per boot
   std::atomic<bool> notify_pending_{false};
   std::atomic<bool> change_feed_{false};
+  std::atomic<uint32_t> state_{0};
+  std::atomic<bool> hello_now_{false};
   std::function<void()> notify_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};

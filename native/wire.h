@@ -23,8 +23,10 @@ enum class MessageType : uint8_t {
   kSyncChunk = 5,    // a part of a table, unicast to the requester (JS)
   kWithdraw = 6,     // an entry is deleted at a version (JS)
   kDigest = 7,       // bucket digests of a table, for anti-entropy (JS)
+  kClaim = 8,        // a proposed entry for a new client, to its arbiter
+  kHello = 9,        // a node is alive, and its state
 };
-constexpr uint8_t kMaxKnownType = 7;
+constexpr uint8_t kMaxKnownType = 9;
 
 // Header field offsets (all integers big-endian).
 constexpr size_t kOffMagic = 0;
@@ -50,6 +52,7 @@ enum class Verdict : uint8_t {
   kUnknownKey,       // key id not in the keyring
   kBadTag,           // authentication tag does not verify
   kStale,            // timestamp outside the accepted window
+  kDuplicateNode,    // authentic, with this node's id, from another process: a duplicate node id
   kReplay,           // (boot epoch, sequence) already seen or too old
   kUnknownType,      // authenticated, but a type this node does not know
   kMalformedBody,    // the protobuf body does not decode to a valid message

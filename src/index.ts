@@ -1,8 +1,9 @@
 // affinityd as a library: create a node from a configuration, ask where a
 // client goes, close it. README.md "Library" shows the use.
-export { AffinityNode, createNode, type NodeOptions, type ReloadResult } from './daemon/node';
+export { AffinityNode, createNode, type NodeOptions, type ReloadResult } from './daemon/create-node';
+export type { NodeStats } from './daemon/node-stats';
 export type { ChangeEvent, ChangeKind } from './daemon/change-feed';
-export type { BulkSyncOutcome } from './cluster/bulk-sync';
+export type { BulkSyncOutcome } from './directory/maintenance/bulk-sync';
 export { ControlClientError, monitor as controlMonitor, request as controlRequest } from './control/client';
 export type { ControlRequest, EntryFilter, EntryView, PeerView } from './control/protocol';
 export { type Config, type ConfigInput, ConfigError, loadConfigFile, loadKeyFile, resolveConfig } from './daemon/config';

@@ -69,6 +69,12 @@ export interface NativeAffinityTable {
    * A withdraw marker (endpointId 0xFFFFFFFF) is a miss unless includeWithdrawn.
    */
   lookup(key: Buffer, out: Uint32Array, nowSeconds?: number, includeWithdrawn?: boolean): boolean;
+  /**
+   * First writer wins (native/affinity_table.h Claim): stores the entry unless
+   * the key has a live entry of this version or higher; out = what the key
+   * now holds [endpointId, version, originNode, createdSeconds, expiresSeconds].
+   */
+  claim(key: Buffer, endpointId: number, version: number, originNode: number, ttlSeconds: number, out: Uint32Array, nowSeconds?: number): UpsertResult;
   /** Keys concatenated in `keys`, key i at offsets[i]..offsets[i+1]; -1 in endpoints on a miss. */
   lookupBatch(
     keys: Buffer, offsets: Uint32Array, count: number, endpoints: Int32Array,
@@ -106,21 +112,29 @@ export interface ResponderOptions {
   interface: string;
   localAddress?: string;
   unicastPort?: number;
-  ttl?: number;
-  loopback?: boolean;
-  receiveBufferBytes?: number;
-  maxSkewMs?: number;
-  defaultTtlSeconds?: number;
-  maxTtlSeconds?: number;
-  queueCapacity?: number;
+  ttl: number;
+  loopback: boolean;
+  receiveBufferBytes: number;
+  maxSkewMs: number;
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+  queueCapacity: number;
   sweepIntervalMs?: number;
-  maxBatch?: number;
+  /** Frames handed to JS per callback (timers and I/O run between batches). */
+  maxBatch: number;
   /** After traffic, keep reading this long before sleeping: lower latency for a core's worth of CPU. 0 (default): off. */
-  busyPollMicros?: number;
+  busyPollMicros: number;
+  /** How often the I/O thread multicasts a HELLO. */
+  helloIntervalMs: number;
+  /** A peer not heard from for this long is out of the ranks (QUERY answers, CLAIMs). */
+  peerTimeoutMs: number;
   keyring: Keyring;
 }
 
-/** A frame the responder passed to JS: authenticated, fresh, not replayed. */
+/**
+ * A frame the responder passed to JS: authenticated, fresh, not replayed;
+ * a REPLY comes decoded (first octet 0x52, native/inbound_queue.h CompactReply).
+ */
 export interface InboundFrame {
   readonly data: Buffer;
   readonly address: string;
@@ -152,6 +166,16 @@ export interface ResponderStats {
   sendErrors: number;
   swept: number;
   nextSequence: number;
+  /** Clients held here but left to a higher rank (QUERY answer_rank). */
+  queriesDeferred: number;
+  repliesSent: number;
+  /** CLAIM proposals stored here (this node as arbiter), and answered with the entry held. */
+  claimsWon: number;
+  claimsLost: number;
+  /** CLAIM frames left unanswered because this node was not ready. */
+  claimsNotReady: number;
+  hellosSent: number;
+  hellosReceived: number;
 }
 
 /** What a node knows of another, from the frames it accepted from it. */
@@ -166,6 +190,12 @@ export interface PeerInfo {
   accepted: number;
   /** Frames claiming to be from it that failed authentication, time or replay checks. */
   authFailures: number;
+  /** Its state from its last HELLO (messages.ts NodeState); STARTING until one arrives. */
+  state: number;
+  /** Frames with its node id come from two sources (address or boot epoch) at once: a duplicate node id. */
+  duplicate: boolean;
+  /** Incidents of a duplicate node id seen for it (each logged once). */
+  duplicateIncidents: number;
 }
 
 export interface NativeResponder {
@@ -177,6 +207,18 @@ export interface NativeResponder {
   setMembership(joined: boolean): void;
   /** While on, UPDATEs that changed the table are also passed to onFrames (for monitoring). */
   setChangeFeed(on: boolean): void;
+  /** This node's state (messages.ts NodeState): sent in HELLOs; only a ready node settles CLAIMs and counts in ranks. */
+  setState(state: number): void;
+  /**
+   * A QUERY (type 1: keys only), UPDATE (3) or CLAIM (8) for many clients,
+   * packed natively from canonical keys (key i at offsets[i]..offsets[i+1])
+   * and, for entries, fields[4i..4i+3] = endpointId, version, originNode,
+   * ttlSeconds; to one node or the group. Items with a key that is not
+   * canonical or an endpoint id not interned are skipped.
+   */
+  sendList(type: number, id: number, answerRank: number, keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array | null, address?: string, port?: number): { sent: number; skipped: number; error?: string };
+  /** Frames with this node's id from another process (a duplicate node id). */
+  selfConflict(): { frames: number; incidents: number; lastMs: number; address: string; port: number; bootEpoch: number };
   stats(): ResponderStats;
   address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
   /** Stops the I/O thread and closes the sockets; the process can then exit. */
@@ -186,7 +228,7 @@ export interface NativeResponder {
 export interface NativeCodec {
   decodeMessage(type: number, body: Buffer): Record<string, unknown> | null;
   reencodeMessage(type: number, body: Buffer): Buffer | null;
-  inspectFrame(frame: Buffer, keyring: Keyring, nowMs: bigint | number, selfNode: number): {
+  inspectFrame(frame: Buffer, keyring: Keyring, nowMs: bigint | number, selfNode: number, selfEpoch?: number): {
     verdict: string;
     header?: { type: number; keyId: number; bodyLength: number; senderNode: number; bootEpoch: number; sequence: bigint; timestampMs: bigint };
   };
@@ -195,6 +237,10 @@ export interface NativeCodec {
     body: Buffer,
     keyring: Keyring,
   ): Buffer;
+  /** The rank of self among self and nodes for octets (a canonical client key, or a node id's 4 octets): native/ranks.h. */
+  rankOf(octets: Buffer, self: number, nodes: number[]): number;
+  /** The bodies sendList sends for these items; endpoints[i]: the Endpoint encoding of endpoint id i. */
+  packList(type: number, id: number, answerRank: number, keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array | null, endpoints: Buffer[]): Buffer[];
 }
 
 interface Addon {

@@ -2,8 +2,11 @@
 // fuzz tests that prove it agrees with the TypeScript reference codec.
 #include <napi.h>
 
+#include <vector>
+
 #include "../frame.h"
 #include "../messages.h"
+#include "../ranks.h"
 #include "napi_util.h"
 
 namespace affinityd {
@@ -32,37 +35,56 @@ Napi::Object EntryObject(Napi::Env env, const WireEntry& e) {
   return o;
 }
 
+Napi::Array EntryArray(Napi::Env env, const WireEntries& m) {
+  Napi::Array a = Napi::Array::New(env, m.count);
+  for (size_t i = 0; i < m.count; i++) a.Set(uint32_t(i), EntryObject(env, m.entries[i]));
+  return a;
+}
+
+// Decode buffers: big (a QUERY holds up to 680 keys), so not on the stack.
+thread_local WireQuery tq;
+thread_local WireEntries te;
+
 // decodeMessage(type, body) -> object | null
 Napi::Value DecodeMessage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t type = U32Arg(info, 0, "type");
   auto body = BufferArg(info, 1, "body");
+  Napi::Object o = Napi::Object::New(env);
   switch (static_cast<MessageType>(type)) {
     case MessageType::kQuery: {
-      WireQuery q;
-      if (!DecodeQuery(body.Data(), body.Length(), &q)) return env.Null();
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("clientKey", ClientKeyObject(env, q.client_key));
-      o.Set("queryId", q.query_id);
+      if (!DecodeQuery(body.Data(), body.Length(), &tq)) return env.Null();
+      Napi::Array keys = Napi::Array::New(env, tq.key_count);
+      for (size_t i = 0; i < tq.key_count; i++) keys.Set(uint32_t(i), ClientKeyObject(env, tq.keys[i]));
+      o.Set("keys", keys);
+      o.Set("queryId", tq.query_id);
+      o.Set("answerRank", tq.answer_rank);
       return o;
     }
-    case MessageType::kReply: {
-      WireReply r;
-      if (!DecodeReply(body.Data(), body.Length(), &r)) return env.Null();
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("queryId", r.query_id);
-      o.Set("entry", EntryObject(env, r.entry));
+    case MessageType::kReply:
+      if (!DecodeReply(body.Data(), body.Length(), &te)) return env.Null();
+      o.Set("queryId", te.id);
+      o.Set("entries", EntryArray(env, te));
       return o;
-    }
-    case MessageType::kUpdate: {
-      WireUpdate u;
-      if (!DecodeUpdate(body.Data(), body.Length(), &u)) return env.Null();
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("entry", EntryObject(env, u.entry));
+    case MessageType::kUpdate:
+      if (!DecodeUpdate(body.Data(), body.Length(), &te)) return env.Null();
+      o.Set("entries", EntryArray(env, te));
+      return o;
+    case MessageType::kClaim:
+      if (!DecodeClaim(body.Data(), body.Length(), &te)) return env.Null();
+      o.Set("claimId", te.id);
+      o.Set("proposals", EntryArray(env, te));
+      return o;
+    case MessageType::kHello: {
+      WireHello h;
+      if (!DecodeHello(body.Data(), body.Length(), &h)) return env.Null();
+      o.Set("state", h.state);
+      o.Set("intervalMs", h.interval_ms);
+      o.Set("entries", h.entries);
       return o;
     }
     default:
-      throw Napi::RangeError::New(env, "the native codec covers QUERY (1), REPLY (2) and UPDATE (3)");
+      throw Napi::RangeError::New(env, "the native codec covers QUERY (1), REPLY (2), UPDATE (3), CLAIM (8) and HELLO (9)");
   }
 }
 
@@ -74,26 +96,30 @@ Napi::Value ReencodeMessage(const Napi::CallbackInfo& info) {
   uint8_t out[kMaxFrameSize];
   size_t n = 0;
   switch (static_cast<MessageType>(type)) {
-    case MessageType::kQuery: {
-      WireQuery q;
-      if (!DecodeQuery(body.Data(), body.Length(), &q)) return env.Null();
-      n = EncodeQuery(q, out, sizeof out);
+    case MessageType::kQuery:
+      if (!DecodeQuery(body.Data(), body.Length(), &tq)) return env.Null();
+      n = EncodeQuery(tq, out, sizeof out);
       break;
-    }
-    case MessageType::kReply: {
-      WireReply r;
-      if (!DecodeReply(body.Data(), body.Length(), &r)) return env.Null();
-      n = EncodeReply(r, out, sizeof out);
+    case MessageType::kReply:
+      if (!DecodeReply(body.Data(), body.Length(), &te)) return env.Null();
+      n = EncodeReply(te, out, sizeof out);
       break;
-    }
-    case MessageType::kUpdate: {
-      WireUpdate u;
-      if (!DecodeUpdate(body.Data(), body.Length(), &u)) return env.Null();
-      n = EncodeUpdate(u, out, sizeof out);
+    case MessageType::kUpdate:
+      if (!DecodeUpdate(body.Data(), body.Length(), &te)) return env.Null();
+      n = EncodeUpdate(te, out, sizeof out);
+      break;
+    case MessageType::kClaim:
+      if (!DecodeClaim(body.Data(), body.Length(), &te)) return env.Null();
+      n = EncodeClaim(te, out, sizeof out);
+      break;
+    case MessageType::kHello: {
+      WireHello h;
+      if (!DecodeHello(body.Data(), body.Length(), &h)) return env.Null();
+      n = EncodeHello(h, out, sizeof out);
       break;
     }
     default:
-      throw Napi::RangeError::New(env, "the native codec covers QUERY (1), REPLY (2) and UPDATE (3)");
+      throw Napi::RangeError::New(env, "the native codec covers QUERY (1), REPLY (2), UPDATE (3), CLAIM (8) and HELLO (9)");
   }
   return Napi::Buffer<uint8_t>::Copy(env, out, n);
 }
@@ -110,7 +136,7 @@ Napi::Object HeaderObject(Napi::Env env, const FrameHeader& h) {
   return o;
 }
 
-// inspectFrame(frame, keyring, nowMs, selfNode) -> {verdict, header?}
+// inspectFrame(frame, keyring, nowMs, selfNode, selfEpoch?) -> {verdict, header?}
 // Every check the responder makes except replay (which needs a history).
 Napi::Value InspectFrame(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -120,16 +146,19 @@ Napi::Value InspectFrame(const Napi::CallbackInfo& info) {
   c.auth = &auth;
   c.now_ms = U64From(info[2], "nowMs");
   c.self_node = U32Arg(info, 3, "selfNode");
+  c.self_epoch = info.Length() > 4 && !info[4].IsUndefined() ? U32Arg(info, 4, "selfEpoch") : 0;
   FrameHeader h;
   Verdict v = VerifyFrame(frame.Data(), frame.Length(), c, &h);
   if (v == Verdict::kAccepted) {
     const uint8_t* body = frame.Data() + kHeaderSize;
     bool ok = true;
     switch (h.type) {
-      case 1: { WireQuery q; ok = DecodeQuery(body, h.body_length, &q); break; }
-      case 2: { WireReply r; ok = DecodeReply(body, h.body_length, &r); break; }
-      case 3: { WireUpdate u; ok = DecodeUpdate(body, h.body_length, &u); break; }
+      case 1: ok = DecodeQuery(body, h.body_length, &tq); break;
+      case 2: ok = DecodeReply(body, h.body_length, &te); break;
+      case 3: ok = DecodeUpdate(body, h.body_length, &te); break;
       case 4: case 5: case 6: case 7: break;  // sync, withdraw, digest: bodies are the JS side's
+      case 8: ok = DecodeClaim(body, h.body_length, &te); break;
+      case 9: { WireHello hl; ok = DecodeHello(body, h.body_length, &hl); break; }
       default: v = Verdict::kUnknownType;
     }
     if (!ok) v = Verdict::kMalformedBody;
@@ -162,6 +191,63 @@ Napi::Value BuildFrameJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, out, n);
 }
 
+// packList(type, id, answerRank, keys, offsets, count, fields|null, endpoints: Buffer[]) -> Buffer[]
+// The bodies the responder's sendList sends for these items (messages.h
+// PackList), with endpoints[i] the Endpoint encoding of endpoint id i: the
+// pack test holds them to the reference codec byte for byte.
+Napi::Value PackListJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t type = U32Arg(info, 0, "type");
+  uint32_t id = U32Arg(info, 1, "id");
+  uint32_t rank = U32Arg(info, 2, "answerRank");
+  auto keys = BufferArg(info, 3, "keys");
+  uint32_t count = U32Arg(info, 5, "count");
+  const uint32_t* off = TypedArrayArg<uint32_t>(info, 4, napi_uint32_array, size_t(count) + 1, "offsets");
+  const uint32_t* f = TypedArrayArg<uint32_t>(info, 6, napi_uint32_array, size_t(count) * 4, "fields", true);
+  if (!info[7].IsArray()) throw Napi::TypeError::New(env, "endpoints must be an array of Buffers");
+  Napi::Array eps = info[7].As<Napi::Array>();
+  std::vector<Napi::Buffer<uint8_t>> encoded;
+  for (uint32_t i = 0; i < eps.Length(); i++) encoded.push_back(eps.Get(i).As<Napi::Buffer<uint8_t>>());
+  std::vector<ListItem> items(count);
+  for (uint32_t i = 0; i < count; i++) {
+    items[i].key = keys.Data() + off[i];
+    items[i].key_len = off[i + 1] - off[i];
+    if (f) {
+      items[i].endpoint_id = f[4 * i];
+      items[i].version = f[4 * i + 1];
+      items[i].origin_node = f[4 * i + 2];
+      items[i].ttl_seconds = f[4 * i + 3];
+    }
+  }
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  size_t skipped = 0;
+  PackList(
+      MessageType(type), id, rank, items.data(), count,
+      [&](uint32_t eid, size_t* len) -> const uint8_t* {
+        if (eid >= encoded.size()) return nullptr;
+        *len = encoded[eid].Length();
+        return encoded[eid].Data();
+      },
+      [&](const uint8_t* body, size_t len) { out.Set(n++, Napi::Buffer<uint8_t>::Copy(env, body, len)); }, &skipped);
+  return out;
+}
+
+// rankOf(octets: Buffer, self: number, nodes: number[]) -> the rank of self
+// among self and nodes for a rank hash of octets (native/ranks.h): the
+// shared rank vectors hold the native side to the protocol's definition.
+Napi::Value RankOfJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto octets = BufferArg(info, 0, "octets");
+  uint32_t self = U32Arg(info, 1, "self");
+  if (!info[2].IsArray()) throw Napi::TypeError::New(env, "nodes must be an array");
+  Napi::Array a = info[2].As<Napi::Array>();
+  std::vector<uint32_t> nodes(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) nodes[i] = a.Get(i).ToNumber().Uint32Value();
+  uint32_t h = Fnv1a32(octets.Data(), octets.Length());
+  return Napi::Number::New(env, double(RankOf(h, self, nodes.data(), nodes.size(), 0, nodes.size() + 1)));
+}
+
 }  // namespace
 
 Napi::Object InitCodec(Napi::Env env) {
@@ -170,6 +256,8 @@ Napi::Object InitCodec(Napi::Env env) {
   o.Set("reencodeMessage", Napi::Function::New(env, ReencodeMessage, "reencodeMessage"));
   o.Set("inspectFrame", Napi::Function::New(env, InspectFrame, "inspectFrame"));
   o.Set("buildFrame", Napi::Function::New(env, BuildFrameJs, "buildFrame"));
+  o.Set("rankOf", Napi::Function::New(env, RankOfJs, "rankOf"));
+  o.Set("packList", Napi::Function::New(env, PackListJs, "packList"));
   return o;
 }
 

@@ -1,5 +1,6 @@
 #include "js_responder.h"
 
+#include <cstring>
 #include <vector>
 
 #include "js_table.h"
@@ -16,19 +17,25 @@ Napi::Function JsResponder::Init(Napi::Env env) {
                       InstanceMethod("setMembership", &JsResponder::JS_setMembership),
                       InstanceMethod("peers", &JsResponder::JS_peers),
                       InstanceMethod("setChangeFeed", &JsResponder::JS_setChangeFeed),
+                      InstanceMethod("setState", &JsResponder::JS_setState),
+                      InstanceMethod("sendList", &JsResponder::JS_sendList),
+                      InstanceMethod("selfConflict", &JsResponder::JS_selfConflict),
                       InstanceMethod("close", &JsResponder::JS_close)});
 }
 
 namespace {
-std::string StringOpt(Napi::Object o, const char* k, const char* dflt) {
+// Options come from the node's configuration, whose schema holds every
+// default (src/daemon/config.ts): here a setting is required unless it is
+// optional by nature (empty string, 0: not used).
+std::string StringOpt(Napi::Object o, const char* k, bool required) {
   Napi::Value v = o.Get(k);
-  if (v.IsUndefined()) return dflt;
+  if (v.IsUndefined() && !required) return "";
   if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string(k) + " must be a string");
   return v.As<Napi::String>().Utf8Value();
 }
-double NumberOpt(Napi::Object o, const char* k, double dflt, double lo, double hi) {
+double NumberOpt(Napi::Object o, const char* k, double lo, double hi, bool required = true) {
   Napi::Value v = o.Get(k);
-  if (v.IsUndefined()) return dflt;
+  if (v.IsUndefined() && !required) return 0;
   if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(k) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= lo && d <= hi)) throw Napi::RangeError::New(o.Env(), std::string(k) + " is out of range");
@@ -49,24 +56,27 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   endpoints_ = t->endpoints();
 
   SocketOptions so;
-  so.group = StringOpt(o, "group", "");
-  so.port = uint16_t(NumberOpt(o, "port", 0, 1, 65535));
-  so.interface_ = StringOpt(o, "interface", "");
-  so.local_address = StringOpt(o, "localAddress", "");
-  so.unicast_port = uint16_t(NumberOpt(o, "unicastPort", 0, 0, 65535));
-  so.ttl = int(NumberOpt(o, "ttl", 1, 1, 255));
-  so.loopback = o.Get("loopback").IsUndefined() ? true : o.Get("loopback").ToBoolean().Value();
-  so.receive_buffer = int(NumberOpt(o, "receiveBufferBytes", 4 << 20, 65536, 1 << 30));
+  so.group = StringOpt(o, "group", true);
+  so.port = uint16_t(NumberOpt(o, "port", 1, 65535));
+  so.interface_ = StringOpt(o, "interface", true);
+  so.local_address = StringOpt(o, "localAddress", false);
+  so.unicast_port = uint16_t(NumberOpt(o, "unicastPort", 0, 65535));
+  so.ttl = int(NumberOpt(o, "ttl", 1, 255));
+  if (!o.Get("loopback").IsBoolean()) throw Napi::TypeError::New(env, "loopback must be a boolean");
+  so.loopback = o.Get("loopback").As<Napi::Boolean>().Value();
+  so.receive_buffer = int(NumberOpt(o, "receiveBufferBytes", 65536, 1 << 30));
   ResponderOptions ro;
-  ro.node_id = uint32_t(NumberOpt(o, "nodeId", 0, 1, 4294967295.0));
-  ro.boot_epoch = uint32_t(NumberOpt(o, "bootEpoch", 0, 0, 4294967295.0));
-  ro.max_skew_ms = uint64_t(NumberOpt(o, "maxSkewMs", 30000, 0, 86400000));
-  ro.default_ttl_s = uint32_t(NumberOpt(o, "defaultTtlSeconds", 3600, 1, 31536000));
-  ro.max_ttl_s = uint32_t(NumberOpt(o, "maxTtlSeconds", 86400, 1, 31536000));
-  ro.queue_capacity = size_t(NumberOpt(o, "queueCapacity", 4096, 2, 1 << 20));
-  ro.sweep_interval_ms = uint32_t(NumberOpt(o, "sweepIntervalMs", 1000, 10, 3600000));
-  ro.busy_poll_us = uint32_t(NumberOpt(o, "busyPollMicros", 0, 0, 10000));
-  max_batch_ = uint32_t(NumberOpt(o, "maxBatch", 256, 1, 65536));
+  ro.node_id = uint32_t(NumberOpt(o, "nodeId", 1, 4294967295.0));
+  ro.boot_epoch = uint32_t(NumberOpt(o, "bootEpoch", 0, 4294967295.0));
+  ro.max_skew_ms = uint64_t(NumberOpt(o, "maxSkewMs", 1, 86400000));
+  ro.default_ttl_s = uint32_t(NumberOpt(o, "defaultTtlSeconds", 1, 31536000));
+  ro.max_ttl_s = uint32_t(NumberOpt(o, "maxTtlSeconds", 1, 31536000));
+  ro.queue_capacity = size_t(NumberOpt(o, "queueCapacity", 2, 1 << 20));
+  ro.busy_poll_us = uint32_t(NumberOpt(o, "busyPollMicros", 0, 10000));
+  ro.hello_interval_ms = uint32_t(NumberOpt(o, "helloIntervalMs", 0, 60000));
+  ro.peer_timeout_ms = uint32_t(NumberOpt(o, "peerTimeoutMs", 1, 600000));
+  if (!o.Get("sweepIntervalMs").IsUndefined()) ro.sweep_interval_ms = uint32_t(NumberOpt(o, "sweepIntervalMs", 10, 3600000));
+  max_batch_ = uint32_t(NumberOpt(o, "maxBatch", 1, 65536));
   auto keyring = KeyringFrom(env, o.Get("keyring"));
 
   SocketError err;
@@ -200,6 +210,13 @@ Napi::Value JsResponder::JS_stats(const Napi::CallbackInfo& info) {
   o.Set("sent", double(c.sent.load()));
   o.Set("sendErrors", double(c.send_errors.load()));
   o.Set("swept", double(c.swept.load()));
+  o.Set("queriesDeferred", double(c.queries_deferred.load()));
+  o.Set("repliesSent", double(c.replies_sent.load()));
+  o.Set("claimsWon", double(c.claims_won.load()));
+  o.Set("claimsLost", double(c.claims_lost.load()));
+  o.Set("claimsNotReady", double(c.claims_not_ready.load()));
+  o.Set("hellosSent", double(c.hellos_sent.load()));
+  o.Set("hellosReceived", double(c.hellos_received.load()));
   o.Set("nextSequence", double(responder_->next_sequence()));
   return o;
 }
@@ -248,9 +265,87 @@ Napi::Value JsResponder::JS_peers(const Napi::CallbackInfo& info) {
     o.Set("lastSequence", double(p.last_sequence));
     o.Set("accepted", double(p.accepted));
     o.Set("authFailures", double(p.auth_failures));
+    o.Set("state", p.state);
+    o.Set("duplicate", p.duplicate_until_ms > WallClockMs());
+    o.Set("duplicateIncidents", double(p.duplicate_incidents));
     a.Set(i++, o);
   }
   return a;
+}
+
+// sendList(type, id, answerRank, keys: Buffer, offsets: Uint32Array(count+1), count,
+//          fields: Uint32Array(4*count) [endpointId, version, originNode, ttlSeconds] | null,
+//          address?, port?) -> {sent, skipped}
+// A QUERY (type 1, keys only), UPDATE (3) or CLAIM (8) for many clients,
+// packed natively from canonical keys and registry endpoint ids, to one
+// node or the group: JS never encodes protobuf on the hot path.
+Napi::Value JsResponder::JS_sendList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_) throw Napi::Error::New(env, "responder is closed");
+  uint32_t type = U32Arg(info, 0, "type");
+  if (type != uint32_t(MessageType::kQuery) && type != uint32_t(MessageType::kUpdate) && type != uint32_t(MessageType::kClaim))
+    throw Napi::RangeError::New(env, "sendList sends QUERY (1), UPDATE (3) or CLAIM (8)");
+  uint32_t id = U32Arg(info, 1, "id");
+  uint32_t rank = U32Arg(info, 2, "answerRank");
+  auto keys = BufferArg(info, 3, "keys");
+  uint32_t count = U32Arg(info, 5, "count");
+  const uint32_t* off = TypedArrayArg<uint32_t>(info, 4, napi_uint32_array, size_t(count) + 1, "offsets");
+  const uint32_t* f = TypedArrayArg<uint32_t>(info, 6, napi_uint32_array, size_t(count) * 4, "fields", type == uint32_t(MessageType::kQuery));
+  if (type != uint32_t(MessageType::kQuery) && !f) throw Napi::TypeError::New(env, "UPDATE and CLAIM need fields");
+  std::vector<ListItem> items(count);
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t a = off[i], b = off[i + 1];
+    if (b < a || b > keys.Length()) throw Napi::RangeError::New(env, "offsets out of range");
+    items[i].key = keys.Data() + a;
+    items[i].key_len = b - a;
+    if (f) {
+      items[i].endpoint_id = f[4 * i];
+      items[i].version = f[4 * i + 1];
+      items[i].origin_node = f[4 * i + 2];
+      items[i].ttl_seconds = f[4 * i + 3];
+    }
+  }
+  sockaddr_storage dest;
+  socklen_t dest_len = 0;
+  Napi::Value addr = info[7];
+  if (!addr.IsUndefined()) {
+    if (!addr.IsString() || !info[8].IsNumber()) throw Napi::TypeError::New(env, "a unicast list needs address (string) and port (number)");
+    std::string text = addr.As<Napi::String>().Utf8Value();
+    if (!ParseAddress(text, uint16_t(info[8].As<Napi::Number>().Uint32Value()), &dest, &dest_len) || dest.ss_family != responder_->socket().family())
+      throw ErrnoError(env, EINVAL, "inet_pton", text);
+  }
+  size_t skipped = 0;
+  int err = 0;
+  size_t sent = responder_->SendList(MessageType(type), id, rank, items.data(), count, dest_len ? &dest : nullptr, dest_len, &skipped, &err);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sent", double(sent));
+  o.Set("skipped", double(skipped));
+  o.Set("error", err ? Napi::Value(Napi::String::New(env, std::strerror(err))) : env.Undefined());
+  return o;
+}
+
+// setState(state): 0 starting, 1 ready, 2 stopping (HELLO, CLAIMs, ranks)
+Napi::Value JsResponder::JS_setState(const Napi::CallbackInfo& info) {
+  if (closed_) throw Napi::Error::New(info.Env(), "responder is closed");
+  uint32_t state = U32Arg(info, 0, "state");
+  if (state > kNodeStopping) throw Napi::RangeError::New(info.Env(), "state must be 0, 1 or 2");
+  responder_->SetState(state);
+  return info.Env().Undefined();
+}
+
+// selfConflict() -> {frames, incidents, lastMs, address, port, bootEpoch}:
+// frames with this node's id from another process (a duplicate node id)
+Napi::Value JsResponder::JS_selfConflict(const Napi::CallbackInfo& info) {
+  SelfConflict c = responder_->self_conflict();
+  Napi::Object o = Napi::Object::New(info.Env());
+  uint16_t port = 0;
+  o.Set("frames", double(c.frames));
+  o.Set("incidents", double(c.incidents));
+  o.Set("lastMs", double(c.last_ms));
+  o.Set("address", c.frames ? FormatAddress(c.address, &port) : std::string());
+  o.Set("port", port);
+  o.Set("bootEpoch", c.boot_epoch);
+  return o;
 }
 
 Napi::Value JsResponder::JS_close(const Napi::CallbackInfo& info) {

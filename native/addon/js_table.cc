@@ -14,6 +14,7 @@ Napi::Function JsAffinityTable::Init(Napi::Env env) {
                      {InstanceMethod("upsert", &JsAffinityTable::JS_upsert),
                       InstanceMethod("upsertBatch", &JsAffinityTable::JS_upsertBatch),
                       InstanceMethod("lookup", &JsAffinityTable::JS_lookup),
+                      InstanceMethod("claim", &JsAffinityTable::JS_claim),
                       InstanceMethod("lookupBatch", &JsAffinityTable::JS_lookupBatch),
                       InstanceMethod("remove", &JsAffinityTable::JS_remove),
                       InstanceMethod("clear", &JsAffinityTable::JS_clear),
@@ -106,6 +107,31 @@ Napi::Value JsAffinityTable::JS_lookup(const Napi::CallbackInfo& info) {
   out[3] = e.fields.created_s;
   out[4] = e.fields.expires_s;
   return Napi::Boolean::New(info.Env(), true);
+}
+
+// claim(key, endpointId, version, originNode, ttlSeconds, out: Uint32Array(5), nowSeconds?) -> UpsertResult
+// First writer wins (AffinityTable::Claim); out = what the key now holds:
+// [endpointId, version, originNode, createdSeconds, expiresSeconds].
+Napi::Value JsAffinityTable::JS_claim(const Napi::CallbackInfo& info) {
+  auto key = BufferArg(info, 0, "key");
+  EntryFields f;
+  f.endpoint_id = U32Arg(info, 1, "endpointId");
+  f.version = U32Arg(info, 2, "version");
+  f.origin_node = U32Arg(info, 3, "originNode");
+  uint32_t ttl = U32Arg(info, 4, "ttlSeconds");
+  uint32_t* out = TypedArrayArg<uint32_t>(info, 5, napi_uint32_array, 5, "out");
+  uint32_t now = NowSecondsArg(info, 6);
+  if (f.endpoint_id >= endpoints_->Size()) throw Napi::RangeError::New(info.Env(), "endpointId is not interned");
+  f.created_s = now;
+  f.expires_s = now + ttl;
+  EntryFields w;
+  UpsertResult r = table_->Claim(key.Data(), key.Length(), f, now, &w);
+  out[0] = w.endpoint_id;
+  out[1] = w.version;
+  out[2] = w.origin_node;
+  out[3] = w.created_s;
+  out[4] = w.expires_s;
+  return Napi::Number::New(info.Env(), int(r));
 }
 
 // lookupBatch(keys: Buffer, offsets: Uint32Array(count+1), count,

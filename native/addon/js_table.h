@@ -20,6 +20,7 @@ class JsAffinityTable : public Napi::ObjectWrap<JsAffinityTable> {
   Napi::Value JS_upsert(const Napi::CallbackInfo& info);
   Napi::Value JS_upsertBatch(const Napi::CallbackInfo& info);
   Napi::Value JS_lookup(const Napi::CallbackInfo& info);
+  Napi::Value JS_claim(const Napi::CallbackInfo& info);
   Napi::Value JS_lookupBatch(const Napi::CallbackInfo& info);
   Napi::Value JS_remove(const Napi::CallbackInfo& info);
   Napi::Value JS_clear(const Napi::CallbackInfo& info);

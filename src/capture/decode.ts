@@ -62,15 +62,27 @@ export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: s
   return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'unchecked' : r.verdict, detail };
 }
 
-function describe(m?: Message): { key?: string; endpoint?: string; version?: number; queryId?: number } {
+const more = (n: number): string => (n > 1 ? ` (+${n - 1} more)` : '');
+
+function describe(m?: Message): { key?: string; endpoint?: string; version?: number; queryId?: number; rank?: number } {
   if (!m) return {};
   switch (m.type) {
     case MessageType.Query:
-      return { key: formatClientKey(m.query.clientKey), queryId: m.query.queryId };
-    case MessageType.Reply:
-      return { key: formatClientKey(m.reply.entry.clientKey), endpoint: formatEndpoint(m.reply.entry.endpoint), version: m.reply.entry.version, queryId: m.reply.queryId };
-    case MessageType.Update:
-      return { key: formatClientKey(m.update.entry.clientKey), endpoint: formatEndpoint(m.update.entry.endpoint), version: m.update.entry.version };
+      return { key: formatClientKey(m.query.keys[0]) + more(m.query.keys.length), queryId: m.query.queryId, ...(m.query.answerRank ? { rank: m.query.answerRank } : {}) };
+    case MessageType.Reply: {
+      const e = m.reply.entries[0];
+      return { key: formatClientKey(e.clientKey) + more(m.reply.entries.length), endpoint: formatEndpoint(e.endpoint), version: e.version, queryId: m.reply.queryId };
+    }
+    case MessageType.Update: {
+      const e = m.update.entries[0];
+      return { key: formatClientKey(e.clientKey) + more(m.update.entries.length), endpoint: formatEndpoint(e.endpoint), version: e.version };
+    }
+    case MessageType.Claim: {
+      const e = m.claim.proposals[0];
+      return { key: formatClientKey(e.clientKey) + more(m.claim.proposals.length), endpoint: formatEndpoint(e.endpoint), version: e.version, queryId: m.claim.claimId };
+    }
+    case MessageType.Hello:
+      return {};
   }
 }
 
@@ -84,6 +96,8 @@ export function formatLine(c: CapturedMessage): string {
   if (d.endpoint) parts.push(`-> ${d.endpoint}`);
   if (d.version !== undefined) parts.push(`v${d.version}`);
   if (d.queryId !== undefined) parts.push(`qid ${d.queryId}`);
+  if (d.rank !== undefined) parts.push(`rank<${d.rank}`);
+  if (c.message?.type === MessageType.Hello) parts.push(`${['starting', 'ready', 'stopping'][c.message.hello.state]}, ${c.message.hello.entries} entries`);
   if (c.detail) parts.push(c.detail);
   parts.push(`seq ${c.header.sequence}`, `key ${c.header.keyId}`, `auth ${c.auth}`);
   return parts.join(' ');

@@ -47,7 +47,7 @@ export class SummaryBuilder {
       this.s.refused[c.auth] = (this.s.refused[c.auth] ?? 0) + 1;
       return; // a frame a node would refuse says nothing about the cluster
     }
-    const r = this.replay.check(c.header.senderNode, c.header.bootEpoch, c.header.sequence);
+    const r = this.replay.check(c.header.senderNode, c.header.bootEpoch, c.header.sequence, c.timeMs);
     if (r !== 'new') {
       this.s.replays.push({ node: c.header.senderNode, sequence: c.header.sequence.toString(), result: r });
       return;
@@ -59,7 +59,7 @@ export class SummaryBuilder {
       const id = `${c.src}|${m.query.queryId}`;
       const q = this.queries.get(id);
       if (q) this.s.retries++;
-      else this.queries.set(id, { node: c.header.senderNode, key: formatClientKey(m.query.clientKey), queryId: m.query.queryId, firstMs: c.timeMs, answered: false });
+      else this.queries.set(id, { node: c.header.senderNode, key: m.query.keys.map(formatClientKey).join(' '), queryId: m.query.queryId, firstMs: c.timeMs, answered: false });
     } else if (m.type === MessageType.Reply) {
       const q = this.queries.get(`${c.dst}|${m.reply.queryId}`);
       if (q && !q.answered) {
@@ -68,10 +68,12 @@ export class SummaryBuilder {
         this.latencies.push((c.timeMs - q.firstMs) * 1000);
       }
     } else if (m.type === MessageType.Update) {
-      const key = formatClientKey(m.update.entry.clientKey);
-      const eps = this.updates.get(key) ?? new Map();
-      eps.set(formatEndpoint(m.update.entry.endpoint), { node: c.header.senderNode, version: m.update.entry.version });
-      this.updates.set(key, eps);
+      for (const e of m.update.entries) {
+        const key = formatClientKey(e.clientKey);
+        const eps = this.updates.get(key) ?? new Map();
+        eps.set(formatEndpoint(e.endpoint), { node: c.header.senderNode, version: e.version });
+        this.updates.set(key, eps);
+      }
     }
   }
 

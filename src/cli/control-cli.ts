@@ -4,13 +4,15 @@ import { parseArgs } from 'node:util';
 
 import { monitor, request } from '../control/client';
 import { DEFAULT_SOCKET, type EntryView, type PeerView } from '../control/protocol';
+import type { SplitView } from '../links/split-detector';
 import { ConfigError } from '../daemon/config';
 
 export const CONTROL_USAGE = `  show entries [--username U] [--discriminator D] [--endpoint NAME|ADDR:PORT]
                [--withdrawn] [--limit N] [--json]
                            the affinity table (default: first 1000 matches)
   show entry CLIENT [--json]   one client's entry (CLIENT is DISCRIMINATOR/USERNAME)
-  show peers [--json]      other nodes: last heard, sequence, authentication failures, sync state
+  show peers [--json]      other nodes: state, last heard, sequence, authentication failures, duplicate id, sync state
+  show splits [--json]     clients whose live links are on different endpoints (split bundles)
   show stats               every counter of the node, as JSON
   clear (CLIENT | --all)   delete entries on every node (admin socket)
   monitor [--json]         a live stream of table changes, until interrupted
@@ -55,7 +57,7 @@ export async function controlCommand(command: string, rest: string[]): Promise<n
           limit,
         })) as { entries: EntryView[]; matched: number; truncated: boolean };
         if (values.json) return json(r), 0;
-        out(table([['CLIENT', 'ENDPOINT', 'VERSION', 'ORIGIN', 'EXPIRES IN'], ...r.entries.map((e) => [e.client, e.endpoint ?? '(withdrawn)', String(e.version), String(e.originNode), `${e.expiresInSeconds}s`])]));
+        out(table([['CLIENT', 'ENDPOINT', 'VERSION', 'ORIGIN', 'LINKS', 'EXPIRES IN'], ...r.entries.map((e) => [e.client, e.endpoint ?? '(withdrawn)', String(e.version), String(e.originNode), String(e.liveLinks), `${e.expiresInSeconds}s`])]));
         out(`${r.matched} matching${r.truncated ? `, first ${r.entries.length} shown (--limit)` : ''}\n`);
         return 0;
       }
@@ -64,22 +66,36 @@ export async function controlCommand(command: string, rest: string[]): Promise<n
         const e = (await request(socket, { cmd: 'show-entry', client: arg })) as EntryView | null;
         if (values.json) return json(e), 0;
         if (!e) return out(`${arg}: no entry\n`), 1;
-        out(`${e.client}\n  endpoint   ${e.endpoint ?? '(withdrawn)'}\n  version    ${e.version} (origin node ${e.originNode})\n  expires in ${e.expiresInSeconds}s\n`);
+        out(`${e.client}\n  endpoint   ${e.endpoint ?? '(withdrawn)'}\n  version    ${e.version} (origin node ${e.originNode})\n  live links ${e.liveLinks} (at this node)\n  expires in ${e.expiresInSeconds}s\n`);
         return 0;
       }
       case 'peers': {
         const peers = (await request(socket, { cmd: 'show-peers' })) as PeerView[];
         if (values.json) return json(peers), 0;
         out(table([
-          ['NODE', 'ADDRESS', 'LAST HEARD', 'BOOT EPOCH', 'SEQUENCE', 'ACCEPTED', 'AUTH FAILURES', 'SYNC'],
-          ...peers.map((p) => [String(p.nodeId || '-'), `${p.address}:${p.port}`, p.lastHeardMsAgo === null ? 'never' : `${(p.lastHeardMsAgo / 1000).toFixed(1)}s ago`, String(p.bootEpoch), String(p.lastSequence), String(p.accepted), String(p.authFailures), p.syncState]),
+          ['NODE', 'ADDRESS', 'STATE', 'LAST HEARD', 'BOOT EPOCH', 'SEQUENCE', 'ACCEPTED', 'AUTH FAILURES', 'SYNC'],
+          ...peers.map((p) => [
+            String(p.nodeId || '-'), `${p.address}:${p.port}`, p.duplicateNodeId ? `${p.state} DUPLICATE ID` : p.state,
+            p.lastHeardMsAgo === null ? 'never' : `${(p.lastHeardMsAgo / 1000).toFixed(1)}s ago`, String(p.bootEpoch), String(p.lastSequence),
+            String(p.accepted), String(p.authFailures), p.syncState,
+          ]),
         ]));
+        return 0;
+      }
+      case 'splits': {
+        const splits = (await request(socket, { cmd: 'show-splits' })) as SplitView[];
+        if (values.json) return json(splits), 0;
+        if (splits.length === 0) return out('no split bundle: every client\'s live links are on its agreed endpoint\n'), 0;
+        for (const s of splits) {
+          out(`${s.client}  agreed ${s.agreed}, split for ${((Date.now() - s.sinceMs) / 1000).toFixed(1)}s\n`);
+          for (const l of s.links) out(`  ${l.stray ? 'STRAY' : 'ok   '} ${l.id} (${l.via}) -> ${l.endpoint}\n`);
+        }
         return 0;
       }
       case 'stats':
         return json(await request(socket, { cmd: 'show-stats' })), 0;
       default:
-        throw new ConfigError([`show what? entries, entry CLIENT, peers or stats (got "${what ?? ''}")`], 'show');
+        throw new ConfigError([`show what? entries, entry CLIENT, peers, splits or stats (got "${what ?? ''}")`], 'show');
     }
   }
   if (command === 'clear') {

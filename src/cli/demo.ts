@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 
 import { formatClientKey, parseClientKey } from '../codec/client-key';
 import { type ConfigInput } from '../daemon/config';
-import { type AffinityNode, createNode } from '../daemon/node';
+import { type AffinityNode, createNode } from '../daemon/create-node';
 import { placeCall, readLine } from '../frontend/call-client';
 import { CallStatus } from '../frontend/preamble';
 

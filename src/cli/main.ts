@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 
 import { ConfigError, loadConfigFile, loadKeyFile } from '../daemon/config';
-import { createNode } from '../daemon/node';
+import { createNode } from '../daemon/create-node';
 import { CaptureUnavailable, defaultFilter, runCapture } from '../capture/capture';
 import { POLICY_NAMES } from '../selection/policy';
 import { packageRoot } from '../util/package-root';
@@ -68,7 +68,8 @@ async function main(argv: string[]): Promise<number> {
       const ring = loadKeyFile(c.cluster.keyFile);
       process.stdout.write(
         `${file}: good. node ${c.node.id}, group ${c.cluster.group}:${c.cluster.port} on ${c.cluster.interface}, ` +
-          `${c.endpoints.length} endpoint(s), ${c.frontends.length} front end(s), ${ring.keys.length} key(s), sending with key ${ring.sendKeyId}\n`,
+          `${c.endpoints.length} endpoint(s), ${c.frontends.length} front end(s), ${ring.keys.length} key(s), sending with key ${ring.sendKeyId}` +
+          `${c.radius.enabled ? `, RADIUS API on ${c.radius.listen.address}:${c.radius.listen.port}${c.radius.tokenFile ? ' with a token' : ''}` : ''}\n`,
       );
       return 0;
     }

@@ -33,6 +33,11 @@ export interface SyncRequest {
   /** 0: every entry. Otherwise only keys whose bucket's bit is set in `buckets`. */
   readonly bucketCount: number;
   readonly buckets: Buffer;
+  /**
+   * A multicast request: 0 every node answers; k > 0 only the nodes ranked
+   * below k for the asking node (docs/protocol.md "Ranks"). Absent: 0.
+   */
+  readonly answerRank?: number;
 }
 
 export interface Withdraw {
@@ -88,14 +93,15 @@ export function encodeSyncRequest(r: SyncRequest): Buffer {
   put(o, 'maxChunks', u32(r.maxChunks, 'maxChunks'));
   put(o, 'bucketCount', u32(r.bucketCount, 'bucketCount'));
   put(o, 'buckets', r.buckets);
+  put(o, 'answerRank', u32(r.answerRank ?? 0, 'answerRank'));
   return encode(T.SyncRequest, o);
 }
 
 export function decodeSyncRequest(body: Uint8Array): SyncRequest {
-  const m = decode<{ requestId: number; cursor: number; maxChunks: number; bucketCount: number; buckets: Uint8Array }>(T.SyncRequest, SCHEMA.SyncRequest, body);
+  const m = decode<{ requestId: number; cursor: number; maxChunks: number; bucketCount: number; buckets: Uint8Array; answerRank: number }>(T.SyncRequest, SCHEMA.SyncRequest, body);
   if (m.bucketCount > 0) checkBuckets(m.bucketCount, m.buckets, 'bitmap');
   else if (m.buckets.length > 0) malformed('buckets without bucket_count');
-  return { requestId: m.requestId, cursor: m.cursor, maxChunks: Math.max(1, m.maxChunks), bucketCount: m.bucketCount, buckets: Buffer.from(m.buckets) };
+  return { requestId: m.requestId, cursor: m.cursor, maxChunks: Math.max(1, m.maxChunks), bucketCount: m.bucketCount, buckets: Buffer.from(m.buckets), answerRank: m.answerRank };
 }
 
 /** Is a key with this DigestKeyHash asked for by the request? */

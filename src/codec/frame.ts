@@ -27,13 +27,14 @@ export type Verdict =
   | 'unknownKey'
   | 'badTag'
   | 'stale'
+  | 'duplicateNode'
   | 'replay'
   | 'unknownType'
   | 'malformedBody';
 
 export const VERDICTS: readonly Verdict[] = [
   'accepted', 'oversize', 'truncated', 'badMagic', 'badVersion', 'badLength', 'ownFrame',
-  'unknownKey', 'badTag', 'stale', 'replay', 'unknownType', 'malformedBody',
+  'unknownKey', 'badTag', 'stale', 'duplicateNode', 'replay', 'unknownType', 'malformedBody',
 ];
 
 export interface FrameHeader {
@@ -114,8 +115,10 @@ export function parseHeader(frame: Uint8Array): { verdict: Verdict; header?: Fra
 export interface InspectOptions {
   readonly keyring: Keyring;
   readonly nowMs: bigint | number;
-  /** Frames from this node are 'ownFrame'; 0 checks nothing. */
+  /** Frames with this node id (and selfBootEpoch, if given) are 'ownFrame'; 0 checks nothing. */
   readonly selfNode?: number;
+  /** This node's boot epoch: its id with another epoch is 'duplicateNode' once authentic. */
+  readonly selfBootEpoch?: number;
   readonly maxSkewMs?: number;
 }
 
@@ -134,7 +137,8 @@ export interface Inspection {
 export function inspectFrame(frame: Uint8Array, o: InspectOptions): Inspection {
   const { verdict, header } = parseHeader(frame);
   if (!header) return { verdict };
-  if (o.selfNode && header.senderNode === o.selfNode) return { verdict: 'ownFrame', header };
+  const selfId = !!o.selfNode && header.senderNode === o.selfNode;
+  if (selfId && (!o.selfBootEpoch || header.bootEpoch === o.selfBootEpoch)) return { verdict: 'ownFrame', header };
   const key = o.keyring.keys.find((k) => k.id === header.keyId);
   if (!key) return { verdict: 'unknownKey', header };
   const end = HEADER_SIZE + header.bodyLength;
@@ -143,14 +147,16 @@ export function inspectFrame(frame: Uint8Array, o: InspectOptions): Inspection {
   const now = BigInt(o.nowMs);
   const skew = header.timestampMs > now ? header.timestampMs - now : now - header.timestampMs;
   if (skew > BigInt(o.maxSkewMs ?? 30000)) return { verdict: 'stale', header };
+  if (selfId) return { verdict: 'duplicateNode', header };
   const body = Buffer.from(frame.subarray(HEADER_SIZE, end));
   return classifyBody(header, body);
 }
 
 /** Type and body checks of a frame whose header and tag are already verified. */
 export function classifyBody(header: FrameHeader, body: Buffer): Inspection {
-  if (header.type < MessageType.Query || header.type > MessageType.Digest) return { verdict: 'unknownType', header };
-  if (header.type > MessageType.Update) return { verdict: 'accepted', header, body };
+  if (header.type < MessageType.Query || header.type > MessageType.Hello) return { verdict: 'unknownType', header };
+  // sync, withdraw and digest bodies are checked where they are used (the JS side of a node)
+  if (header.type >= MessageType.SyncRequest && header.type <= MessageType.Digest) return { verdict: 'accepted', header, body };
   try {
     return { verdict: 'accepted', header, body, message: decodeMessage(header.type, body) };
   } catch (e) {

@@ -28,6 +28,10 @@ export enum MessageType {
   Withdraw = 6,
   /** Bucket digests of a table, for anti-entropy. */
   Digest = 7,
+  /** A proposed entry for a new client, to its arbiter (agreement). */
+  Claim = 8,
+  /** A node is alive, and its state. */
+  Hello = 9,
 }
 
 export const MESSAGE_TYPE_NAMES: Record<number, string> = {
@@ -38,7 +42,18 @@ export const MESSAGE_TYPE_NAMES: Record<number, string> = {
   5: 'SYNC_CHUNK',
   6: 'WITHDRAW',
   7: 'DIGEST',
+  8: 'CLAIM',
+  9: 'HELLO',
 };
+
+/** A node's state as HELLO announces it (proto NodeState). */
+export enum NodeState {
+  /** syncing its table: not an arbiter yet */
+  Starting = 0,
+  Ready = 1,
+  /** leaving: count it out at once */
+  Stopping = 2,
+}
 
 /** One affinity entry as it travels between nodes. */
 export interface Entry {
@@ -50,31 +65,55 @@ export interface Entry {
   readonly ttlSeconds: number;
 }
 
+/** Is there an entry for these clients? At least one key. */
 export interface Query {
-  readonly clientKey: ClientKey;
+  readonly keys: readonly ClientKey[];
   readonly queryId: number;
+  /** 0: every directory holding an entry answers; k > 0: only those ranked below k (docs/protocol.md, "Ranks"). */
+  readonly answerRank: number;
 }
 
+/** A directory's entries for the clients of a QUERY or a CLAIM. At least one entry. */
 export interface Reply {
   readonly queryId: number;
-  readonly entry: Entry;
+  readonly entries: readonly Entry[];
 }
 
+/** Store these entries. At least one. */
 export interface Update {
-  readonly entry: Entry;
+  readonly entries: readonly Entry[];
+}
+
+/** Proposed entries for new clients, to their arbiter. At least one. */
+export interface Claim {
+  readonly claimId: number;
+  readonly proposals: readonly Entry[];
+}
+
+export interface Hello {
+  readonly state: NodeState;
+  readonly intervalMs: number;
+  readonly entries: number;
 }
 
 export type Message =
   | { readonly type: MessageType.Query; readonly query: Query }
   | { readonly type: MessageType.Reply; readonly reply: Reply }
-  | { readonly type: MessageType.Update; readonly update: Update };
+  | { readonly type: MessageType.Update; readonly update: Update }
+  | { readonly type: MessageType.Claim; readonly claim: Claim }
+  | { readonly type: MessageType.Hello; readonly hello: Hello };
 
 const T = {
+  ClientKey: protoType('ClientKey'),
+  Entry: protoType('Entry'),
+  Endpoint: protoType('Endpoint'),
   Query: protoType('Query'),
   Reply: protoType('Reply'),
   Update: protoType('Update'),
+  Claim: protoType('Claim'),
+  Hello: protoType('Hello'),
 };
-const SCHEMA = { Query: schemaOf(T.Query), Reply: schemaOf(T.Reply), Update: schemaOf(T.Update) };
+const SCHEMA = { Query: schemaOf(T.Query), Reply: schemaOf(T.Reply), Update: schemaOf(T.Update), Claim: schemaOf(T.Claim), Hello: schemaOf(T.Hello) };
 
 // ---- encoding: proto3 scalars at their default are left out (protobufjs
 // writes a field that is set even at its default, so they are never set) ----
@@ -93,13 +132,22 @@ export function plainClientKey(k: ClientKey): Plain {
   return o;
 }
 
-export function plainEntry(e: Entry): Plain {
-  validateEndpoint(e.endpoint);
+export function plainEndpoint(e: Endpoint): Plain {
+  validateEndpoint(e);
   const endpoint: Plain = {};
-  put(endpoint, 'address', addressBytes(e.endpoint.address));
-  put(endpoint, 'port', e.endpoint.port);
-  put(endpoint, 'name', Buffer.from(e.endpoint.name, 'utf8'));
-  const o: Plain = { clientKey: plainClientKey(checkedKey(e.clientKey)), endpoint };
+  put(endpoint, 'address', addressBytes(e.address));
+  put(endpoint, 'port', e.port);
+  put(endpoint, 'name', Buffer.from(e.name, 'utf8'));
+  return endpoint;
+}
+
+/** An Endpoint message alone (what digests hash, and what the native registry pre-encodes). */
+export function encodeEndpoint(e: Endpoint): Buffer {
+  return encode(T.Endpoint, plainEndpoint(e));
+}
+
+export function plainEntry(e: Entry): Plain {
+  const o: Plain = { clientKey: plainClientKey(checkedKey(e.clientKey)), endpoint: plainEndpoint(e.endpoint) };
   put(o, 'version', u32(e.version, 'version'));
   put(o, 'originNode', u32(e.originNode, 'originNode'));
   put(o, 'ttlSeconds', u32(e.ttlSeconds, 'ttlSeconds'));
@@ -121,19 +169,49 @@ export function encode(type: protobuf.Type, o: Plain): Buffer {
   return Buffer.from(type.encode(o).finish());
 }
 
+function atLeastOne<T>(list: readonly T[], what: string): readonly T[] {
+  if (list.length === 0) throw new ProtocolError('badField', `at least one ${what} is needed`);
+  return list;
+}
+
 export function encodeQuery(q: Query): Buffer {
-  return encode(T.Query, put({ clientKey: plainClientKey(checkedKey(q.clientKey)) }, 'queryId', u32(q.queryId, 'queryId')));
+  const [first, ...more] = atLeastOne(q.keys, 'client key');
+  const o: Plain = { clientKey: plainClientKey(checkedKey(first)) };
+  put(o, 'queryId', u32(q.queryId, 'queryId'));
+  put(o, 'answerRank', u32(q.answerRank, 'answerRank'));
+  if (more.length) o.moreKeys = more.map((k) => plainClientKey(checkedKey(k)));
+  return encode(T.Query, o);
 }
 
 export function encodeReply(r: Reply): Buffer {
+  const [first, ...more] = atLeastOne(r.entries, 'entry');
   const o: Plain = {};
   put(o, 'queryId', u32(r.queryId, 'queryId'));
-  o.entry = plainEntry(r.entry);
+  o.entry = plainEntry(first);
+  if (more.length) o.moreEntries = more.map(plainEntry);
   return encode(T.Reply, o);
 }
 
 export function encodeUpdate(u: Update): Buffer {
-  return encode(T.Update, { entry: plainEntry(u.entry) });
+  const [first, ...more] = atLeastOne(u.entries, 'entry');
+  const o: Plain = { entry: plainEntry(first) };
+  if (more.length) o.moreEntries = more.map(plainEntry);
+  return encode(T.Update, o);
+}
+
+export function encodeClaim(c: Claim): Buffer {
+  const o: Plain = {};
+  put(o, 'claimId', u32(c.claimId, 'claimId'));
+  o.proposals = atLeastOne(c.proposals, 'proposal').map(plainEntry);
+  return encode(T.Claim, o);
+}
+
+export function encodeHello(h: Hello): Buffer {
+  const o: Plain = {};
+  put(o, 'state', u32(h.state, 'state'));
+  put(o, 'intervalMs', u32(h.intervalMs, 'intervalMs'));
+  put(o, 'entries', u32(h.entries, 'entries'));
+  return encode(T.Hello, o);
 }
 
 export function encodeMessage(m: Message): Buffer {
@@ -144,8 +222,29 @@ export function encodeMessage(m: Message): Buffer {
       return encodeReply(m.reply);
     case MessageType.Update:
       return encodeUpdate(m.update);
+    case MessageType.Claim:
+      return encodeClaim(m.claim);
+    case MessageType.Hello:
+      return encodeHello(m.hello);
   }
 }
+
+/**
+ * Octets an Entry adds to a REPLY, UPDATE or CLAIM body beside the others
+ * (its tag, length and encoding), so senders can fill frames to the limit.
+ */
+export function entryCost(e: Entry): number {
+  const n = T.Entry.encode(plainEntry(e)).finish().length;
+  return 1 + varintLength(n) + n;
+}
+
+/** Octets a client key adds to a QUERY body. */
+export function keyCost(k: ClientKey): number {
+  const n = T.ClientKey.encode(plainClientKey(k)).finish().length;
+  return 1 + varintLength(n) + n;
+}
+
+const varintLength = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
 
 // ---- decoding: wire rules first, then protobufjs, then semantic rules ----
 
@@ -195,18 +294,30 @@ export function decode<M>(type: protobuf.Type, schema: WireSchema, body: Uint8Ar
 }
 
 export function decodeQuery(body: Uint8Array): Query {
-  const m = decode<{ clientKey: PbClientKey | null; queryId: number }>(T.Query, SCHEMA.Query, body);
-  return { clientKey: decodeClientKey(m.clientKey), queryId: m.queryId };
+  const m = decode<{ clientKey: PbClientKey | null; queryId: number; answerRank: number; moreKeys: PbClientKey[] }>(T.Query, SCHEMA.Query, body);
+  return { keys: [decodeClientKey(m.clientKey), ...m.moreKeys.map(decodeClientKey)], queryId: m.queryId, answerRank: m.answerRank };
 }
 
 export function decodeReply(body: Uint8Array): Reply {
-  const m = decode<{ queryId: number; entry: PbEntry | null }>(T.Reply, SCHEMA.Reply, body);
-  return { queryId: m.queryId, entry: decodeEntry(m.entry) };
+  const m = decode<{ queryId: number; entry: PbEntry | null; moreEntries: PbEntry[] }>(T.Reply, SCHEMA.Reply, body);
+  return { queryId: m.queryId, entries: [decodeEntry(m.entry), ...m.moreEntries.map(decodeEntry)] };
 }
 
 export function decodeUpdate(body: Uint8Array): Update {
-  const m = decode<{ entry: PbEntry | null }>(T.Update, SCHEMA.Update, body);
-  return { entry: decodeEntry(m.entry) };
+  const m = decode<{ entry: PbEntry | null; moreEntries: PbEntry[] }>(T.Update, SCHEMA.Update, body);
+  return { entries: [decodeEntry(m.entry), ...m.moreEntries.map(decodeEntry)] };
+}
+
+export function decodeClaim(body: Uint8Array): Claim {
+  const m = decode<{ claimId: number; proposals: PbEntry[] }>(T.Claim, SCHEMA.Claim, body);
+  if (m.proposals.length === 0) malformed('a CLAIM has no proposal');
+  return { claimId: m.claimId, proposals: m.proposals.map(decodeEntry) };
+}
+
+export function decodeHello(body: Uint8Array): Hello {
+  const m = decode<{ state: number; intervalMs: number; entries: number }>(T.Hello, SCHEMA.Hello, body);
+  if (m.state > NodeState.Stopping) malformed(`HELLO state ${m.state} is not 0 to 2`);
+  return { state: m.state, intervalMs: m.intervalMs, entries: m.entries };
 }
 
 /** Decodes a body of a type this codec knows; throws ProtocolError otherwise. */
@@ -218,6 +329,10 @@ export function decodeMessage(type: number, body: Uint8Array): Message {
       return { type, reply: decodeReply(body) };
     case MessageType.Update:
       return { type, update: decodeUpdate(body) };
+    case MessageType.Claim:
+      return { type, claim: decodeClaim(body) };
+    case MessageType.Hello:
+      return { type, hello: decodeHello(body) };
     default:
       throw new ProtocolError('unknownType', `no body codec for message type ${type}`);
   }

@@ -23,6 +23,7 @@ export type ControlRequest =
   | { cmd: 'show-entries'; filter?: EntryFilter; limit?: number }
   | { cmd: 'show-entry'; client: string }
   | { cmd: 'show-peers' }
+  | { cmd: 'show-splits' }
   | { cmd: 'show-stats' }
   | { cmd: 'clear'; client?: string; all?: boolean }
   | { cmd: 'monitor' }
@@ -34,7 +35,7 @@ export type ControlCommand = ControlRequest['cmd'];
 /** Commands that change the node: admin socket only. */
 export const ADMIN_COMMANDS: ReadonlySet<ControlCommand> = new Set(['clear', 'reload', 'set-log-level']);
 
-export const COMMANDS: readonly ControlCommand[] = ['show-entries', 'show-entry', 'show-peers', 'show-stats', 'clear', 'monitor', 'reload', 'set-log-level'];
+export const COMMANDS: readonly ControlCommand[] = ['show-entries', 'show-entry', 'show-peers', 'show-splits', 'show-stats', 'clear', 'monitor', 'reload', 'set-log-level'];
 
 export interface EntryView {
   client: string;
@@ -44,6 +45,8 @@ export interface EntryView {
   version: number;
   originNode: number;
   expiresInSeconds: number;
+  /** Links of the client live at this node (front-end calls, RADIUS sessions). */
+  liveLinks: number;
 }
 
 export interface PeerView {
@@ -55,8 +58,16 @@ export interface PeerView {
   lastSequence: number;
   accepted: number;
   authFailures: number;
+  /** What it says of itself in its HELLOs: starting | ready | stopping; gone: not heard for the peer time-out; unknown: never heard */
+  state: string;
+  /** Frames with its id come from two processes now: a duplicate node id. */
+  duplicateNodeId: boolean;
+  /** Incidents of a duplicate id seen for it (each logged once at error). */
+  duplicateIncidents: number;
   /** configured-only (never heard) | in-sync | differs | repairing | syncing-from | unknown */
   syncState: string;
+  /** The peer this node's bulk sync took the table from. */
+  bulkSyncSource?: boolean;
 }
 
 /** Longest request line the server reads. */

@@ -4,15 +4,10 @@
 import { chmodSync, chownSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
-import type { AffinityNode } from '../daemon/node';
-import type { Logger } from '../frontend/frontend';
+import type { NodeAdmin } from '../daemon/node-view';
+import type { Logger } from '../util/logger';
 import { clear, ControlError, showEntries, showEntry, showPeers } from './commands';
 import { ADMIN_COMMANDS, COMMANDS, type ControlLevel, type ControlRequest, MAX_REQUEST_OCTETS } from './protocol';
-
-export interface ControlHooks {
-  /** Re-reads the configuration file and applies it (the daemon gives this). */
-  reload?: () => Promise<object> | object;
-}
 
 const MAX_CLIENTS = 64;
 
@@ -29,7 +24,7 @@ export class ControlServer {
   private readonly server: Server;
   private readonly clients = new Set<Socket>();
 
-  constructor(private readonly node: AffinityNode, readonly level: ControlLevel, private readonly hooks: ControlHooks, private readonly log: Logger) {
+  constructor(private readonly node: NodeAdmin, readonly level: ControlLevel, private readonly log: Logger) {
     this.server = createServer((s) => this.accept(s));
   }
 
@@ -143,13 +138,14 @@ export class ControlServer {
         return showEntry(n, req.client);
       case 'show-peers':
         return showPeers(n);
+      case 'show-splits':
+        return n.splitClients();
       case 'show-stats':
         return n.stats();
       case 'clear':
         return clear(n, req);
       case 'reload':
-        if (!this.hooks.reload) throw new ControlError('reload: this node was not started from a configuration file');
-        return this.hooks.reload();
+        return n.reloadFromFile();
       case 'set-log-level': {
         const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
         const level = levels.find((l) => l === req.level);
@@ -163,7 +159,7 @@ export class ControlServer {
   private monitor(s: Socket): void {
     s.write(JSON.stringify({ ok: true, result: { monitoring: true } }) + '\n');
     let dropped = 0;
-    const off = this.node.changes.subscribe((e) => {
+    const off = this.node.subscribeChanges((e) => {
       // a slow reader loses events (counted) rather than growing our memory
       if (s.writableLength > 1 << 20) {
         dropped++;

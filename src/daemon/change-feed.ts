@@ -4,12 +4,12 @@
 // sync and repair, and withdrawals. Nothing is collected while nobody listens.
 import { EventEmitter } from 'node:events';
 
-import { type ClientKey, formatClientKey } from '../codec/client-key';
+import { type ClientKey, clientKeyFromBytes, formatClientKey } from '../codec/client-key';
 import type { Withdraw } from '../codec/cluster-messages';
 import { type Endpoint, formatEndpoint } from '../codec/endpoint';
 import { decodeUpdate, type Entry, MessageType } from '../codec/messages';
-import type { EntryApplier } from '../cluster/entry-applier';
-import type { Withdrawals } from '../cluster/withdrawals';
+import type { EntryApplier } from '../directory/maintenance/entry-applier';
+import type { Withdrawals } from '../directory/maintenance/withdrawals';
 import type { Route } from '../directory/router';
 import type { NativeResponder } from '../native';
 import type { NativeLink } from '../transport/native-link';
@@ -25,6 +25,8 @@ export type ChangeKind =
   | 'direct'
   /** a peer's UPDATE changed this node's table */
   | 'update'
+  /** this node, as the client's arbiter, stored a peer's proposal (CLAIM) */
+  | 'claim'
   /** the entry was deleted (here or by a peer) */
   | 'withdraw'
   /** stored from a bulk sync */
@@ -54,6 +56,13 @@ export class ChangeFeed {
     private readonly parts: { applier: EntryApplier; withdrawals: Withdrawals; link: NativeLink; responder: NativeResponder },
   ) {
     this.emitter.setMaxListeners(0);
+  }
+
+  private closed = false;
+
+  /** The node is closing: its responder is (about to be) gone. */
+  close(): void {
+    this.closed = true;
   }
 
   get listening(): number {
@@ -90,7 +99,9 @@ export class ChangeFeed {
       p.applier.observer = undefined;
       p.withdrawals.observer = undefined;
       p.link.onMessage(MessageType.Update, () => {});
-      p.responder.setChangeFeed(false);
+      p.link.onClaimSettled = undefined;
+      // the last watcher may leave after the node closed (monitor attached at SIGTERM)
+      if (!this.closed) p.responder.setChangeFeed(false);
       return;
     }
     p.applier.observer = (kind, x, from) => {
@@ -99,9 +110,12 @@ export class ChangeFeed {
     };
     p.withdrawals.observer = (w: Withdraw, from) => this.emit('withdraw', w.clientKey, undefined, w.version, w.originNode, from);
     p.link.onMessage(MessageType.Update, (body, from) => {
-      const { entry } = decodeUpdate(body); // checked natively already
-      this.emit('update', entry.clientKey, entry.endpoint, entry.version, entry.originNode, from.nodeId);
+      // checked natively already
+      for (const entry of decodeUpdate(body).entries) this.emit('update', entry.clientKey, entry.endpoint, entry.version, entry.originNode, from.nodeId);
     });
+    p.link.onClaimSettled = (s) => {
+      for (const e of s.entries) this.emit('claim', clientKeyFromBytes(e.keyBytes), e.endpoint, e.version, e.originNode, s.from.nodeId);
+    };
     p.responder.setChangeFeed(true);
   }
 }

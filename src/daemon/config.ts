@@ -9,28 +9,13 @@ import { parseDocument } from 'yaml';
 
 import { validateEndpoint } from '../codec/endpoint';
 import { type Keyring, validateKeyring } from '../codec/frame';
-import { POLICY_NAMES, type PolicyName } from '../selection/policy';
+import type { FrontendConfig } from '../frontend/frontend-config';
+import { radiusSecretProblems } from '../radius/secret-file';
+import { MAX_TUNNEL_PASSWORD_OCTETS } from '../radius/tunnel-attributes';
+import { RADIUS_CONFIG_SCHEMA, type RadiusConfig, radiusConfigProblems, TUNNEL_CONFIG_SCHEMA, type TunnelConfig } from '../radius/radius-config';
+import { POLICY_NAMES, type PolicyName } from '../selection/selection-policy';
 
-export type IdentityMode = 'preamble' | 'proxy-v2' | 'peer-address';
-
-export interface FrontendConfig {
-  name: string;
-  listen: { address: string; port: number };
-  /** Where the client's identity comes from. */
-  identity: IdentityMode;
-  /** Answer with the endpoint and close, for clients that connect themselves (preamble only). */
-  redirect: boolean;
-  /** proxy-v2: the TLV type that carries the username (0 = none: empty username). */
-  usernameTlv: number;
-  /** peer-address / proxy-v2 without a username TLV: the username to use. */
-  username: string;
-  identityTimeoutMs: number;
-  connectTimeoutMs: number;
-  idleTimeoutMs: number;
-  maxPreambleOctets: number;
-  /** Endpoints tried for one call before giving up (the first plus reroutes). */
-  connectAttempts: number;
-}
+export type { FrontendConfig, IdentityMode } from '../frontend/frontend-config';
 
 export interface Config {
   node: { id: number };
@@ -46,6 +31,12 @@ export interface Config {
     keyFile: string;
     peers: { address: string; port: number }[];
     busyPollMicros: number;
+    /** How often this node multicasts a HELLO (liveness and state). */
+    helloIntervalMs: number;
+    /** A node not heard from for this long is counted out (not alive, not an arbiter). */
+    peerTimeoutMs: number;
+    /** SO_RCVBUF of the sockets: room for bursts while the I/O thread is busy. */
+    receiveBufferBytes: number;
   };
   directory: {
     capacity: number;
@@ -53,6 +44,8 @@ export interface Config {
     entryTtlSeconds: number;
     maxTtlSeconds: number;
     queueCapacity: number;
+    /** Frames handed to JS per callback; timers and I/O run between batches. */
+    deliverBatch: number;
     /** Where the table is saved and loaded from; '' keeps it in memory only. */
     snapshotFile: string;
     snapshotIntervalSeconds: number;
@@ -79,26 +72,28 @@ export interface Config {
     count: number;
     intervalMs: number;
     timeoutMs: number;
-    direct: boolean;
-    directTimeoutMs: number;
-    /** Rounds of direct QUERYs to the known peers. */
-    directCount: number;
     /** Times each UPDATE is multicast, intervalMs apart. */
     updateRepeats: number;
   };
+  /** Agreement of concurrent first calls through the client's arbiter (docs/protocol.md, "CLAIM"). */
+  agreement: { enabled: boolean; retryMs: number; timeoutMs: number };
+  /** The live links of each client: live-split detection and repair. */
+  links: { splitRepair: 'close' | 'report'; checkIntervalMs: number };
   selection: {
     policy: PolicyName;
     failureHoldDownMs: number;
     /** Active TCP checks of the endpoints (off by default). */
     healthCheck: { enabled: boolean; intervalMs: number; timeoutMs: number; rise: number; fall: number };
   };
-  endpoints: { name: string; address: string; port: number; weight: number }[];
+  endpoints: { name: string; address: string; port: number; weight: number; tunnel?: TunnelConfig }[];
   frontends: FrontendConfig[];
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Unix control sockets (mode 0660): admin, and optionally read-only. '' is off. */
   control: { socket: string; readOnlySocket: string; readOnlyGroup: string };
   /** The HTTP listener for /metrics, /healthz and /readyz. */
   management: { enabled: boolean; address: string; port: number };
+  /** The HTTP decision API FreeRADIUS calls (docs/radius.md). */
+  radius: RadiusConfig;
 }
 
 type DeepPartial<T> = T extends (infer U)[] ? DeepPartial<U>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -114,43 +109,47 @@ export const CONFIG_SCHEMA = {
   additionalProperties: false,
   properties: {
     node: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: { id: { type: 'integer', minimum: 1, maximum: 4294967295, default: 1 } },
     },
     cluster: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
-        group: str('239.255.77.77'),
-        port: { ...port, default: 7447 },
-        interface: str('127.0.0.1'),
-        localAddress: str(''),
-        unicastPort: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
-        ttl: { type: 'integer', minimum: 1, maximum: 255, default: 1 },
-        loopback: { type: 'boolean', default: true },
-        maxSkewMs: ms(30_000, 86_400_000),
+        group: { ...str('239.255.77.77'), restart: true },
+        port: { ...port, default: 7447, restart: true },
+        interface: { ...str('127.0.0.1'), restart: true },
+        localAddress: { ...str(''), restart: true },
+        unicastPort: { type: 'integer', minimum: 0, maximum: 65535, default: 0, restart: true },
+        ttl: { type: 'integer', minimum: 1, maximum: 255, default: 1, restart: true },
+        loopback: { type: 'boolean', default: true, restart: true },
+        maxSkewMs: { ...ms(30_000, 86_400_000), restart: true },
         keyFile: str(''),
         peers: {
-          type: 'array', default: [],
+          type: 'array', default: [], restart: true,
           items: { type: 'object', additionalProperties: false, required: ['address', 'port'], properties: { address: { type: 'string' }, port } },
         },
-        busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0 },
+        busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0, restart: true },
+        helloIntervalMs: { ...ms(500, 60_000), restart: true },
+        peerTimeoutMs: { ...ms(3000, 600_000), restart: true },
+        receiveBufferBytes: { type: 'integer', minimum: 65_536, maximum: 1_073_741_824, default: 4_194_304, restart: true },
       },
     },
     directory: {
       type: 'object', additionalProperties: false, default: {},
       properties: {
-        capacity: { type: 'integer', minimum: 1, maximum: 268_435_456, default: 1_000_000 },
-        endpointCapacity: { type: 'integer', minimum: 1, maximum: 1_048_576, default: 4096 },
-        entryTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 3600 },
-        maxTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400 },
-        queueCapacity: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 4096 },
-        snapshotFile: str(''),
+        capacity: { type: 'integer', minimum: 1, maximum: 268_435_456, default: 1_000_000, restart: true },
+        endpointCapacity: { type: 'integer', minimum: 1, maximum: 1_048_576, default: 4096, restart: true },
+        entryTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 3600, restart: true },
+        maxTtlSeconds: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 86_400, restart: true },
+        queueCapacity: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 4096, restart: true },
+        deliverBatch: { type: 'integer', minimum: 1, maximum: 65_536, default: 256, restart: true },
+        snapshotFile: { ...str(''), restart: true },
         snapshotIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },
-        withdrawTtlSeconds: { type: 'integer', minimum: 0, maximum: 31_536_000, default: 0 },
+        withdrawTtlSeconds: { type: 'integer', minimum: 0, maximum: 31_536_000, default: 0, restart: true },
       },
     },
     sync: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: {
         enabled: { type: 'boolean', default: true },
         holdCalls: { type: 'boolean', default: true },
@@ -174,10 +173,22 @@ export const CONFIG_SCHEMA = {
         count: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
         intervalMs: ms(15, 60_000),
         timeoutMs: ms(30, 60_000),
-        direct: { type: 'boolean', default: true },
-        directTimeoutMs: ms(30, 60_000),
-        directCount: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
         updateRepeats: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
+      },
+    },
+    agreement: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        retryMs: ms(10, 60_000),
+        timeoutMs: ms(1000, 600_000),
+      },
+    },
+    links: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        splitRepair: { enum: ['close', 'report'], default: 'close' },
+        checkIntervalMs: ms(1000, 3_600_000),
       },
     },
     selection: {
@@ -201,11 +212,11 @@ export const CONFIG_SCHEMA = {
       type: 'array', default: [],
       items: {
         type: 'object', additionalProperties: false, required: ['address', 'port'],
-        properties: { name: str(''), address: { type: 'string' }, port, weight: { type: 'number', minimum: 0, maximum: 1_000_000, default: 1 } },
+        properties: { name: str(''), address: { type: 'string' }, port, weight: { type: 'number', minimum: 0, maximum: 1_000_000, default: 1 }, tunnel: TUNNEL_CONFIG_SCHEMA },
       },
     },
     frontends: {
-      type: 'array', default: [],
+      type: 'array', default: [], restart: true,
       items: {
         type: 'object', additionalProperties: false, required: ['listen'],
         properties: {
@@ -231,13 +242,14 @@ export const CONFIG_SCHEMA = {
       properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' } },
     },
     control: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: { socket: str(''), readOnlySocket: str(''), readOnlyGroup: str('') },
     },
     management: {
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object', additionalProperties: false, default: {}, restart: true,
       properties: { enabled: { type: 'boolean', default: false }, address: str('127.0.0.1'), port: { type: 'integer', minimum: 0, maximum: 65535, default: 9147 } },
     },
+    radius: RADIUS_CONFIG_SCHEMA,
   },
 } as const;
 
@@ -249,7 +261,17 @@ export class ConfigError extends Error {
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+// `restart: true` marks a setting a running node cannot change (sockets,
+// memory, identity): a reload reports it instead of applying it.
+ajv.addVocabulary(['restart']);
 const validate = ajv.compile(CONFIG_SCHEMA);
+
+/** Dotted paths of the settings marked `restart` in the schema. */
+export const RESTART_ONLY_SETTINGS: readonly string[] = (function collect(node: unknown, path: string): string[] {
+  const n = node as { restart?: boolean; properties?: Record<string, unknown> };
+  if (n.restart) return [path];
+  return Object.entries(n.properties ?? {}).flatMap(([k, v]) => collect(v, path ? `${path}.${k}` : k));
+})(CONFIG_SCHEMA, '');
 
 function describe(e: ErrorObject): string {
   const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
@@ -293,6 +315,7 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
   });
   c.endpoints.forEach((e) => !e.name && (e.name = `${e.address}:${e.port}`));
   if (c.management.enabled && !isIP(c.management.address)) problems.push(`management.address: "${c.management.address}" is not an IP address`);
+  problems.push(...radiusConfigProblems(c));
   if (c.control.socket && c.control.socket === c.control.readOnlySocket) problems.push('control.readOnlySocket: must differ from control.socket');
   for (const k of ['socket', 'readOnlySocket'] as const) {
     const p = c.control[k];
@@ -315,6 +338,8 @@ export function loadConfigFile(path: string): Config {
   const c = resolveConfig(doc.toJS(), path);
   if (c.endpoints.length === 0) throw new ConfigError(['endpoints: at least one endpoint is needed to run a node'], path);
   if (!c.cluster.keyFile) throw new ConfigError(['cluster.keyFile: required (a node never runs unauthenticated)'], path);
+  const secrets = radiusSecretProblems(c, MAX_TUNNEL_PASSWORD_OCTETS);
+  if (secrets.length) throw new ConfigError(secrets, path);
   return c;
 }
 

@@ -5,27 +5,13 @@
 import { createServer, type Server } from 'node:http';
 
 import type { NodeMetrics } from './metrics';
-import type { AffinityNode } from './node';
-
-export interface Readiness {
-  ready: boolean;
-  reasons: string[];
-}
-
-export function readiness(node: AffinityNode): Readiness {
-  const reasons: string[] = [];
-  if (node.syncState !== 'ready') reasons.push('bulk sync under way');
-  if (node.isClosing) reasons.push('shutting down');
-  for (const f of node.frontends) if (!f.address()) reasons.push(`front end ${f.config.name} not listening`);
-  if (node.endpoints.healthy().length === 0) reasons.push('no endpoint can take a client');
-  return { ready: reasons.length === 0, reasons };
-}
+import type { NodeView } from './node-view';
 
 export class ManagementServer {
   private readonly server: Server;
   readonly counters = { requests: 0, notFound: 0 };
 
-  constructor(private readonly node: AffinityNode, private readonly metrics: NodeMetrics) {
+  constructor(private readonly node: NodeView, private readonly metrics: NodeMetrics) {
     this.server = createServer((req, res) => {
       this.counters.requests++;
       const path = (req.url ?? '/').split('?')[0];
@@ -43,12 +29,12 @@ export class ManagementServer {
       if (path === '/healthz') {
         // answering at all shows the event loop runs; the responder's stats show its thread is there
         const alive = !this.node.isClosing;
-        const body = { status: alive ? 'ok' : 'closing', node: this.node.config.node.id, framesReceived: this.node.responder.stats().received };
+        const body = { status: alive ? 'ok' : 'closing', node: this.node.nodeId, framesReceived: this.node.stats().responder.received };
         res.writeHead(alive ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
         return;
       }
       if (path === '/readyz') {
-        const r = readiness(this.node);
+        const r = this.node.readiness();
         res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(r) + '\n');
         return;
       }
@@ -67,6 +53,11 @@ export class ManagementServer {
         resolve({ address: a.address, port: a.port });
       });
     });
+  }
+
+  address(): { address: string; port: number } | undefined {
+    const a = this.server.address();
+    return a && typeof a === 'object' ? { address: a.address, port: a.port } : undefined;
   }
 
   close(): Promise<void> {

@@ -5,18 +5,19 @@
 // front end, endpoint), never a username or discriminator.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-import type { AffinityNode } from './node';
+import type { NodeStats } from './node-stats';
 
-type Stats = ReturnType<AffinityNode['stats']>;
+type Stats = NodeStats;
 type Labels = Record<string, string>;
 
 export class NodeMetrics {
   readonly registry = new Registry();
   readonly routeDecision: Histogram<'source'>;
   readonly callSetup: Histogram<'frontend'>;
+  readonly radiusDecision: Histogram;
   private cached?: { at: number; stats: Stats };
 
-  constructor(private readonly node: AffinityNode) {
+  constructor(private readonly node: { stats(): NodeStats }) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
     const stats = () => {
@@ -55,7 +56,7 @@ export class NodeMetrics {
     counter('affinityd_routes_no_endpoint_total', 'Call requests no endpoint could take', [], (s) => one(s.router.noEndpoint));
     counter('affinityd_queries_sent_total', 'QUERY frames sent (multicast and direct)', ['kind'], (s) => [
       [{ kind: 'multicast' }, s.router.queriesSent],
-      [{ kind: 'direct' }, s.router.directQueries],
+      [{ kind: 'claim' }, s.router.claimsSent],
     ]);
     counter('affinityd_query_timeouts_total', 'Misses nobody answered', [], (s) => one(s.router.queryTimeouts));
     counter('affinityd_updates_sent_total', 'UPDATE frames sent for entries this node made', [], (s) => one(s.router.updatesSent));
@@ -75,6 +76,23 @@ export class NodeMetrics {
     counter('affinityd_split_bundles_repaired_total', 'Clients found with a different endpoint elsewhere and repaired by the version rule', [], (s) =>
       one(s.sync.applied.conflictsRepaired),
     );
+    counter('affinityd_claims_total', 'Proposals for new entries (agreement), by outcome', ['outcome'], (s) => [
+      [{ outcome: 'won' }, s.router.claimsWon],
+      [{ outcome: 'lost' }, s.router.claimsLost],
+      [{ outcome: 'timeout' }, s.router.agreementTimeouts],
+    ]);
+    counter('affinityd_claim_retries_total', 'Proposals sent again to an arbiter that had not answered', [], (s) => one(s.router.claimRetries));
+    counter('affinityd_arbiter_changes_total', 'Proposals moved to the next arbiter because the first left or stopped being ready', [], (s) => one(s.router.arbiterChanges));
+    counter('affinityd_claims_settled_total', 'Proposals this node settled as arbiter (for itself or others), by outcome', ['outcome'], (s) => [
+      [{ outcome: 'won' }, s.responder.claimsWon],
+      [{ outcome: 'lost' }, s.responder.claimsLost],
+    ]);
+    counter('affinityd_live_splits_detected_total', 'Clients found with live links on different endpoints (once per incident)', [], (s) => one(s.links.detected));
+    counter('affinityd_split_links_closed_total', 'Stray links of split bundles closed (links.splitRepair close)', [], (s) => one(s.links.closed));
+    counter('affinityd_duplicate_node_id_incidents_total', 'Incidents of two processes sending with one node id', ['node'], (s) => [
+      [{ node: 'self' }, s.identity.selfIncidents],
+      [{ node: 'peer' }, s.identity.peerIncidents],
+    ]);
     counter('affinityd_digest_mismatches_total', 'Peer digests that differed from this node\'s table', [], (s) => one(s.antiEntropy?.digestMismatches ?? 0));
     counter('affinityd_withdrawals_total', 'Withdraw markers sent and applied', ['direction'], (s) => [
       [{ direction: 'sent' }, s.withdrawals.sent],
@@ -91,11 +109,55 @@ export class NodeMetrics {
     counter('affinityd_snapshots_written_total', 'Table snapshots written', [], (s) => one(s.snapshots.written));
     counter('affinityd_snapshot_errors_total', 'Table snapshots that could not be written', [], (s) => one(s.snapshots.writeErrors));
 
+    // RADIUS API (docs/radius.md): present only while it runs
+    const rad = <T>(s: Stats, f: (r: NonNullable<Stats['radius']>) => T[]): T[] => (s.radius ? f(s.radius) : []);
+    counter('affinityd_radius_requests_total', 'Requests to the RADIUS API, by kind', ['kind'], (s) =>
+      rad(s, (r) => Object.entries(r.requests).map(([kind, v]): [Labels, number] => [{ kind }, v])),
+    );
+    counter('affinityd_radius_access_answers_total', 'Access decisions by answer: tunnel, no-tunnel, refused, unavailable', ['answer'], (s) =>
+      rad(s, (r) => [
+        [{ answer: 'tunnel' }, r.answers.tunnel],
+        [{ answer: 'no-tunnel' }, r.answers.noTunnel],
+        [{ answer: 'refused' }, r.answers.refused],
+        [{ answer: 'unavailable' }, r.answers.unavailable],
+      ]),
+    );
+    counter('affinityd_radius_bad_requests_total', 'RADIUS API requests refused as bad input, by reason', ['reason'], (s) =>
+      rad(s, (r) => Object.entries(r.badRequests).map(([reason, v]): [Labels, number] => [{ reason }, v])),
+    );
+    counter('affinityd_radius_unavailable_total', 'Access-Requests answered 503 (FreeRADIUS applies its failure policy), by reason', ['reason'], (s) =>
+      rad(s, (r) => Object.entries(r.unavailable).map(([reason, v]): [Labels, number] => [{ reason }, v])),
+    );
+    counter('affinityd_radius_accounting_total', 'Accounting-Requests by Acct-Status-Type', ['status'], (s) =>
+      rad(s, (r) => [
+        [{ status: 'start' }, r.accounting.start],
+        [{ status: 'stop' }, r.accounting.stop],
+        [{ status: 'interim-update' }, r.accounting.interimUpdate],
+        [{ status: 'accounting-on' }, r.accounting.accountingOn],
+        [{ status: 'accounting-off' }, r.accounting.accountingOff],
+        [{ status: 'other' }, r.accounting.other],
+      ]),
+    );
+    counter('affinityd_radius_releases_total', 'Entries withdrawn after the last live session of their client stopped and the grace time passed', [], (s) =>
+      rad(s, (r) => [[{}, r.accounting.released]]),
+    );
+    counter('affinityd_radius_entries_reasserted_total', 'Entries stored again for clients with live sessions here after a withdraw or expiry', [], (s) =>
+      rad(s, (r) => [[{}, r.accounting.reasserted]]),
+    );
+    counter('affinityd_radius_unconfigured_endpoint_total', 'Decisions for an endpoint this node has no tunnel attributes for', [], (s) =>
+      rad(s, (r) => [[{}, r.unconfiguredEndpoint]]),
+    );
+    gauge('affinityd_radius_live_sessions', 'RADIUS sessions live at this node (accounting Start without Stop)', [], (s) => rad(s, (r) => [[{}, r.accounting.liveSessions]]));
+    gauge('affinityd_radius_pending_releases', 'Clients whose entry will be released when their grace time ends', [], (s) => rad(s, (r) => [[{}, r.accounting.pendingReleases]]));
+
     gauge('affinityd_table_entries', 'Entries and withdraw markers in the table', [], (s) => one(s.table.size));
     gauge('affinityd_table_capacity', 'Entries the table can hold', [], (s) => one(s.table.capacity));
     gauge('affinityd_table_memory_bytes', 'Memory of the table', [], (s) => one(s.table.memoryBytes));
-    gauge('affinityd_peers', 'Nodes heard from in the last minute', [], () => one(this.node.link.peers().filter((p) => p.nodeId !== 0).length));
+    gauge('affinityd_peers', 'Other nodes alive now (heard within cluster.peerTimeoutMs, not stopping)', [], (s) => one(s.peers));
     gauge('affinityd_ready', '1 once the bulk sync at start is done or timed out', [], (s) => one(s.sync.state === 'ready' ? 1 : 0));
+    gauge('affinityd_live_links', 'Links of clients up now that this node knows of (front ends, RADIUS accounting)', [], (s) => one(s.links.live));
+    gauge('affinityd_live_split_links', 'Live links on another endpoint than their client\'s agreed one', [], (s) => one(s.links.strayLinks));
+    gauge('affinityd_split_clients', 'Clients with live links on different endpoints now', [], (s) => one(s.links.splitClients));
     gauge('affinityd_calls_active', 'Calls open now', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.active]));
     gauge('affinityd_endpoint_up', '1 if the endpoint may take new clients', ['endpoint'], (s) => s.endpoints.map((e) => [{ endpoint: e.name }, e.down ? 0 : 1]));
     gauge('affinityd_endpoint_connections', 'Calls open to the endpoint', ['endpoint'], (s) => s.endpoints.map((e) => [{ endpoint: e.name }, e.connections]));
@@ -112,6 +174,12 @@ export class NodeMetrics {
       help: 'Time from accepting a call to being connected to its endpoint',
       labelNames: ['frontend'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [r],
+    });
+    this.radiusDecision = new Histogram({
+      name: 'affinityd_radius_decision_seconds',
+      help: 'Time from an Access-Request reaching the RADIUS API to its tunnel attributes',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [r],
     });
   }

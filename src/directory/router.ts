@@ -3,30 +3,44 @@
 //   1. the local table (claim 2);
 //   2. on a miss, a QUERY multicast to the cluster, sent `count` times
 //      `intervalMs` apart, then `timeoutMs` of waiting after the last (claims
-//      3, 4, 12, 13); a REPLY names the endpoint (claims 1, 10, 16, 17);
+//      3, 4, 12, 13); a REPLY names the endpoint (claims 1, 10, 16, 17). The
+//      first QUERY asks only the client's rank-0 directory to answer, the
+//      next one the first two, the last one everyone (docs/protocol.md,
+//      "Ranks"), so a cluster of any size sends about one REPLY per QUERY;
 //   3. the table again: an UPDATE from a node that decided meanwhile counts;
-//   4. optionally a QUERY sent directly to each known peer (claim 19);
-//   5. otherwise select an endpoint locally, store the entry and multicast an
-//      UPDATE (claims 1, 5, 11, 14).
-// Concurrent call requests for one client share one resolution. I/O is
-// injected (LocalDirectory, ClusterLink), so this runs on the native addon or
-// on the in-memory double alike.
-import { type ClientKey, clientKeyBytes, sameClientKey } from '../codec/client-key';
+//   4. agreement (issue 11): select an endpoint locally (claims 1, 10) and
+//      propose it to the client's arbiter, the rank-0 ready node, by a CLAIM
+//      (a direct query to the node that makes and keeps the client's entry,
+//      claim 19); the arbiter stores the first proposal and answers every
+//      proposal with the entry it then holds, so concurrent first calls of
+//      one client at different nodes reach one endpoint whatever the
+//      selection policy. The arbiter may be this node;
+//   5. the winner stores the entry and multicasts an UPDATE (claims 5, 11,
+//      14); the others store the winner's entry.
+// The misses of one routeBatch call share QUERY and CLAIM frames (many
+// clients per frame) and one timer, and the UPDATEs of one turn of the
+// event loop share frames, so a reconnect storm costs frames per batch, not
+// per client; a lone call request's QUERY goes out at once. Concurrent call requests for
+// one client share one resolution. I/O is injected (Directory, ClusterLink),
+// so this runs on the native addon or on the in-memory doubles alike.
+import { type ClientKey, clientKeyBytes } from '../codec/client-key';
 import { type Endpoint, sameEndpoint } from '../codec/endpoint';
-import type { Entry, Reply } from '../codec/messages';
+import type { Entry } from '../codec/messages';
 import type { EndpointSet } from '../selection/endpoint-set';
-import type { SelectionPolicy } from '../selection/policy';
-import type { ClusterLink, Peer } from '../transport/cluster-link';
-import type { LocalDirectory, StoredEntry } from './local-directory';
+import type { SelectionPolicy } from '../selection/selection-policy';
+import type { ClusterLink, KeyedEntry, Member, Peer, ReplyBatch, ReplyEntry } from '../transport/cluster-link';
+import { type Logger, silentLogger } from '../util/logger';
+import type { Directory, StoredEntry } from './directory';
+import { clientRankHash, rankOrder } from './ranks';
 
 export type RouteSource =
   /** the local table had the entry */
   | 'local'
   /** a directory answered the multicast QUERY (or its UPDATE arrived while we waited) */
   | 'remote'
-  /** a peer answered a direct (unicast) QUERY */
+  /** the client's arbiter answered with an entry another node made (claim 19) */
   | 'direct'
-  /** nobody knew the client: this node selected the endpoint and announced it */
+  /** nobody knew the client: this node selected the endpoint, the arbiter agreed, and it was announced */
   | 'selected'
   /** the client's endpoint failed: this node selected another and announced it */
   | 'rerouted';
@@ -38,28 +52,31 @@ export interface Route {
   readonly originNode: number;
 }
 
+export interface AgreementOptions {
+  /** Propose new entries to the client's arbiter before connecting (off: decide alone, as before agreement). */
+  readonly enabled: boolean;
+  /** Resend unanswered proposals this often. */
+  readonly retryMs: number;
+  /** Give up on the arbiters and decide alone after this long (counted and logged: a partition). */
+  readonly timeoutMs: number;
+}
+
 export interface RouterOptions {
   readonly nodeId: number;
   /** QUERY multicasts per miss (claim 4: "a predetermined number of times"). */
   readonly queryCount: number;
   /** Wait between two QUERYs of one miss. */
   readonly queryIntervalMs: number;
-  /** Wait after the last QUERY before deciding locally (claim 4). */
+  /** Wait after the last QUERY before deciding (claim 4). */
   readonly queryTimeoutMs: number;
-  /** Ask known peers directly before deciding locally (claim 19). */
-  readonly directQuery: boolean;
-  readonly directTimeoutMs: number;
-  /** Rounds of direct QUERYs (each to every known peer, then directTimeoutMs of waiting). Default 1. */
-  readonly directCount?: number;
-  /** Times an UPDATE is multicast, queryIntervalMs apart (lossy links). Default 1. */
-  readonly updateRepeats?: number;
-  /** Lifetime of entries this node makes, and of REPLYs without one. */
+  /** Times an UPDATE is multicast, queryIntervalMs apart (lossy links). */
+  readonly updateRepeats: number;
+  /** Lifetime of entries this node makes. */
   readonly entryTtlSeconds: number;
   /** How long an endpoint that refused a connection is not selected. */
   readonly failureHoldDownMs: number;
+  readonly agreement: AgreementOptions;
 }
-
-const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
 
 /** No endpoint can take the client: all are down, drained or none configured. */
 export class NoEndpointError extends Error {
@@ -75,22 +92,43 @@ export interface RouterCounters {
   localHits: number;
   misses: number;
   coalesced: number;
+  /** Clients asked about in QUERYs (each retry again). */
   queriesSent: number;
+  /** QUERY frames sent (several clients may share one). */
+  queryFrames: number;
   queryRetries: number;
   remoteHits: number;
   lateUpdateHits: number;
-  directQueries: number;
-  directHits: number;
+  /** Misses nobody answered in the QUERY phase. */
   queryTimeouts: number;
+  /** Proposals sent to remote arbiters (each resend again). */
+  claimsSent: number;
+  claimFrames: number;
+  claimRetries: number;
+  /** Proposals this node settled itself, being the client's arbiter. */
+  claimsLocal: number;
+  /** Proposals that won: this node's entry stands. */
+  claimsWon: number;
+  /** Proposals that lost to an entry another node made first: adopted. */
+  claimsLost: number;
+  /** The arbiter stopped being alive or ready during a claim: the next rank took over. */
+  arbiterChanges: number;
+  /** No arbiter answered within agreement.timeoutMs: decided alone (a partition). */
+  agreementTimeouts: number;
+  /** An arbiter answered with an entry another node made (claim 19's direct answer). */
+  directHits: number;
   selected: number;
   rerouted: number;
+  /** Entries announced in UPDATEs (first copies). */
   updatesSent: number;
+  updateFrames: number;
   /** Extra copies of UPDATEs (updateRepeats). */
   updateRepeats: number;
+  /** REPLY entries received. */
   repliesReceived: number;
+  /** REPLY entries for no outstanding question (stored by the version rule all the same). */
   repliesUnmatched: number;
-  repliesWrongKey: number;
-  /** REPLYs older than a withdraw marker held here: not used. */
+  /** REPLY entries older than a withdraw marker held here: not used. */
   repliesWithdrawn: number;
   /** Call requests that waited for the bulk sync at start. */
   heldForSync: number;
@@ -98,39 +136,84 @@ export interface RouterCounters {
   tableFull: number;
 }
 
+type Phase = 'query' | 'claim' | 'done';
+
 interface Pending {
-  readonly key: ClientKey;
+  readonly clientKey: ClientKey;
   readonly keyBytes: Buffer;
-  readonly promise: Promise<Route>;
-  phase: 'multicast' | 'direct';
-  answer?: Route;
+  readonly k: string;
+  readonly t0: number;
+  phase: Phase;
+  /** A move off a failed endpoint (reroute) rather than a first entry. */
+  readonly moveFrom?: Endpoint;
+  /** This node's proposal, in the claim phase. */
+  proposal?: KeyedEntry;
+  resolve(r: Route): void;
+  reject(e: Error): void;
+}
+
+/** The misses of one turn of the event loop, in their QUERY phase together. */
+interface QueryBatch {
+  readonly queryId: number;
+  readonly pendings: Pending[];
   wake?: () => void;
 }
 
+/** Proposals waiting for one arbiter's answer. */
+interface ClaimRound {
+  readonly claimId: number;
+  arbiter: Peer;
+  readonly pendings: Map<string, Pending>;
+  readonly startedMs: number;
+  timer?: NodeJS.Timeout;
+  /** CLAIM frames sent so far (the retry interval doubles each time). */
+  tries?: number;
+  /** When the first CLAIM went out, until its answer time is sampled. */
+  sentMs?: number;
+}
+
+const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
+
 export class Router {
   readonly counters: RouterCounters = {
-    routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryRetries: 0, remoteHits: 0,
-    lateUpdateHits: 0, directQueries: 0, directHits: 0, queryTimeouts: 0, selected: 0, rerouted: 0,
-    updatesSent: 0, updateRepeats: 0, repliesReceived: 0, repliesUnmatched: 0, repliesWrongKey: 0, repliesWithdrawn: 0, heldForSync: 0,
-    noEndpoint: 0, tableFull: 0,
+    routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryFrames: 0, queryRetries: 0, remoteHits: 0, lateUpdateHits: 0,
+    queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0,
+    agreementTimeouts: 0, directHits: 0, selected: 0, rerouted: 0, updatesSent: 0, updateFrames: 0, updateRepeats: 0, repliesReceived: 0,
+    repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, noEndpoint: 0, tableFull: 0,
   };
-  /**
-   * Told of every route that did not come from the local table (misses and
-   * reroutes), with the time it took: monitoring and metrics.
-   */
+  /** Told of every route that did not come from the local table (misses and reroutes), with the time it took: monitoring and metrics. */
   observer?: (key: ClientKey, route: Route, ms: number) => void;
+  /**
+   * This node's table is synced (the bulk sync at start is done): only then
+   * does it count itself among the arbiters (a starting node must not settle
+   * a client whose entry it has not received yet).
+   */
+  ready = true;
   private readonly pending = new Map<string, Pending>();
-  private readonly byQueryId = new Map<number, Pending>();
-  private nextQueryId = 1 + Math.floor(Math.random() * 0x7fffffff);
+  /** The misses of the routeBatch call under way. */
+  private forming?: Pending[];
+  /** The misses that follow the first one in this turn of the event loop. */
+  private turn?: Pending[];
+  private readonly queries = new Map<number, QueryBatch>();
+  private readonly claims = new Map<number, ClaimRound>();
+  private announce?: KeyedEntry[];
+  private nextId = 1 + Math.floor(Math.random() * 0x7fffffff);
+  /** One Endpoint object per configured endpoint: proposals share it (the directory knows its id by the object). */
+  private readonly plain = new WeakMap<Endpoint, Endpoint>();
+  /** Smoothed answer time of CLAIMs and its variation (RFC 6298's estimator, in ms); 0 before the first sample. */
+  private claimSrtt = 0;
+  private claimRttvar = 0;
+  private gate?: Promise<void>;
 
   constructor(
     private o: RouterOptions,
-    private readonly directory: LocalDirectory,
+    private readonly directory: Directory,
     private readonly link: ClusterLink,
     private readonly endpoints: EndpointSet,
     private policy: SelectionPolicy,
+    private readonly log: Logger = silentLogger,
   ) {
-    link.onReply((reply, from) => this.handleReply(reply, from));
+    link.onReply((r) => this.handleReply(r));
   }
 
   /**
@@ -151,29 +234,9 @@ export class Router {
       }
       // held down after a refused connection: move the client, without
       // counting another failure against the endpoint
-      return this.moveOff(key, keyBytes, local.endpoint);
+      return this.moveOff(key, keyBytes, local);
     }
-    const k = keyBytes.toString('latin1');
-    const p = this.pending.get(k);
-    if (p) {
-      this.counters.coalesced++;
-      return p.promise;
-    }
-    const pending: Pending = {
-      key,
-      keyBytes,
-      phase: 'multicast',
-      promise: undefined as unknown as Promise<Route>,
-    };
-    const t0 = performance.now();
-    (pending as { promise: Promise<Route> }).promise = this.resolveMiss(pending)
-      .then((r) => {
-        this.observer?.(key, r, performance.now() - t0);
-        return r;
-      })
-      .finally(() => this.pending.delete(k));
-    this.pending.set(k, pending);
-    return pending.promise;
+    return this.resolve(key, keyBytes);
   }
 
   /**
@@ -188,18 +251,26 @@ export class Router {
     }
     const out: (Route | Promise<Route> | undefined)[] = new Array(clients.length);
     const checkHealth = this.endpoints.anyDown();
+    // the misses among them share QUERY, CLAIM and UPDATE frames and one timer
+    const batch: Pending[] = [];
+    this.forming = batch;
     const hits = this.directory.lookupMany(keys, offsets, (i, endpoint, version, originNode) => {
       if (!checkHealth || !this.endpoints.isDown(endpoint)) out[i] = { endpoint, source: 'local', version, originNode };
     });
     let local = 0;
-    if (hits < clients.length || checkHealth) {
-      for (let i = 0; i < clients.length; i++) {
-        if (out[i] === undefined) out[i] = this.route(clients[i], Buffer.from(keys.subarray(offsets[i], offsets[i + 1])));
-        else local++;
+    try {
+      if (hits < clients.length || checkHealth) {
+        for (let i = 0; i < clients.length; i++) {
+          if (out[i] === undefined) out[i] = this.route(clients[i], Buffer.from(keys.subarray(offsets[i], offsets[i + 1])));
+          else local++;
+        }
+      } else {
+        local = hits;
       }
-    } else {
-      local = hits;
+    } finally {
+      this.forming = undefined;
     }
+    if (batch.length) void this.queryPhase(batch);
     this.counters.localHits += local;
     this.counters.routes += local;
     return local < clients.length ? Promise.all(out as (Route | Promise<Route>)[]) : Promise.resolve(out as Route[]);
@@ -207,60 +278,20 @@ export class Router {
 
   /**
    * The client's endpoint refused or did not answer: take it out for the
-   * hold-down time, move the client to another endpoint with a higher version,
-   * and announce it. If another node already moved the client, go there.
+   * hold-down time and move the client to another endpoint at a higher
+   * version, agreed with its arbiter like a first entry (so two nodes that
+   * see the failure at once still move it to one place). If another node
+   * moved the client already, go there.
    */
   reroute(key: ClientKey, failed: Endpoint): Promise<Route> {
     this.endpoints.markFailed(failed, this.o.failureHoldDownMs);
-    return this.moveOff(key, clientKeyBytes(key), failed);
-  }
-
-  /** Moves the client off an endpoint that cannot take it (see reroute). */
-  private moveOff(key: ClientKey, keyBytes: Buffer, failed: Endpoint): Promise<Route> {
+    const keyBytes = clientKeyBytes(key);
     const current = this.directory.lookup(keyBytes);
-    if (current && !sameEndpoint(current.endpoint, failed) && !this.endpoints.isDown(current.endpoint)) {
-      return Promise.resolve(routeOf(current, 'local'));
-    }
-    this.counters.rerouted++;
-    try {
-      const r = this.decide(key, keyBytes, (current?.version ?? 0) + 1, 'rerouted', failed);
-      this.observer?.(key, r, 0);
-      return Promise.resolve(r);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    if (current && !sameEndpoint(current.endpoint, failed) && !this.endpoints.isDown(current.endpoint)) return Promise.resolve(routeOf(current, 'local'));
+    return this.moveOff(key, keyBytes, current ?? { endpoint: failed, version: 0, originNode: 0, expiresSeconds: 0 });
   }
 
-  /** A REPLY arrived (from the multicast QUERY or a direct one). */
-  handleReply(reply: Reply, _from: Peer): void {
-    this.counters.repliesReceived++;
-    const p = this.byQueryId.get(reply.queryId);
-    const e = reply.entry;
-    if (p && !sameClientKey(e.clientKey, p.key)) {
-      this.counters.repliesWrongKey++;
-      return;
-    }
-    // Any REPLY is a fact about the cluster: keep it (version rule).
-    const keyBytes = p?.keyBytes ?? clientKeyBytes(e.clientKey);
-    const stored = this.directory.store(keyBytes, e.endpoint, e.version, e.originNode, e.ttlSeconds || this.o.entryTtlSeconds);
-    if (stored === 'full') this.counters.tableFull++;
-    if (!p || p.answer) {
-      if (!p) this.counters.repliesUnmatched++;
-      return;
-    }
-    const held = this.directory.lookup(keyBytes);
-    if (!held && stored === 'ignored') {
-      // a withdraw marker here is newer: the entry the peer holds was deleted
-      // (it missed the WITHDRAW); not an answer, the client gets a new entry
-      this.counters.repliesWithdrawn++;
-      return;
-    }
-    const winner = held ?? { endpoint: e.endpoint, version: e.version, originNode: e.originNode };
-    p.answer = routeOf(winner, p.phase === 'direct' ? 'direct' : 'remote');
-    p.wake?.();
-  }
-
-  /** New query timing and selection (a configuration reload); misses under way keep their schedule. */
+  /** New query timing, agreement and selection (a configuration reload); misses under way keep their schedule. */
   reconfigure(o: RouterOptions, policy: SelectionPolicy): void {
     if (o.nodeId !== this.o.nodeId) throw new Error('the node id cannot change while running');
     this.o = o;
@@ -273,92 +304,137 @@ export class Router {
    * entries for clients that already have one.
    */
   holdUntil(until: Promise<unknown>): void {
+    this.ready = false;
     const gate = until.then(
       () => undefined,
       () => undefined,
     );
     this.gate = gate;
     void gate.then(() => {
-      if (this.gate === gate) this.gate = undefined;
+      if (this.gate === gate) {
+        this.gate = undefined;
+        this.ready = true;
+      }
     });
   }
-
-  private gate?: Promise<void>;
 
   /** Outstanding misses (for stats and tests). */
   inFlight(): number {
     return this.pending.size;
   }
 
-  private async resolveMiss(p: Pending): Promise<Route> {
-    this.counters.misses++;
-    const queryId = this.nextQueryId;
-    this.nextQueryId = (this.nextQueryId % 0xfffffffe) + 1;
-    this.byQueryId.set(queryId, p);
-    try {
-      // QUERYs go out on a fixed schedule (start + i * interval) so that send
-      // costs and timer lag do not add up over the retries; the time-out is
-      // measured from the moment the last QUERY actually went out (claim 4).
-      const start = performance.now();
-      for (let i = 0; i < this.o.queryCount; i++) {
-        this.link.query(p.key, queryId);
-        this.counters.queriesSent++;
-        if (i > 0) this.counters.queryRetries++;
-        const last = i === this.o.queryCount - 1;
-        const deadline = last ? performance.now() + this.o.queryTimeoutMs : start + (i + 1) * this.o.queryIntervalMs;
-        if (await this.answered(p, deadline - performance.now(), last)) {
-          this.counters.remoteHits++;
-          return p.answer!;
-        }
-      }
-      const late = this.lateUpdate(p);
-      if (late) return late;
-      if (this.o.directQuery) {
-        const peers = this.link.peers().filter((x) => x.nodeId !== this.o.nodeId);
-        p.phase = 'direct';
-        for (let round = 0; peers.length > 0 && round < (this.o.directCount ?? 1); round++) {
-          for (const peer of peers) {
-            this.link.query(p.key, queryId, peer);
-            this.counters.directQueries++;
-          }
-          if (await this.answered(p, this.o.directTimeoutMs)) {
-            this.counters.directHits++;
-            return p.answer!;
-          }
-          const meanwhile = this.lateUpdate(p);
-          if (meanwhile) return meanwhile;
-        }
-      }
-      this.counters.queryTimeouts++;
-      // above a withdraw marker's version, so the new entry beats it everywhere
-      return this.decide(p.key, p.keyBytes, this.directory.withdrawnVersion(p.keyBytes) + 1, 'selected');
-    } finally {
-      this.byQueryId.delete(queryId);
+  // ---- a miss ----
+
+  private resolve(key: ClientKey, keyBytes: Buffer, moveFrom?: Endpoint): Promise<Route> {
+    const k = keyBytes.toString('latin1');
+    const existing = this.pending.get(k);
+    if (existing) {
+      this.counters.coalesced++;
+      return new Promise((resolve, reject) => {
+        const prev = { resolve: existing.resolve, reject: existing.reject };
+        existing.resolve = (r) => (prev.resolve(r), resolve(r));
+        existing.reject = (e) => (prev.reject(e), reject(e));
+      });
     }
+    return new Promise<Route>((resolve, reject) => {
+      const p: Pending = {
+        clientKey: key, keyBytes, k, t0: performance.now(), phase: moveFrom ? 'claim' : 'query', moveFrom,
+        resolve: (r) => {
+          this.pending.delete(k);
+          p.phase = 'done';
+          this.observer?.(key, r, performance.now() - p.t0);
+          resolve(r);
+        },
+        reject: (e) => {
+          this.pending.delete(k);
+          p.phase = 'done';
+          reject(e);
+        },
+      };
+      this.pending.set(k, p);
+      if (moveFrom) {
+        this.counters.rerouted++;
+        this.agree([p], (this.directory.peek(keyBytes)?.version ?? 0) + 1);
+        return;
+      }
+      this.counters.misses++;
+      // inside routeBatch the misses go together; the first miss of a turn
+      // of the event loop goes out at once, and the ones that follow in the
+      // same turn (a storm) share one batch, sent when the turn's I/O is done
+      if (this.forming) this.forming.push(p);
+      else if (this.turn) this.turn.push(p);
+      else {
+        this.turn = [];
+        setImmediate(() => {
+          const b = this.turn!;
+          this.turn = undefined;
+          if (b.length) void this.queryPhase(b);
+        });
+        void this.queryPhase([p]);
+      }
+    });
   }
 
-  /** An UPDATE from a node that decided while we waited is as good as a REPLY. */
-  private lateUpdate(p: Pending): Route | undefined {
-    const late = this.directory.lookup(p.keyBytes);
-    if (!late) return undefined;
-    this.counters.lateUpdateHits++;
-    return routeOf(late, 'remote');
+  /** Moves the client off an endpoint that cannot take it. */
+  private moveOff(key: ClientKey, keyBytes: Buffer, current: StoredEntry): Promise<Route> {
+    return this.resolve(key, keyBytes, current.endpoint);
+  }
+
+  private newId(): number {
+    const id = this.nextId;
+    this.nextId = (this.nextId % 0xfffffffe) + 1;
+    return id;
   }
 
   /**
-   * Resolves true as soon as p has an answer, false after ms. With exact,
-   * never before ms have passed on the monotonic clock: Node's timers have
-   * millisecond granularity and may fire a fraction early, so the rest of the
-   * wait is made up, with setImmediate for a sub-millisecond remainder (a
-   * 1-ms timer would overshoot instead). Claim 4's time-out uses it.
+   * QUERYs go out on a fixed schedule (start + i * interval) so that send
+   * costs and timer lag do not add up over the retries; the time-out is
+   * measured from the moment the last QUERY actually went out (claim 4).
    */
-  private answered(p: Pending, ms: number, exact = false): Promise<boolean> {
-    if (p.answer) return Promise.resolve(true);
-    const deadline = performance.now() + Math.max(0, ms);
+  private async queryPhase(pendings: Pending[]): Promise<void> {
+    const b: QueryBatch = { queryId: this.newId(), pendings };
+    this.queries.set(b.queryId, b);
+    try {
+      const start = performance.now();
+      for (let i = 0; i < this.o.queryCount; i++) {
+        const open = pendings.filter((p) => p.phase === 'query');
+        if (open.length === 0) return;
+        const last = i === this.o.queryCount - 1;
+        // ranks below i+1 answer the (i+1)-th QUERY; everyone the last
+        this.link.query(open, b.queryId, last ? 0 : i + 1);
+        this.counters.queryFrames++;
+        this.counters.queriesSent += open.length;
+        if (i > 0) this.counters.queryRetries += open.length;
+        const deadline = last ? performance.now() + this.o.queryTimeoutMs : start + (i + 1) * this.o.queryIntervalMs;
+        await this.until(b, deadline, last);
+      }
+      // unanswered: agree() reads the table once more (an UPDATE from a node
+      // that decided while we waited is as good as a REPLY) and proposes
+      const open = pendings.filter((p) => p.phase === 'query');
+      if (open.length) this.agree(open);
+    } finally {
+      // late REPLYs still count as facts about the cluster (stored), not as answers
+      setTimeout(() => this.queries.delete(b.queryId), this.o.queryTimeoutMs + this.o.queryIntervalMs).unref();
+    }
+  }
+
+  /**
+   * Resolves at the deadline, or earlier when every pending of b is
+   * answered. With exact, never before the deadline on the monotonic clock:
+   * Node's timers have millisecond granularity and may fire a fraction
+   * early, so the rest is made up with setImmediate (claim 4's time-out).
+   */
+  private until(b: QueryBatch, deadline: number, exact: boolean): Promise<void> {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       let immediate: NodeJS.Immediate | undefined;
       let drained = false;
+      const finish = () => {
+        clearTimeout(timer);
+        if (immediate) clearImmediate(immediate);
+        b.wake = undefined;
+        resolve();
+      };
       const arm = () => {
         const left = deadline - performance.now();
         if (left <= 0 || (!exact && timer)) {
@@ -371,53 +447,268 @@ export class Router {
             immediate = setImmediate(arm);
             return;
           }
-          p.wake = undefined;
-          resolve(false);
+          finish();
         } else if (left < 1 && exact) {
           immediate = setImmediate(arm);
         } else {
           timer = setTimeout(arm, exact ? Math.floor(left) : left);
         }
       };
-      p.wake = () => {
-        clearTimeout(timer);
-        if (immediate) clearImmediate(immediate);
-        p.wake = undefined;
-        resolve(true);
+      b.wake = () => {
+        if (b.pendings.every((p) => p.phase !== 'query')) finish();
       };
       arm();
     });
   }
 
-  /** Select locally, store, announce (claims 1, 5, 11, 14). */
-  private decide(key: ClientKey, keyBytes: Buffer, version: number, source: 'selected' | 'rerouted', exclude?: Endpoint): Route {
-    const candidates = this.endpoints.healthy().filter((s) => !exclude || !sameEndpoint(s.endpoint, exclude));
-    const chosen = this.policy.select(keyBytes, candidates);
+  // ---- agreement ----
+
+  /** This node's proposal for p: the policy's choice among healthy endpoints, at `version`. */
+  private propose(p: Pending, version: number): KeyedEntry {
+    const candidates = this.endpoints.healthy().filter((s) => !p.moveFrom || !sameEndpoint(s.endpoint, p.moveFrom));
+    const chosen = this.policy.select(p.keyBytes, candidates);
     if (!chosen) {
       this.counters.noEndpoint++;
       throw new NoEndpointError(`no endpoint can take the client: ${this.endpoints.states.length} configured, none healthy`);
     }
-    const endpoint: Endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
-    const stored = this.directory.store(keyBytes, endpoint, version, this.o.nodeId, this.o.entryTtlSeconds);
-    if (stored === 'ignored') {
-      // A newer entry arrived in the same instant: it wins, as everywhere else.
-      const winner = this.directory.lookup(keyBytes)!;
-      return routeOf(winner, 'remote');
+    let endpoint = this.plain.get(chosen.endpoint);
+    if (!endpoint) {
+      endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
+      this.plain.set(chosen.endpoint, endpoint);
     }
-    if (stored === 'full') this.counters.tableFull++;
-    const entry: Entry = { clientKey: key, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
-    this.link.update(entry);
-    this.counters.updatesSent++;
-    for (let i = 1; i < (this.o.updateRepeats ?? 1); i++) {
-      // again later, unless the entry has moved on meanwhile (then the newer one was announced)
-      setTimeout(() => {
-        const now = this.directory.lookup(keyBytes);
-        if (now?.version !== version || now.originNode !== this.o.nodeId) return;
-        this.link.update(entry);
-        this.counters.updateRepeats++;
-      }, i * this.o.queryIntervalMs).unref();
+    return { clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
+  }
+
+  /** The nodes that may settle a client, in rank order: ready members and, when ready, this node. */
+  private arbiters(keyBytes: Buffer, members: readonly Member[]): number[] {
+    const ids = members.filter((m) => m.ready).map((m) => m.nodeId);
+    if (this.ready) ids.push(this.o.nodeId);
+    return rankOrder(clientRankHash(keyBytes), ids);
+  }
+
+  /** Proposes an entry for each pending to its arbiter (or settles it here), grouped by arbiter. */
+  private agree(ps: Pending[], moveVersion?: number): void {
+    const members = this.link.members();
+    const byArbiter = new Map<number, Pending[]>();
+    for (const p of ps) {
+      p.phase = 'claim';
+      // one read for both questions: the native I/O thread may store the
+      // winner's UPDATE at any moment, and a first entry proposed above it
+      // would be a move that beats it
+      const held = moveVersion === undefined ? this.directory.peek(p.keyBytes) : undefined;
+      if (held?.endpoint) {
+        this.counters.lateUpdateHits++;
+        p.resolve(routeOf(held as StoredEntry, 'remote'));
+        continue;
+      }
+      if (moveVersion === undefined) this.counters.queryTimeouts++;
+      try {
+        // above a live withdraw marker, so the new entry beats the delete everywhere
+        p.proposal = this.propose(p, moveVersion ?? (held?.version ?? 0) + 1);
+      } catch (e) {
+        p.reject(e as Error);
+        continue;
+      }
+      const arbiter = this.o.agreement.enabled ? (this.arbiters(p.keyBytes, members)[0] ?? this.o.nodeId) : this.o.nodeId;
+      const list = byArbiter.get(arbiter) ?? [];
+      list.push(p);
+      byArbiter.set(arbiter, list);
     }
-    if (source === 'selected') this.counters.selected++;
-    return { endpoint, source, version, originNode: this.o.nodeId };
+    for (const [arbiter, list] of byArbiter) {
+      if (arbiter === this.o.nodeId) {
+        for (const p of list) this.settleHere(p);
+        continue;
+      }
+      const m = members.find((x) => x.nodeId === arbiter)!;
+      this.sendClaims({ claimId: this.newId(), arbiter: m, pendings: new Map(list.map((p) => [p.k, p])), startedMs: performance.now() }, false);
+    }
+  }
+
+  /** This node is the arbiter (or agreement is off, or nobody answered): first writer wins in the local directory. */
+  private settleHere(p: Pending): void {
+    if (p.phase !== 'claim') return;
+    this.counters.claimsLocal++;
+    const c = this.directory.claim(p.keyBytes, p.proposal!);
+    if (c.result === 'full') this.counters.tableFull++;
+    // the claim stored the winner here already: settle without storing again
+    this.settle(p, c.entry, c.won, c.entry);
+  }
+
+  private sendClaims(r: ClaimRound, retry: boolean): void {
+    const open = [...r.pendings.values()].filter((p) => p.phase === 'claim');
+    if (open.length === 0) {
+      this.claims.delete(r.claimId);
+      return;
+    }
+    this.claims.set(r.claimId, r);
+    this.link.claim(r.arbiter, r.claimId, open.map((p) => p.proposal!));
+    this.counters.claimFrames++;
+    this.counters.claimsSent += open.length;
+    if (retry) this.counters.claimRetries += open.length;
+    clearTimeout(r.timer);
+    // resent after the retransmission time-out, then twice as long each time
+    // (at most 16x): a busy arbiter settling thousands of proposals (a
+    // storm) is not flooded with copies of what it is already answering
+    r.tries = (r.tries ?? 0) + 1;
+    if (r.tries === 1) r.sentMs = performance.now();
+    // the tick waits for one I/O phase first: timers run before I/O in a turn
+    // of the event loop, and after a stall (a storm's busy loop, GC) the
+    // answer may already be waiting to be read
+    r.timer = setTimeout(() => setImmediate(() => this.claimTick(r)), Math.min(this.o.agreement.timeoutMs, this.claimRto() * Math.min(16, 2 ** (r.tries - 1))));
+    r.timer.unref();
+  }
+
+  /**
+   * How long a CLAIM waits for its answer before it is resent: RFC 6298's
+   * SRTT + 4 RTTVAR over the answer times of CLAIMs sent once (Karn's rule),
+   * never below agreement.retryMs. An idle cluster answers in well under a
+   * millisecond, so this is retryMs; an arbiter busy with a storm answers in
+   * tens of milliseconds, and resending every retryMs would double its work.
+   */
+  private claimRto(): number {
+    return Math.max(this.o.agreement.retryMs, this.claimSrtt + 4 * this.claimRttvar);
+  }
+
+  private sampleClaimRtt(ms: number): void {
+    if (this.claimSrtt === 0) {
+      this.claimSrtt = ms;
+      this.claimRttvar = ms / 2;
+    } else {
+      this.claimRttvar = 0.75 * this.claimRttvar + 0.25 * Math.abs(this.claimSrtt - ms);
+      this.claimSrtt = 0.875 * this.claimSrtt + 0.125 * ms;
+    }
+  }
+
+  /** No answer yet: ask again, move to the next arbiter if this one is gone, or give up and decide here. */
+  private claimTick(r: ClaimRound): void {
+    const open = [...r.pendings.values()].filter((p) => p.phase === 'claim');
+    if (open.length === 0) return void this.claims.delete(r.claimId);
+    if (performance.now() - r.startedMs >= this.o.agreement.timeoutMs) {
+      this.claims.delete(r.claimId);
+      this.counters.agreementTimeouts += open.length;
+      this.log.warn({ arbiter: r.arbiter.nodeId, clients: open.length, waitedMs: Math.round(performance.now() - r.startedMs) }, 'agreement: no arbiter answered; deciding alone (a partition? live-split detection will tell)');
+      for (const p of open) this.settleHere(p);
+      return;
+    }
+    const members = this.link.members();
+    if (!members.some((m) => m.nodeId === r.arbiter.nodeId && m.ready)) {
+      // the arbiter left or stopped being ready: its proposals go to the next rank
+      this.claims.delete(r.claimId);
+      this.counters.arbiterChanges += open.length;
+      const regroup = new Map<number, Pending[]>();
+      for (const p of open) {
+        const next = this.arbiters(p.keyBytes, members)[0] ?? this.o.nodeId;
+        regroup.set(next, [...(regroup.get(next) ?? []), p]);
+      }
+      for (const [arbiter, list] of regroup) {
+        if (arbiter === this.o.nodeId) list.forEach((p) => this.settleHere(p));
+        else this.sendClaims({ claimId: this.newId(), arbiter: members.find((m) => m.nodeId === arbiter)!, pendings: new Map(list.map((p) => [p.k, p])), startedMs: r.startedMs }, false);
+      }
+      return;
+    }
+    this.sendClaims(r, true);
+  }
+
+  /**
+   * The agreed entry for p: stored here by the version rule (a newer one
+   * already held, made without this arbiter, stands), announced if it is
+   * this node's, and the route taken.
+   */
+  private settle(p: Pending, agreed: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, won: boolean, held?: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>): void {
+    if (p.phase === 'done') return;
+    if (won) this.counters.claimsWon++;
+    else this.counters.claimsLost++;
+    if (!held) {
+      const stored = this.directory.apply(p.keyBytes, agreed as Omit<ReplyEntry, 'keyBytes'>);
+      if (stored === 'full') this.counters.tableFull++;
+      // stored: the agreed entry is the one held; ignored: something at least as new is
+      held = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? agreed) : agreed;
+    }
+    const ours = won && held.originNode === this.o.nodeId && held.version === agreed.version;
+    if (ours) {
+      this.announceLater({ clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint: held.endpoint, version: held.version, originNode: held.originNode, ttlSeconds: this.o.entryTtlSeconds });
+      if (p.moveFrom) return p.resolve(routeOf(held, 'rerouted'));
+      this.counters.selected++;
+      return p.resolve(routeOf(held, 'selected'));
+    }
+    this.counters.directHits++;
+    p.resolve(routeOf(held, 'direct'));
+  }
+
+  /** UPDATEs of one turn of the event loop share frames; repeated updateRepeats times for lossy links. */
+  private announceLater(e: KeyedEntry): void {
+    if (!this.announce) {
+      this.announce = [];
+      queueMicrotask(() => {
+        const entries = this.announce!;
+        this.announce = undefined;
+        this.link.update(entries);
+        this.counters.updateFrames++;
+        this.counters.updatesSent += entries.length;
+        for (let i = 1; i < this.o.updateRepeats; i++) {
+          setTimeout(() => {
+            // again, unless the entry has moved on meanwhile (then the newer one was announced)
+            const still = entries.filter((x) => {
+              const now = this.directory.lookup(x.keyBytes);
+              return now?.version === x.version && now.originNode === x.originNode;
+            });
+            if (still.length === 0) return;
+            this.link.update(still);
+            this.counters.updateRepeats += still.length;
+          }, i * this.o.queryIntervalMs).unref();
+        }
+      });
+    }
+    this.announce.push(e);
+  }
+
+  // ---- answers ----
+
+  /** A REPLY arrived: to a QUERY batch, to a CLAIM round, or late. */
+  handleReply(r: ReplyBatch): void {
+    this.counters.repliesReceived += r.entries.length;
+    const round = this.claims.get(r.queryId);
+    if (round) return this.claimAnswer(round, r);
+    const batch = this.queries.get(r.queryId);
+    for (const e of r.entries) {
+      // any REPLY is a fact about the cluster: keep it (version rule, lifetime rule)
+      const stored = this.directory.apply(e.keyBytes, e);
+      if (stored === 'full') this.counters.tableFull++;
+      const p = batch && this.pending.get(e.keyBytes.toString('latin1'));
+      if (!p || p.phase !== 'query') {
+        if (!batch) this.counters.repliesUnmatched++;
+        continue;
+      }
+      const held = this.directory.lookup(e.keyBytes);
+      if (!held && stored === 'ignored') {
+        // a withdraw marker here is newer: the entry the peer holds was deleted
+        // (it missed the WITHDRAW); not an answer, the client gets a new entry
+        this.counters.repliesWithdrawn++;
+        continue;
+      }
+      this.counters.remoteHits++;
+      p.resolve(routeOf(held ?? e, 'remote'));
+    }
+    batch?.wake?.();
+  }
+
+  private claimAnswer(round: ClaimRound, r: ReplyBatch): void {
+    if (round.tries === 1 && round.sentMs !== undefined) {
+      this.sampleClaimRtt(performance.now() - round.sentMs);
+      round.sentMs = undefined; // one sample per round
+    }
+    for (const e of r.entries) {
+      const p = round.pendings.get(e.keyBytes.toString('latin1'));
+      if (!p || p.phase !== 'claim') continue;
+      const mine = p.proposal!;
+      const won = e.originNode === this.o.nodeId && sameEndpoint(e.endpoint, mine.endpoint) && e.version >= mine.version;
+      this.settle(p, e, won);
+    }
+    if ([...round.pendings.values()].every((p) => p.phase !== 'claim')) {
+      clearTimeout(round.timer);
+      this.claims.delete(round.claimId);
+    }
   }
 }
+
+export type { ReplyEntry };

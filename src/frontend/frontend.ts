@@ -5,14 +5,16 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 import { type Endpoint, formatEndpoint } from '../codec/endpoint';
-import { type ClientKey, formatClientKey } from '../codec/client-key';
+import { type ClientKey, clientKeyBytes, formatClientKey } from '../codec/client-key';
 import { ProtocolError } from '../codec/errors';
-import type { FrontendConfig } from '../daemon/config';
+import type { FrontendConfig } from './frontend-config';
 import { NoEndpointError, type Route, type Router } from '../directory/router';
 import type { EndpointSet } from '../selection/endpoint-set';
 import { NoCallError, readIdentity } from './identity';
 import { CallStatus, encodeCallResponse } from './preamble';
 import { splice } from './splice';
+import type { LiveLinks } from '../links/live-links';
+import type { Logger } from '../util/logger';
 
 export interface FrontendCounters {
   accepted: number;
@@ -29,13 +31,10 @@ export interface FrontendCounters {
   idleTimeouts: number;
   bytesFromClients: number;
   bytesToClients: number;
+  /** Calls closed because they were stray links of a split bundle (links.splitRepair close). */
+  splitClosed: number;
 }
 
-export interface Logger {
-  info(o: object, msg?: string): void;
-  warn(o: object, msg?: string): void;
-  debug(o: object, msg?: string): void;
-}
 
 /** Connects to an endpoint; rejects on refusal, error or time-out. */
 function connectTo(e: Endpoint, timeoutMs: number): Promise<Socket> {
@@ -61,8 +60,9 @@ function connectTo(e: Endpoint, timeoutMs: number): Promise<Socket> {
 export class Frontend {
   readonly counters: FrontendCounters = {
     accepted: 0, active: 0, identified: 0, refused: {}, proxyHealthChecks: 0, clientClosedEarly: 0, redirected: 0,
-    rejectedNoEndpoint: 0, endpointConnectFailures: 0, spliced: 0, idleTimeouts: 0, bytesFromClients: 0, bytesToClients: 0,
+    rejectedNoEndpoint: 0, endpointConnectFailures: 0, spliced: 0, idleTimeouts: 0, bytesFromClients: 0, bytesToClients: 0, splitClosed: 0,
   };
+  private nextCall = 1;
   private server?: Server;
   private readonly sockets = new Set<Socket>();
 
@@ -71,6 +71,8 @@ export class Frontend {
     private readonly router: Router,
     private readonly endpoints: EndpointSet,
     private readonly log: Logger,
+    /** Where the calls this front end splices are registered while they are up (live-split detection). */
+    private readonly links?: LiveLinks,
   ) {}
 
   listen(): Promise<{ address: string; port: number }> {
@@ -207,7 +209,19 @@ export class Frontend {
     if (rest.length) upstream.write(rest);
     this.counters.spliced++;
     this.onCallSetup?.(performance.now() - t0);
+    const linkId = `frontend:${this.config.name}:${this.nextCall++}`;
+    const up = upstream;
+    this.links?.add({
+      id: linkId, client: key, keyBytes: clientKeyBytes(key), endpoint: route.endpoint, via: 'frontend',
+      close: (why) => {
+        this.counters.splitClosed++;
+        this.log.warn({ frontend: this.config.name, client: formatClientKey(key), endpoint: formatEndpoint(route.endpoint), why }, 'call closed: a stray link of a split bundle');
+        s.destroy();
+        up.destroy();
+      },
+    });
     const r = await splice(s, upstream, this.config.idleTimeoutMs);
+    this.links?.remove(linkId);
     // looked up again: a configuration reload may have replaced the state object
     const after = this.endpoints.find(route.endpoint);
     if (after && after.connections > 0) after.connections--;

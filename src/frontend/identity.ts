@@ -5,7 +5,7 @@ import { isIPv4, isIPv6, type Socket } from 'node:net';
 import { type ClientKey, clientKey, DiscriminatorClass } from '../codec/client-key';
 import { addressBytes } from '../codec/endpoint';
 import { ProtocolError } from '../codec/errors';
-import type { FrontendConfig } from '../daemon/config';
+import type { FrontendConfig } from './frontend-config';
 import { decodeCallRequest, preambleLength, REQUEST_MAGIC } from './preamble';
 import { parseProxyHeader, proxyHeaderLength } from './proxy-v2';
 

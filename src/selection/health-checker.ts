@@ -80,3 +80,42 @@ export class HealthChecker {
     );
   }
 }
+
+/** The active checks a node runs as configured now: a reload may turn them on or off or change them. */
+export class HealthChecks {
+  private checker?: HealthChecker;
+  private running = false;
+  private done = 0;
+
+  constructor(
+    private readonly set: EndpointSet,
+    cfg: HealthCheckOptions & { enabled: boolean },
+    private readonly log: { info(o: object, m?: string): void; warn(o: object, m?: string): void },
+  ) {
+    if (cfg.enabled) this.checker = new HealthChecker(set, cfg, log);
+  }
+
+  /** Probes made since the node started. */
+  get checks(): number {
+    return this.done + (this.checker?.checks ?? 0);
+  }
+
+  start(): void {
+    this.running = true;
+    this.checker?.start();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.checker?.stop();
+  }
+
+  reconfigure(cfg: HealthCheckOptions & { enabled: boolean }): void {
+    this.checker?.stop();
+    this.done += this.checker?.checks ?? 0;
+    this.checker = cfg.enabled ? new HealthChecker(this.set, cfg, this.log) : undefined;
+    // with checks off, no endpoint stays out on the word of a check that no longer runs
+    if (!cfg.enabled) for (const st of this.set.states) st.checkedDown = false;
+    if (this.running) this.checker?.start();
+  }
+}

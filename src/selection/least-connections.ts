@@ -3,7 +3,7 @@
 // may choose differently for one client at the same moment (the version rule
 // then settles on one entry).
 import type { EndpointState } from './endpoint-set';
-import type { SelectionPolicy } from './policy';
+import type { SelectionPolicy } from './selection-policy';
 
 export class LeastConnections implements SelectionPolicy {
   readonly name = 'least-connections' as const;

@@ -1,18 +1,10 @@
-// Endpoint selection: a small pure interface behind a factory. Given a
-// client key and the healthy endpoints, say where a new client goes.
-import { type EndpointState } from './endpoint-set';
+// The selection policies by name (selection-policy.ts is the interface).
 import { LeastConnections } from './least-connections';
 import { Rendezvous } from './rendezvous';
 import { RoundRobin } from './round-robin';
+import type { PolicyName, SelectionPolicy } from './selection-policy';
 
-export interface SelectionPolicy {
-  readonly name: PolicyName;
-  /** undefined when there is no candidate. */
-  select(clientKey: Buffer, candidates: readonly EndpointState[]): EndpointState | undefined;
-}
-
-export type PolicyName = 'rendezvous' | 'least-connections' | 'round-robin';
-export const POLICY_NAMES: readonly PolicyName[] = ['rendezvous', 'least-connections', 'round-robin'];
+export { POLICY_NAMES, type PolicyName, type SelectionPolicy } from './selection-policy';
 
 export function createPolicy(name: PolicyName): SelectionPolicy {
   switch (name) {

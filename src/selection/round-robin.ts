@@ -2,7 +2,7 @@
 // candidate's weight to its credit, takes the highest, and charges it the
 // total. Spreads picks in proportion to weight without bursts.
 import type { EndpointState } from './endpoint-set';
-import type { SelectionPolicy } from './policy';
+import type { SelectionPolicy } from './selection-policy';
 
 export class RoundRobin implements SelectionPolicy {
   readonly name = 'round-robin' as const;

@@ -1,7 +1,9 @@
-// How the router talks to the other nodes. NativeLink (native-link.ts) sends
-// through the addon; MemoryCluster (memory-cluster.ts) is the test double.
+// How the router and directory maintenance talk to the other nodes.
+// NativeLink (native-link.ts) sends through the addon; MemoryCluster
+// (memory-cluster.ts) is the test double.
 import type { ClientKey } from '../codec/client-key';
-import type { Entry, Reply } from '../codec/messages';
+import type { Endpoint } from '../codec/endpoint';
+import type { Entry } from '../codec/messages';
 
 /** Another node, as far as sending to it goes. */
 export interface Peer {
@@ -10,15 +12,54 @@ export interface Peer {
   readonly port: number;
 }
 
+/** A node alive now: heard within the peer time-out and not stopping (docs/protocol.md, "HELLO"). */
+export interface Member extends Peer {
+  /** It announced READY: its table is synced, it answers and arbitrates. */
+  readonly ready: boolean;
+}
+
+/** One entry of a REPLY, as the router needs it (the native side decodes REPLYs once). */
+export interface ReplyEntry {
+  /** Canonical client key octets. */
+  readonly keyBytes: Buffer;
+  readonly endpoint: Endpoint;
+  readonly version: number;
+  readonly originNode: number;
+  /** Remaining lifetime; 0: the receiver's default. */
+  readonly ttlSeconds: number;
+}
+
+/** A client, with its canonical key octets (what the native side packs frames from). */
+export interface KeyedClient {
+  readonly clientKey: ClientKey;
+  readonly keyBytes: Buffer;
+}
+
+/** An entry to send, with its client's canonical key octets. */
+export type KeyedEntry = Entry & { readonly keyBytes: Buffer };
+
+/** A REPLY: a directory's entries for a QUERY (query id) or a CLAIM (claim id). */
+export interface ReplyBatch {
+  readonly queryId: number;
+  readonly from: Peer;
+  readonly entries: readonly ReplyEntry[];
+}
+
 export interface ClusterLink {
-  /** Multicasts a QUERY, or sends it to one peer (a direct query). */
-  query(clientKey: ClientKey, queryId: number, to?: Peer): void;
-  /** Multicasts an UPDATE. */
-  update(entry: Entry): void;
-  /** Peers a direct query may go to: heard from, or configured. */
-  peers(): Peer[];
+  /**
+   * Asks about these clients: multicast, or to one peer. answerRank: 0 every
+   * directory holding an entry answers; k > 0 only those ranked below k.
+   * Keys are packed into as many frames as they need.
+   */
+  query(clients: readonly KeyedClient[], queryId: number, answerRank: number, to?: Peer): void;
+  /** Multicasts UPDATEs for these entries (as many frames as they need). */
+  update(entries: readonly KeyedEntry[]): void;
+  /** Sends proposals for new clients (or moves) to their arbiter (docs/protocol.md, "CLAIM"). */
+  claim(to: Peer, claimId: number, proposals: readonly KeyedEntry[]): void;
   /** REPLYs for this node, as they arrive. */
-  onReply(handler: (reply: Reply, from: Peer) => void): void;
+  onReply(handler: (reply: ReplyBatch) => void): void;
+  /** The other nodes alive now. */
+  members(): readonly Member[];
 }
 
 /** A frame for the cluster-maintenance path (sync, withdraw, digest). */
@@ -40,4 +81,6 @@ export interface MaintenanceLink {
   onMessage(type: number, handler: (body: Buffer, from: Peer, unicast: boolean) => void): void;
   /** Peers heard from recently, and configured ones. */
   peers(): Peer[];
+  /** The other nodes alive now (as ClusterLink.members). */
+  members(): readonly Member[];
 }

@@ -1,59 +1,95 @@
-// An in-memory cluster: the test double for ClusterLink. Nodes' directories
-// answer QUERYs and store UPDATEs as the native responder does, after an
-// optional delay and with optional random loss, so the router's logic can be
-// tested (and simulated) without sockets or the addon.
+// An in-memory cluster: the test double for ClusterLink and MaintenanceLink.
+// Members' directories answer QUERYs (by the rank rule), settle CLAIMs and
+// store UPDATEs as the native responder does, and the maintenance frames
+// (sync, withdraw, digest) travel as real encoded bodies to the members'
+// handlers, after an optional delay and with optional random loss, so the
+// router and directory maintenance can be tested (and simulated) without
+// sockets or the addon.
 import { type ClientKey, clientKeyBytes } from '../codec/client-key';
-import type { Entry, Reply } from '../codec/messages';
-import type { LocalDirectory } from '../directory/local-directory';
-import type { ClusterLink, Peer } from './cluster-link';
+import type { Entry } from '../codec/messages';
+import type { Directory } from '../directory/directory';
+import { clientRankHash, rankOf } from '../directory/ranks';
+import type { ClusterLink, MaintenanceFrame, MaintenanceLink, Member as LiveMember, Peer, ReplyBatch, ReplyEntry } from './cluster-link';
+
+type Handler = (body: Buffer, from: Peer, unicast: boolean) => void;
 
 interface Member {
   readonly nodeId: number;
-  readonly directory: LocalDirectory;
-  replyHandler?: (reply: Reply, from: Peer) => void;
+  readonly directory: Directory;
+  replyHandler?: (reply: ReplyBatch) => void;
+  readonly handlers: Map<number, Handler>;
+  /** Alive: it answers, stores and is counted in ranks. */
   up: boolean;
+  /** Synced: counted among the arbiters. */
+  ready: boolean;
 }
+
+export type MemoryLink = ClusterLink & MaintenanceLink;
 
 export class MemoryCluster {
   private readonly members = new Map<number, Member>();
   /** Probability that one message is lost, 0..1. */
   loss = 0;
   delayMs = 1;
-  /** Lose every multicast (QUERY to the group, UPDATE), keep unicast. */
+  /** Lose every multicast (QUERY to the group, UPDATE, maintenance to the group), keep unicast. */
   dropMulticast = false;
-  sent = { queries: 0, updates: 0, replies: 0, lost: 0 };
+  /** Messages sent, counted per frame-equivalent (one per call), and REPLY entries. */
+  sent = { queries: 0, updates: 0, replies: 0, claims: 0, maintenance: 0, lost: 0 };
 
   constructor(private readonly random: () => number = Math.random) {}
 
-  join(nodeId: number, directory: LocalDirectory): ClusterLink {
-    const m: Member = { nodeId, directory, up: true };
+  join(nodeId: number, directory: Directory): MemoryLink {
+    const m: Member = { nodeId, directory, up: true, ready: true, handlers: new Map() };
     this.members.set(nodeId, m);
-    const peer = (x: Member): Peer => ({ nodeId: x.nodeId, address: `memory:${x.nodeId}`, port: 0 });
     return {
-      query: (key, queryId, to) => {
+      query: (clients, queryId, answerRank, to) => {
         this.sent.queries++;
-        for (const other of this.members.values()) {
-          if (other === m || (to && to.nodeId !== other.nodeId)) continue;
-          if (!to && this.dropMulticast) continue;
-          this.deliver(() => this.answer(other, m, key, queryId));
-        }
+        const keys = clients.map((c) => c.clientKey);
+        for (const other of this.others(m, to)) this.deliver(() => this.answer(other, m, keys, queryId, to ? 0 : answerRank));
       },
-      update: (entry) => {
+      update: (entries) => {
         this.sent.updates++;
-        for (const other of this.members.values()) {
-          if (other !== m && !this.dropMulticast) this.deliver(() => other.up && this.store(other, entry));
-        }
+        for (const other of this.others(m)) this.deliver(() => other.up && entries.forEach((e) => this.store(other, e)));
       },
+      claim: (to, claimId, proposals) => {
+        this.sent.claims++;
+        for (const other of this.others(m, to)) this.deliver(() => this.arbitrate(other, m, claimId, proposals));
+      },
+      members: () => [...this.members.values()].filter((x) => x !== m && x.up).map((x): LiveMember => ({ ...peer(x), ready: x.ready })),
       peers: () => [...this.members.values()].filter((x) => x !== m && x.up).map(peer),
       onReply: (h) => {
         m.replyHandler = h;
       },
+      onMessage: (type, handler) => {
+        m.handlers.set(type, handler);
+      },
+      send: (frames: readonly MaintenanceFrame[]) => {
+        for (const f of frames) {
+          this.sent.maintenance++;
+          for (const other of this.others(m, f.to)) {
+            const body = Buffer.from(f.body);
+            this.deliver(() => other.up && other.handlers.get(f.type)?.(body, peer(m), !!f.to));
+          }
+        }
+        return frames.length;
+      },
     };
   }
 
-  /** A stopped node neither answers nor stores. */
+  /** A stopped node neither answers nor stores, and is not a member. */
   setUp(nodeId: number, up: boolean): void {
     this.members.get(nodeId)!.up = up;
+  }
+
+  /** A node that is not ready (syncing) is alive but no arbiter, and settles no CLAIM. */
+  setReady(nodeId: number, ready: boolean): void {
+    this.members.get(nodeId)!.ready = ready;
+  }
+
+  /** Who a frame from m reaches: one member (unicast) or every other (multicast, unless dropMulticast). */
+  private others(m: Member, to?: Peer): Member[] {
+    if (!to && this.dropMulticast) return [];
+    return [...this.members.values()].filter((x) => x !== m && (!to || to.nodeId === x.nodeId));
   }
 
   private deliver(fn: () => void): void {
@@ -64,17 +100,43 @@ export class MemoryCluster {
     setTimeout(fn, this.delayMs);
   }
 
-  private answer(directory: Member, querier: Member, key: ClientKey, queryId: number): void {
-    if (!directory.up) return;
-    const e = directory.directory.lookup(clientKeyBytes(key));
-    if (!e) return; // silence is a miss
-    const ttlSeconds = Math.max(1, e.expiresSeconds - Math.floor(Date.now() / 1000));
-    const reply: Reply = { queryId, entry: { clientKey: key, endpoint: e.endpoint, version: e.version, originNode: e.originNode, ttlSeconds } };
-    this.sent.replies++;
-    this.deliver(() => querier.replyHandler?.(reply, { nodeId: directory.nodeId, address: `memory:${directory.nodeId}`, port: 0 }));
+  /** The directory's answer to a QUERY, by the rank rule (docs/protocol.md "Ranks"). */
+  private answer(d: Member, querier: Member, keys: readonly ClientKey[], queryId: number, answerRank: number): void {
+    if (!d.up) return;
+    const others = [...this.members.values()].filter((x) => x.up && x.ready && x !== querier && x !== d).map((x) => x.nodeId);
+    const entries: ReplyEntry[] = [];
+    for (const key of keys) {
+      const keyBytes = clientKeyBytes(key);
+      const e = d.directory.lookup(keyBytes);
+      if (!e) continue; // silence is a miss
+      // a directory that is not ready ranks itself after every ready one
+      const rank = d.ready ? rankOf(clientRankHash(keyBytes), d.nodeId, others) : others.length;
+      if (answerRank > 0 && rank >= answerRank) continue;
+      entries.push({ keyBytes, endpoint: e.endpoint, version: e.version, originNode: e.originNode, ttlSeconds: Math.max(1, e.expiresSeconds - Math.floor(Date.now() / 1000)) });
+    }
+    this.reply(d, querier, queryId, entries);
+  }
+
+  /** The arbiter's answer to a CLAIM: first writer wins, every proposal answered; a node that is not ready stays silent. */
+  private arbitrate(d: Member, claimant: Member, claimId: number, proposals: readonly Entry[]): void {
+    if (!d.up || !d.ready) return;
+    const entries = proposals.map((p): ReplyEntry => {
+      const keyBytes = clientKeyBytes(p.clientKey);
+      const c = d.directory.claim(keyBytes, p);
+      return { keyBytes, endpoint: c.entry.endpoint, version: c.entry.version, originNode: c.entry.originNode, ttlSeconds: Math.max(1, c.entry.expiresSeconds - Math.floor(Date.now() / 1000)) };
+    });
+    this.reply(d, claimant, claimId, entries);
+  }
+
+  private reply(d: Member, to: Member, queryId: number, entries: ReplyEntry[]): void {
+    if (entries.length === 0) return;
+    this.sent.replies += entries.length;
+    this.deliver(() => to.replyHandler?.({ queryId, from: peer(d), entries }));
   }
 
   private store(m: Member, e: Entry): void {
-    m.directory.store(clientKeyBytes(e.clientKey), e.endpoint, e.version, e.originNode, e.ttlSeconds);
+    m.directory.apply(clientKeyBytes(e.clientKey), e);
   }
 }
+
+const peer = (x: { nodeId: number }): Peer => ({ nodeId: x.nodeId, address: `memory:${x.nodeId}`, port: 0 });

@@ -81,10 +81,10 @@ describe('affinityd capture', function () {
     try {
       const alice = parseClientKey('2:192.0.2.7/alice');
       a.store(alice, { address: '198.51.100.10', port: 1701, name: 'lns-1' });
-      b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 77 }) }]);
+      b.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [alice], queryId: 77, answerRank: 0 }) }]);
       await b.waitFrame((f) => frameType(f) === MessageType.Reply, 3000);
-      b.responder.send([{ type: MessageType.Update, body: encodeUpdate({ entry: { clientKey: parseClientKey('2:192.0.2.8/bob'), endpoint: { address: '198.51.100.11', port: 1701, name: 'lns-2' }, version: 1, originNode: 2, ttlSeconds: 60 } }) }]);
-      a.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: parseClientKey('2:192.0.2.9/nobody'), queryId: 78 }) }]);
+      b.responder.send([{ type: MessageType.Update, body: encodeUpdate({ entries: [{ clientKey: parseClientKey('2:192.0.2.8/bob'), endpoint: { address: '198.51.100.11', port: 1701, name: 'lns-2' }, version: 1, originNode: 2, ttlSeconds: 60 }] }) }]);
+      a.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [parseClientKey('2:192.0.2.9/nobody')], queryId: 78, answerRank: 0 }) }]);
       await until(() => a.table.lookup(clientKeyBytes(parseClientKey('2:192.0.2.8/bob')), new Uint32Array(5)), 3000, 'the UPDATE');
       await sleep(300);
     } finally {
@@ -125,7 +125,7 @@ describe('affinityd capture', function () {
     const upd = (node: number, seq: number, ep: number, r = ring) =>
       encodeFrame(
         { type: MessageType.Update, keyId: 1, senderNode: node, bootEpoch: 1, sequence: BigInt(seq), timestampMs: BigInt(Date.now()) },
-        encodeUpdate({ entry: { clientKey: key, endpoint: { address: `198.51.100.${ep}`, port: 1701, name: `lns-${ep}` }, version: 1, originNode: node, ttlSeconds: 60 } }),
+        encodeUpdate({ entries: [{ clientKey: key, endpoint: { address: `198.51.100.${ep}`, port: 1701, name: `lns-${ep}` }, version: 1, originNode: node, ttlSeconds: 60 }] }),
         r,
       );
     const first = upd(11, 1, 1);

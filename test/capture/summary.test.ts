@@ -21,16 +21,16 @@ describe('capture summary (pure)', () => {
   it('finds split bundles, replays, forged tags, unanswered queries, retries and reply latency', () => {
     const b = new SummaryBuilder();
     const add = (data: Buffer, ms: number, src: string, dst: string) => b.add(decodeCaptured(data, T + ms, src, dst, ring));
-    const q = frame(1, MessageType.Query, encodeQuery({ clientKey: key, queryId: 9 }));
+    const q = frame(1, MessageType.Query, encodeQuery({ keys: [key], queryId: 9, answerRank: 0 }));
     add(q, 0, '10.0.0.1:5000', '239.255.77.77:7447');
-    add(frame(1, MessageType.Query, encodeQuery({ clientKey: key, queryId: 9 })), 10, '10.0.0.1:5000', '239.255.77.77:7447'); // retry
-    add(frame(2, MessageType.Reply, encodeReply({ queryId: 9, entry: { clientKey: key, endpoint: ep(1), version: 1, originNode: 2, ttlSeconds: 60 } })), 10.25, '10.0.0.2:6000', '10.0.0.1:5000');
-    add(frame(1, MessageType.Query, encodeQuery({ clientKey: parseClientKey('2:192.0.2.8/bob'), queryId: 10 })), 20, '10.0.0.1:5000', '239.255.77.77:7447');
-    const u1 = frame(3, MessageType.Update, encodeUpdate({ entry: { clientKey: key, endpoint: ep(1), version: 1, originNode: 3, ttlSeconds: 60 } }));
+    add(frame(1, MessageType.Query, encodeQuery({ keys: [key], queryId: 9, answerRank: 0 })), 10, '10.0.0.1:5000', '239.255.77.77:7447'); // retry
+    add(frame(2, MessageType.Reply, encodeReply({ queryId: 9, entries: [{ clientKey: key, endpoint: ep(1), version: 1, originNode: 2, ttlSeconds: 60 }] })), 10.25, '10.0.0.2:6000', '10.0.0.1:5000');
+    add(frame(1, MessageType.Query, encodeQuery({ keys: [parseClientKey('2:192.0.2.8/bob')], queryId: 10, answerRank: 0 })), 20, '10.0.0.1:5000', '239.255.77.77:7447');
+    const u1 = frame(3, MessageType.Update, encodeUpdate({ entries: [{ clientKey: key, endpoint: ep(1), version: 1, originNode: 3, ttlSeconds: 60 }] }));
     add(u1, 30, '10.0.0.3:7000', '239.255.77.77:7447');
-    add(frame(4, MessageType.Update, encodeUpdate({ entry: { clientKey: key, endpoint: ep(2), version: 1, originNode: 4, ttlSeconds: 60 } })), 31, '10.0.0.4:7000', '239.255.77.77:7447');
+    add(frame(4, MessageType.Update, encodeUpdate({ entries: [{ clientKey: key, endpoint: ep(2), version: 1, originNode: 4, ttlSeconds: 60 }] })), 31, '10.0.0.4:7000', '239.255.77.77:7447');
     add(u1, 40, '10.0.0.3:7000', '239.255.77.77:7447'); // the same frame again: a replay
-    add(frame(5, MessageType.Update, encodeUpdate({ entry: { clientKey: key, endpoint: ep(9), version: 9, originNode: 5, ttlSeconds: 60 } }), other), 50, '10.0.0.5:7000', '239.255.77.77:7447'); // forged
+    add(frame(5, MessageType.Update, encodeUpdate({ entries: [{ clientKey: key, endpoint: ep(9), version: 9, originNode: 5, ttlSeconds: 60 }] }), other), 50, '10.0.0.5:7000', '239.255.77.77:7447'); // forged
     const s = b.result();
     assert.equal(s.queries, 3);
     assert.equal(s.retries, 1);

@@ -49,7 +49,7 @@ describe('two processes on loopback multicast', function () {
     assert.ok(!a.events.some((e) => e.event === 'busy-end'), 'A was still in its busy loop when B got the REPLY');
     assert.equal(reply.header.senderNode, 1);
     assert.equal(reply.unicast, true);
-    assert.deepEqual(reply.message.reply.entry.endpoint, { address: '198.51.100.10', port: 1701, name: 'lns-1' });
+    assert.deepEqual(reply.message.reply.entries[0].endpoint, { address: '198.51.100.10', port: 1701, name: 'lns-1' });
     const rtt = reply.at - sent.at;
     console.log(`      REPLY ${rtt.toFixed(2)} ms after the QUERY, while A was busy (busy since ${busy.at.toFixed(0)} ms in A's clock)`);
     await a.wait((e) => e.event === 'busy-end', 5000, 'busy-end');

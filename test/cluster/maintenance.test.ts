@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import type { ConfigInput } from '../../src/daemon/config';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import { addonOrSkip } from '../helpers/addon';
 import { encodeFrame } from '../../src/codec/frame';
 import { rawSender, sendRaw, testGroup, testKeyring } from '../helpers/loopback';
@@ -21,6 +21,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, ms: number, ok: () => boolean): Promise<void> {
   const end = Date.now() + ms;
   while (!ok()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+async function untilAsync(what: string, ms: number, ok: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
     if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
     await sleep(20);
   }
@@ -78,7 +86,7 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     const o = await b.ready;
     assert.equal(o?.end, 'complete');
     assert.equal(o?.sourceNode, 1);
-    assert.equal(b.table.stats().size, N, 'every entry and the marker arrived');
+    assert.equal(b.directory.stats().size, N, 'every entry and the marker arrived');
     for (const i of [0, 1, 500, 2999]) {
       const x = lookup(a, key(i))!;
       const y = lookup(b, key(i))!;
@@ -87,8 +95,8 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
       assert.ok(Math.abs(y.expiresSeconds - x.expiresSeconds) <= 1, 'expiry agrees');
     }
     assert.equal(lookup(b, key(7))!.endpoint, undefined, 'the withdraw marker was synced');
-    assert.equal(b.table.digest(64).equals(a.table.digest(64)), true);
-    assert.ok(a.syncServer.counters.chunksSent >= 3000 / 40);
+    assert.equal((await b.directory.digest(64)).equals(await a.directory.digest(64)), true);
+    assert.ok(a.maintenance.syncServer.counters.chunksSent >= 3000 / 40);
     // b routes a known client as a did, without asking anyone
     assert.deepEqual((await b.route(key(42))).endpoint, lookup(a, key(42))!.endpoint);
     assert.equal(b.router.counters.misses, 0);
@@ -103,7 +111,7 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     const o = await b.ready;
     assert.equal(o?.end, 'complete');
     assert.equal(o?.sourceNode, 1);
-    assert.equal(b.table.stats().size, 500);
+    assert.equal(b.directory.stats().size, 500);
   });
 
   it('withdraw deletes everywhere; an older UPDATE cannot bring the entry back; the next call gets a newer entry', async () => {
@@ -112,11 +120,11 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     const first = await a.route(key(1));
     await until('b stores the UPDATE', 2000, () => !!lookup(b, key(1))?.endpoint);
     assert.ok(b.withdraw(key(1)));
-    await until('a stores the marker', 2000, () => a.withdrawals.counters.applied === 1);
+    await until('a stores the marker', 2000, () => a.maintenance.withdrawals.counters.applied === 1);
     assert.equal(lookup(a, key(1))!.endpoint, undefined);
     assert.equal(a.directory.lookup(clientKeyBytes(parseClientKey(key(1)))), undefined);
     // the old entry arrives again (a late or replayed-by-a-peer UPDATE): ignored
-    a.link.update({ clientKey: parseClientKey(key(1)), endpoint: first.endpoint, version: first.version, originNode: 1, ttlSeconds: 600 });
+    a.link.update([{ clientKey: parseClientKey(key(1)), keyBytes: clientKeyBytes(parseClientKey(key(1))), endpoint: first.endpoint, version: first.version, originNode: 1, ttlSeconds: 600 }]);
     await sleep(100);
     assert.equal(lookup(b, key(1))!.endpoint, undefined, 'the marker keeps the older entry out');
     const again = await b.route(key(1));
@@ -133,33 +141,33 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     // as after a partition: each side made its own entry for the same clients
     for (let i = 0; i < 50; i++) {
       const k = clientKeyBytes(parseClientKey(key(i)));
-      a.directory.store(k, ENDPOINTS[0], 3, 1, 600);
-      b.directory.store(k, ENDPOINTS[1], i % 2 ? 3 : 4, 2, 600); // v3 ties go to the higher origin: b's
-      if (i < 10) a.directory.store(clientKeyBytes(parseClientKey(key(1000 + i))), ENDPOINTS[2], 1, 1, 600); // only a has these
+      a.directory.apply(k, { endpoint: ENDPOINTS[0], version: 3, originNode: 1, ttlSeconds: 600 });
+      b.directory.apply(k, { endpoint: ENDPOINTS[1], version: i % 2 ? 3 : 4, originNode: 2, ttlSeconds: 600 }); // v3 ties go to the higher origin: b's
+      if (i < 10) a.directory.apply(clientKeyBytes(parseClientKey(key(1000 + i))), { endpoint: ENDPOINTS[2], version: 1, originNode: 1, ttlSeconds: 600 }); // only a has these
     }
-    await until('digests agree', 10_000, () => a.table.digest(32).equals(b.table.digest(32)));
+    await untilAsync('digests agree', 10_000, async () => (await a.directory.digest(32)).equals(await b.directory.digest(32)));
     for (let i = 0; i < 50; i++) assert.equal(lookup(a, key(i))!.endpoint!.name, 'lns-b');
     for (let i = 0; i < 10; i++) assert.equal(lookup(b, key(1000 + i))!.endpoint!.name, 'lns-c');
-    assert.equal(a.applier.counters.conflictsRepaired, 50);
-    assert.ok(a.antiEntropy!.counters.digestMismatches >= 1);
+    assert.equal(a.maintenance.applier.counters.conflictsRepaired, 50);
+    assert.ok(a.maintenance.antiEntropy!.counters.digestMismatches >= 1);
     await sleep(700);
-    assert.ok(a.antiEntropy!.counters.digestsMatched + b.antiEntropy!.counters.digestsMatched >= 1, 'then they match');
+    assert.ok(a.maintenance.antiEntropy!.counters.digestsMatched + b.maintenance.antiEntropy!.counters.digestsMatched >= 1, 'then they match');
   });
 
   it('withdrawAll clears every node', async () => {
     const a = await start(1, { sync: { enabled: false } });
     const b = await start(2, { sync: { enabled: false } });
     await a.routeBatch(Array.from({ length: 300 }, (_, i) => key(i)));
-    await until('b has them', 3000, () => b.table.stats().size === 300);
+    await until('b has them', 3000, () => b.directory.stats().size === 300);
     assert.equal(b.withdrawAll(), 300);
-    await until('a applied every marker', 3000, () => a.withdrawals.counters.applied === 300);
+    await until('a applied every marker', 3000, () => a.maintenance.withdrawals.counters.applied === 300);
     for (const i of [0, 150, 299]) assert.equal(a.directory.lookup(clientKeyBytes(parseClientKey(key(i)))), undefined);
   });
 
   it('authenticated frames of types 4-7 with broken bodies are counted, and the node carries on', async () => {
     const a = await start(1, { sync: { enabled: false }, antiEntropy: { enabled: true, intervalMs: 60_000 } });
     await a.routeBatch(Array.from({ length: 50 }, (_, i) => key(i)));
-    const before = a.table.digest(16);
+    const before = await a.directory.digest(16);
     const tx = await rawSender();
     const rng = new Prng(11);
     const sent = { 4: 0, 5: 0, 6: 0, 7: 0 } as Record<number, number>;
@@ -180,7 +188,7 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     };
     await until('every broken body is counted', 5000, () => Object.values(malformed()).reduce((x, y) => x + y, 0) + st().responder.queueFull >= 2000);
     assert.deepEqual(malformed(), sent, `queue full: ${st().responder.queueFull}`);
-    assert.equal(a.table.digest(16).equals(before), true, 'no entry changed');
+    assert.equal((await a.directory.digest(16)).equals(before), true, 'no entry changed');
     assert.equal((await a.route(key(3))).source, 'local', 'still routing');
   });
 });

@@ -60,7 +60,7 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
     c = new NetnsCluster(lan, dir, 3, () =>
       [
         // time-outs with room for a 2-core VM running three nodes, 10,000 clients and their endpoints
-        'query: { count: 6, intervalMs: 15, timeoutMs: 50, directCount: 2, directTimeoutMs: 50, updateRepeats: 3 }',
+        'query: { count: 6, intervalMs: 15, timeoutMs: 50, updateRepeats: 3 }',
         'selection: { policy: round-robin }',
         'sync: { timeoutMs: 20000, retryMs: 200, retries: 5 }',
         'antiEntropy: { intervalMs: 1000, buckets: 64 }',

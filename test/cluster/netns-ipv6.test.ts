@@ -40,7 +40,7 @@ describe('IPv6 between two network namespaces', function () {
     const reply = await b.wait((e) => e.event === 'frame' && e.message?.reply?.queryId === 6, 3000, 'the REPLY');
     assert.equal(reply.from, lan.hosts[0].ipv6);
     assert.equal(reply.unicast, true);
-    assert.deepEqual(reply.message.reply.entry.endpoint, { address: '2001:db8::10', port: 1701, name: 'lns-v6' });
+    assert.deepEqual(reply.message.reply.entries[0].endpoint, { address: '2001:db8::10', port: 1701, name: 'lns-v6' });
     // and an UPDATE multicast over IPv6 reaches the other directory
     await b.request({ op: 'update', key: '2:10.9.9.9/w', endpoint: { address: '2001:db8::11', port: 443, name: '' }, version: 1, origin: 2 }, 'sent');
     for (let i = 0; ; i++) {

@@ -18,16 +18,17 @@ import {
 } from '../../src/codec/cluster-messages';
 import { ProtocolError } from '../../src/codec/errors';
 import { protoType } from '../../src/codec/proto';
-import { CHUNK_BODY_MAX } from '../../src/cluster/sync-server';
+import { CHUNK_BODY_MAX } from '../../src/directory/maintenance/sync-server';
 import { Prng } from '../helpers/prng';
 
 const k = (i: number) => parseClientKey(`5:${String(1e9 + i)}/${'u'.repeat(i % 60)}${i}`);
 
 describe('cluster-maintenance messages (pure)', () => {
   it('SYNC_REQUEST round-trips; a bucket bitmap selects keys by their hash', () => {
-    const r = { requestId: 7, cursor: 12345, maxChunks: 16, bucketCount: 20, buckets: bucketBitmap(20, [0, 9, 19]) };
+    const r = { requestId: 7, cursor: 12345, maxChunks: 16, bucketCount: 20, buckets: bucketBitmap(20, [0, 9, 19]), answerRank: 0 };
     const back = decodeSyncRequest(encodeSyncRequest(r));
     assert.deepEqual(back, r);
+    assert.equal(decodeSyncRequest(encodeSyncRequest({ ...r, answerRank: 2 })).answerRank, 2);
     assert.deepEqual([0, 9, 19, 20, 29, 1].map((h) => wantsKey(back, h)), [true, true, true, true, true, false]);
     assert.equal(wantsKey({ ...r, bucketCount: 0 }, 5), true, 'no buckets: every key');
     assert.equal(decodeSyncRequest(encodeSyncRequest({ ...r, maxChunks: 0 })).maxChunks, 1);

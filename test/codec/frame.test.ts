@@ -18,7 +18,7 @@ describe('frame (pure)', () => {
   });
 
   it('decodes what it encodes and refuses another key', () => {
-    const body = encodeQuery({ clientKey: parseClientKey('2:192.0.2.1/a'), queryId: 3 });
+    const body = encodeQuery({ keys: [parseClientKey('2:192.0.2.1/a')], queryId: 3, answerRank: 0 });
     const f = encodeFrame({ type: MessageType.Query, keyId: 5, senderNode: 1, bootEpoch: 2, sequence: 3n, timestampMs: 1000n }, body, ring);
     const ok = inspectFrame(f, { keyring: ring, nowMs: 1000 });
     assert.equal(ok.verdict, 'accepted');

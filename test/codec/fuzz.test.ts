@@ -26,8 +26,10 @@ describe('fuzz: both codecs agree on 100,000 random and mutated frames', functio
     let decodedCompared = 0;
     for (let i = 0; i < COUNT; i++) {
       const { kind, frame } = fuzzFrame(rng, ctx);
-      const ts = inspectFrame(frame, { keyring, nowMs: now, selfNode: 9 });
-      const nat = codec.inspectFrame(frame, keyring, now, 9);
+      // every other frame as a node in another boot epoch than the frames' own id: a duplicate id
+      const selfBootEpoch = i % 2 ? 100 : 200;
+      const ts = inspectFrame(frame, { keyring, nowMs: now, selfNode: 9, selfBootEpoch });
+      const nat = codec.inspectFrame(frame, keyring, now, 9, selfBootEpoch);
       if (ts.verdict !== nat.verdict) {
         assert.fail(`seed ${seed} frame ${i} (${kind}): TypeScript says ${ts.verdict}, native says ${nat.verdict}\n${frame.toString('hex')}`);
       }
@@ -42,7 +44,7 @@ describe('fuzz: both codecs agree on 100,000 random and mutated frames', functio
     console.log(`      seed ${seed}: ${JSON.stringify(tally)}; ${decodedCompared} decoded bodies compared`);
     assert.equal(Object.values(tally).reduce((a, b) => a + b, 0), COUNT);
     // The generator must reach every stage, or the agreement proves little.
-    for (const v of ['accepted', 'ownFrame', 'malformedBody', 'badTag', 'badMagic', 'truncated', 'oversize', 'badLength', 'unknownKey', 'unknownType', 'stale']) {
+    for (const v of ['accepted', 'ownFrame', 'duplicateNode', 'malformedBody', 'badTag', 'badMagic', 'truncated', 'oversize', 'badLength', 'unknownKey', 'unknownType', 'stale']) {
       assert.ok(tally[v] > 50, `fuzz reached ${v} only ${tally[v]} times`);
     }
     assert.ok(decodedCompared > 5000, `only ${decodedCompared} decoded bodies compared`);

@@ -39,10 +39,10 @@ describe('shared vectors: TypeScript reference codec', () => {
   }
   for (const v of frameVectors.frames) {
     it(`frame: ${v.description} -> ${v.verdict}`, () => {
-      if (v.verdict === 'accepted' || v.verdict === 'unknownType' || v.verdict === 'malformedBody' || v.verdict === 'ownFrame' || v.verdict === 'stale') {
+      if (['accepted', 'unknownType', 'malformedBody', 'ownFrame', 'duplicateNode', 'stale'].includes(v.verdict)) {
         assert.equal(encodeFrame(header(v.header), hex(v.body), keyring).toString('hex'), v.frame);
       }
-      const r = inspectFrame(hex(v.frame), { keyring, nowMs: BigInt(frameVectors.nowMs), selfNode: frameVectors.selfNode });
+      const r = inspectFrame(hex(v.frame), { keyring, nowMs: BigInt(frameVectors.nowMs), selfNode: frameVectors.selfNode, selfBootEpoch: frameVectors.selfBootEpoch });
       assert.equal(r.verdict, v.verdict);
     });
   }
@@ -76,10 +76,10 @@ describe('shared vectors: native codec (addon in process)', () => {
   }
   for (const v of frameVectors.frames) {
     it(`frame: ${v.description} -> ${v.verdict}`, () => {
-      if (['accepted', 'unknownType', 'malformedBody', 'ownFrame', 'stale'].includes(v.verdict)) {
+      if (['accepted', 'unknownType', 'malformedBody', 'ownFrame', 'duplicateNode', 'stale'].includes(v.verdict)) {
         assert.equal(codec.buildFrame(header(v.header), hex(v.body), keyring).toString('hex'), v.frame);
       }
-      assert.equal(codec.inspectFrame(hex(v.frame), keyring, BigInt(frameVectors.nowMs), frameVectors.selfNode).verdict, v.verdict);
+      assert.equal(codec.inspectFrame(hex(v.frame), keyring, BigInt(frameVectors.nowMs), frameVectors.selfNode, frameVectors.selfBootEpoch).verdict, v.verdict);
     });
   }
 });

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { encodeUpdate } from '../../src/codec/messages';
-import { createNode } from '../../src/daemon/node';
-import { loadSnapshot, SnapshotError, writeSnapshot } from '../../src/daemon/snapshot';
+import { createNode } from '../../src/daemon/create-node';
+import { loadSnapshot, SnapshotError, writeSnapshot } from '../../src/directory/snapshot';
 import { addonOrSkip } from '../helpers/addon';
 import { testGroup, testKeyring } from '../helpers/loopback';
 
@@ -26,7 +26,7 @@ describe('table snapshots', function () {
     node: { id },
     cluster: { ...testGroup(), interface: '127.0.0.1' },
     directory: { capacity: 10_000, snapshotFile: file },
-    query: { count: 1, intervalMs: 5, timeoutMs: 5, direct: false },
+    query: { count: 1, intervalMs: 5, timeoutMs: 5 },
     endpoints: [1, 2, 3].map((i) => ({ name: `lns-${i}`, address: `198.51.100.${i}`, port: 1701 })),
   });
 
@@ -63,7 +63,7 @@ describe('table snapshots', function () {
     const b = await createNode(config(file), { keyring: testKeyring() });
     try {
       assert.equal(b.stats().snapshots.damaged, 1);
-      assert.equal(b.table.stats().size, 0);
+      assert.equal(b.directory.stats().size, 0);
       assert.throws(() => loadSnapshot(b.directory, file), (e: Error) => e instanceof SnapshotError && /checksum/.test(e.message));
       writeFileSync(file, 'not a snapshot at all');
       assert.throws(() => loadSnapshot(b.directory, file), /bad magic/);
@@ -80,11 +80,11 @@ describe('table snapshots', function () {
     const now = Math.floor(Date.now() / 1000);
     const short = clientKeyBytes(parseClientKey('2:10.3.0.1/short'));
     const long = clientKeyBytes(parseClientKey('2:10.3.0.2/long'));
-    a.directory.store(short, { address: '198.51.100.1', port: 1701, name: 'lns-1' }, 1, 1, 5);
-    a.directory.store(long, { address: '198.51.100.1', port: 1701, name: 'lns-1' }, 1, 1, 3600);
+    a.directory.apply(short, { endpoint: { address: '198.51.100.1', port: 1701, name: 'lns-1' }, version: 1, originNode: 1, ttlSeconds: 5 });
+    a.directory.apply(long, { endpoint: { address: '198.51.100.1', port: 1701, name: 'lns-1' }, version: 1, originNode: 1, ttlSeconds: 3600 });
     assert.equal(writeSnapshot(a.directory, file, now), 2);
-    a.table.clear();
-    a.directory.store(long, { address: '198.51.100.2', port: 1701, name: 'lns-2' }, 5, 2, 3600); // newer, from the cluster
+    a.directory.clear();
+    a.directory.apply(long, { endpoint: { address: '198.51.100.2', port: 1701, name: 'lns-2' }, version: 5, originNode: 2, ttlSeconds: 3600 }); // newer, from the cluster
     const r = loadSnapshot(a.directory, file, now + 10);
     assert.deepEqual(r, { loaded: 1, expired: 1 });
     assert.equal(a.directory.lookup(short), undefined);
@@ -97,14 +97,14 @@ describe('table snapshots', function () {
     const a = await createNode(config(file), { keyring: testKeyring() });
     const gone = clientKeyBytes(parseClientKey('2:10.4.0.1/gone'));
     const kept = clientKeyBytes(parseClientKey('2:10.4.0.2/kept'));
-    a.directory.store(gone, { address: '198.51.100.1', port: 1701, name: 'lns-1' }, 3, 1, 3600);
-    a.directory.store(kept, { address: '198.51.100.2', port: 1701, name: 'lns-2' }, 1, 1, 3600);
+    a.directory.apply(gone, { endpoint: { address: '198.51.100.1', port: 1701, name: 'lns-1' }, version: 3, originNode: 1, ttlSeconds: 3600 });
+    a.directory.apply(kept, { endpoint: { address: '198.51.100.2', port: 1701, name: 'lns-2' }, version: 1, originNode: 1, ttlSeconds: 3600 });
     assert.ok(a.withdraw('2:10.4.0.1/gone'));
     assert.equal(writeSnapshot(a.directory, file), 2);
-    a.table.clear();
+    a.directory.clear();
     assert.deepEqual(loadSnapshot(a.directory, file), { loaded: 2, expired: 0 });
-    assert.equal(a.directory.withdrawnVersion(gone), 4);
-    assert.equal(a.directory.store(gone, { address: '198.51.100.1', port: 1701, name: 'lns-1' }, 3, 1, 3600), 'ignored', 'the old entry stays deleted');
+    assert.deepEqual([a.directory.peek(gone)?.endpoint, a.directory.peek(gone)?.version], [undefined, 4], 'the marker came back');
+    assert.equal(a.directory.apply(gone, { endpoint: { address: '198.51.100.1', port: 1701, name: 'lns-1' }, version: 3, originNode: 1, ttlSeconds: 3600 }), 'ignored', 'the old entry stays deleted');
     assert.equal(a.directory.lookup(kept)!.endpoint.name, 'lns-2');
     await a.close();
   });
@@ -112,7 +112,7 @@ describe('table snapshots', function () {
   it('still reads a version 1 snapshot (entries only)', async () => {
     const file = join(dir, 'v1.snap');
     const now = Math.floor(Date.now() / 1000);
-    const body = encodeUpdate({ entry: { clientKey: parseClientKey('2:10.5.0.1/old'), endpoint: { address: '198.51.100.3', port: 1701, name: 'lns-3' }, version: 2, originNode: 1, ttlSeconds: 600 } });
+    const body = encodeUpdate({ entries: [{ clientKey: parseClientKey('2:10.5.0.1/old'), endpoint: { address: '198.51.100.3', port: 1701, name: 'lns-3' }, version: 2, originNode: 1, ttlSeconds: 600 }] });
     const head = Buffer.alloc(9);
     head.write('AFSN', 'latin1');
     head[4] = 1;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import { addonOrSkip } from '../helpers/addon';
 import { testGroup, testKeyring } from '../helpers/loopback';
 
@@ -23,7 +23,8 @@ describe('router under a stalled JS thread (addon, loopback)', function () {
             cluster: { ...net, interface: '127.0.0.1' },
             // no direct round: a time-out here means deciding alone
             // one QUERY, so the stall falls after the last one, inside its time-out
-            query: { count: 1, intervalMs: 10, timeoutMs: 20, direct: false, updateRepeats: 1 },
+            query: { count: 1, intervalMs: 10, timeoutMs: 20, updateRepeats: 1 },
+            agreement: { enabled: false },
             selection: { policy: 'round-robin' },
             sync: { enabled: false },
             endpoints: ['198.51.100.1', '198.51.100.2', '198.51.100.3'].map((address, i) => ({ name: `lns-${i}`, address, port: 1701 })),
@@ -44,7 +45,7 @@ describe('router under a stalled JS thread (addon, loopback)', function () {
       const k = clientKeyBytes(parseClientKey(key));
       for (let t = 0; t < 200 && !b.directory.lookup(k); t++) await new Promise((r) => setTimeout(r, 5));
       assert.ok(b.directory.lookup(k), "a's UPDATE reached b");
-      b.table.clear();
+      b.directory.clear();
       const pending = b.route(key); // the first QUERY goes out now
       const end = Date.now() + 150; // far past the time-out (20 ms)
       while (Date.now() < end) {

@@ -6,7 +6,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { IPv4Address, IPv4ProxyAddress, TransportProtocol, Command, V2ProxyProtocol } from 'proxy-protocol-js';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
-import type { AffinityNode } from '../../src/daemon/node';
+import type { AffinityNode } from '../../src/daemon/create-node';
 import { CallStatus, PREAMBLE_HEADER, REQUEST_MAGIC } from '../../src/frontend/preamble';
 import { addonOrSkip } from '../helpers/addon';
 import { call, startCluster, startEndpoint, type TestEndpoint } from '../helpers/cluster';
@@ -116,7 +116,7 @@ describe('front ends against bad clients and endpoints', function () {
   it('moves a client off an endpoint that refuses, announces it, and connects it elsewhere', async () => {
     const key = '2:198.51.100.1/refused';
     const k = clientKeyBytes(parseClientKey(key));
-    node.directory.store(k, { address: '127.0.0.1', port: refusingPort, name: 'gone' }, 3, 9, 600);
+    node.directory.apply(k, { endpoint: { address: '127.0.0.1', port: refusingPort, name: 'gone' }, version: 3, originNode: 9, ttlSeconds: 600 });
     const failures = counters().endpointConnectFailures;
     const r = await call(fe(0), key);
     assert.equal(r.response?.status, CallStatus.Accepted);
@@ -128,7 +128,7 @@ describe('front ends against bad clients and endpoints', function () {
 
   it('closes a call whose endpoint hangs after the idle time-out, and counts it', async () => {
     const key = '2:198.51.100.2/hangs';
-    node.directory.store(clientKeyBytes(parseClientKey(key)), { address: '127.0.0.1', port: hangingPort, name: 'hangs' }, 1, 9, 600);
+    node.directory.apply(clientKeyBytes(parseClientKey(key)), { endpoint: { address: '127.0.0.1', port: hangingPort, name: 'hangs' }, version: 1, originNode: 9, ttlSeconds: 600 });
     const idle = counters().idleTimeouts;
     const t0 = Date.now();
     const r = await call(fe(0), key, { keepOpen: true });

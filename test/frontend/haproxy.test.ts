@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
-import type { AffinityNode } from '../../src/daemon/node';
+import type { AffinityNode } from '../../src/daemon/create-node';
 import { addonOrSkip } from '../helpers/addon';
 import { startCluster, startEndpoint, type TestEndpoint } from '../helpers/cluster';
 import { until } from '../helpers/loopback';

@@ -8,7 +8,7 @@ import { formatClientKey, parseClientKey } from '../../src/codec/client-key';
 import { HEADER_SIZE, parseHeader, TAG_SIZE, type FrameHeader } from '../../src/codec/frame';
 import { decodeMessage, type Message } from '../../src/codec/messages';
 import type { ConfigInput } from '../../src/daemon/config';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import { type CallResponse, decodeCallResponse, encodeCallRequest, preambleLength, RESPONSE_MAGIC } from '../../src/frontend/preamble';
 import { testGroup, testKeyring } from './loopback';
 

@@ -2,9 +2,10 @@
 import dgram from 'node:dgram';
 
 import { clientKeyBytes, type ClientKey } from '../../src/codec/client-key';
-import { addressBytes, type Endpoint } from '../../src/codec/endpoint';
+import { addressBytes, addressText, type Endpoint } from '../../src/codec/endpoint';
 import { type Keyring, parseHeader } from '../../src/codec/frame';
 import { Waiter } from './waiter';
+import { standaloneResponderOptions } from '../../src/daemon/options';
 import { type NativeAffinityTable, type NativeResponder, type InboundFrame, native } from '../../src/native';
 
 export const testKeyring = (fill = 0x42, id = 1): Keyring => ({ keys: [{ id, secret: Buffer.alloc(32, fill) }], sendKeyId: id });
@@ -17,6 +18,7 @@ export function testGroup(): { group: string; port: number } {
 export class TestNode {
   readonly table: NativeAffinityTable;
   readonly responder: NativeResponder;
+  readonly bootEpoch = Math.floor(Date.now() / 1000);
   private readonly inbound = new Waiter<InboundFrame>();
   readonly frames = this.inbound.items;
 
@@ -25,7 +27,8 @@ export class TestNode {
     this.table = new a.AffinityTable(1 << 16, 256);
     this.responder = new a.Responder(
       this.table,
-      { nodeId, bootEpoch: Math.floor(Date.now() / 1000), group: net.group, port: net.port, interface: '127.0.0.1', keyring, ...extra },
+      // no HELLOs unless a test asks: they would add to the counts tests make
+      standaloneResponderOptions({ nodeId, bootEpoch: this.bootEpoch, group: net.group, port: net.port, interface: '127.0.0.1', keyring, helloIntervalMs: 0, ...extra }),
       (frames) => frames.forEach((f) => this.inbound.push(f)),
     );
   }
@@ -34,6 +37,12 @@ export class TestNode {
     const id = this.table.internEndpoint(addressBytes(ep.address), ep.port, Buffer.from(ep.name));
     this.table.upsert(clientKeyBytes(key), id, version, origin, ttl);
   }
+
+  /** The Endpoint a registry id of this node's table names (compact REPLYs carry ids). */
+  endpointOf = (id: number): Endpoint => {
+    const e = this.table.endpoint(id)!;
+    return { address: addressText(e.address), port: e.port, name: e.name.toString('utf8') };
+  };
 
   waitFrame(pred: (f: InboundFrame) => boolean, timeoutMs: number): Promise<InboundFrame> {
     return this.inbound.wait(pred, timeoutMs, () => `node ${this.nodeId}: no matching frame within ${timeoutMs} ms`);
@@ -44,7 +53,8 @@ export class TestNode {
   }
 }
 
-export const frameType = (f: InboundFrame): number => parseHeader(f.data).header?.type ?? -1;
+/** The message type of a frame the responder delivered; a REPLY comes decoded (native/inbound_queue.h CompactReply, first octet 0x52). */
+export const frameType = (f: InboundFrame): number => (f.data[0] === 0x52 ? 2 : (parseHeader(f.data).header?.type ?? -1));
 
 /** A plain UDP socket that sends crafted datagrams to the group. */
 export async function rawSender(): Promise<dgram.Socket> {

@@ -49,7 +49,7 @@ export class NetnsCluster {
   readonly others: ChildProcess[] = [];
   readonly keyFile: string;
 
-  constructor(readonly lan: Lan, readonly dir: string, readonly nodes: number, private readonly yaml: (i: number) => string = () => '') {
+  constructor(readonly lan: Lan, readonly dir: string, readonly nodes: number, public yaml: (i: number) => string = () => '') {
     this.keyFile = join(dir, 'cluster.key');
     this.setKeys(`1 ${'5e'.repeat(32)} send`);
   }
@@ -71,11 +71,49 @@ export class NetnsCluster {
     return `${this.lan.hosts[i].ipv4}:${FRONT_PORT}`;
   }
 
+  private endpointServer?: ChildProcess;
+  private endpointLines?: AsyncIterator<string>;
+
   async startEndpoints(): Promise<void> {
     const h = this.nodes;
     const eps = spawn(this.lan.exec(h)[0], [...this.lan.exec(h).slice(1), ...tsx('test/fixtures/endpoint-server.ts'), this.epHost, 'lns-a:1701', 'lns-b:1702', 'lns-c:1703'], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.others.push(eps);
+    this.endpointServer = eps;
+    this.endpointLines = createInterface({ input: eps.stdout! })[Symbol.asyncIterator]();
     await started(eps, /^ready$/, 'endpoints');
+  }
+
+  /** What the endpoints see now: clients whose live links are on more than one endpoint, and every client ever split. */
+  async endpointReport(): Promise<{ splitNow: string[]; everSplit: string[] }> {
+    this.endpointServer!.stdin!.write('report\n');
+    for (;;) {
+      const { value, done } = await this.endpointLines!.next();
+      if (done) throw new Error('the endpoint server ended');
+      if (value.startsWith('{')) return JSON.parse(value);
+    }
+  }
+
+  /** Long-lived bundles (test/fixtures/held-bundles.ts) from the client host; stop() ends them and resolves with where their links are. */
+  holdBundles(o: { clients: number; links: number; prefix: string; gapMs: number; startGapMs: number; redialMs: number; keyBase?: number; frontOf?: number[] }): {
+    status: () => Promise<{ key: string; landed: string[]; redials: number }[]>;
+    stop: () => Promise<{ key: string; landed: string[]; redials: number }[]>;
+  } {
+    const h = this.nodes + 1;
+    const fronts = Array.from({ length: this.nodes }, (_, i) => this.front(i));
+    const p = spawn(this.lan.exec(h)[0], [...this.lan.exec(h).slice(1), ...tsx('test/fixtures/held-bundles.ts'), JSON.stringify({ ...o, fronts })], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.others.push(p);
+    const lines = createInterface({ input: p.stdout! })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value);
+    return {
+      status: () => {
+        p.stdin!.write('status\n');
+        return next();
+      },
+      stop: () => {
+        p.stdin!.end();
+        return next();
+      },
+    };
   }
 
   configFile(i: number): string {

@@ -11,9 +11,11 @@ export interface EntryJson {
   ttlSeconds: number;
 }
 export type MessageJson =
-  | { query: { clientKey: string; queryId: number } }
-  | { reply: { queryId: number; entry: EntryJson } }
-  | { update: { entry: EntryJson } };
+  | { query: { keys: string[]; queryId: number; answerRank: number } }
+  | { reply: { queryId: number; entries: EntryJson[] } }
+  | { update: { entries: EntryJson[] } }
+  | { claim: { claimId: number; proposals: EntryJson[] } }
+  | { hello: { state: number; intervalMs: number; entries: number } };
 
 const entryToJson = (e: Entry): EntryJson => ({
   clientKey: formatClientKey(e.clientKey),
@@ -27,18 +29,24 @@ const entryFromJson = (e: EntryJson): Entry => ({ ...e, clientKey: parseClientKe
 export function messageToJson(m: Message): MessageJson {
   switch (m.type) {
     case MessageType.Query:
-      return { query: { clientKey: formatClientKey(m.query.clientKey), queryId: m.query.queryId } };
+      return { query: { keys: m.query.keys.map(formatClientKey), queryId: m.query.queryId, answerRank: m.query.answerRank } };
     case MessageType.Reply:
-      return { reply: { queryId: m.reply.queryId, entry: entryToJson(m.reply.entry) } };
+      return { reply: { queryId: m.reply.queryId, entries: m.reply.entries.map(entryToJson) } };
     case MessageType.Update:
-      return { update: { entry: entryToJson(m.update.entry) } };
+      return { update: { entries: m.update.entries.map(entryToJson) } };
+    case MessageType.Claim:
+      return { claim: { claimId: m.claim.claimId, proposals: m.claim.proposals.map(entryToJson) } };
+    case MessageType.Hello:
+      return { hello: { ...m.hello } };
   }
 }
 
 export function messageFromJson(j: MessageJson): Message {
-  if ('query' in j) return { type: MessageType.Query, query: { clientKey: parseClientKey(j.query.clientKey), queryId: j.query.queryId } };
-  if ('reply' in j) return { type: MessageType.Reply, reply: { queryId: j.reply.queryId, entry: entryFromJson(j.reply.entry) } };
-  return { type: MessageType.Update, update: { entry: entryFromJson(j.update.entry) } };
+  if ('query' in j) return { type: MessageType.Query, query: { keys: j.query.keys.map(parseClientKey), queryId: j.query.queryId, answerRank: j.query.answerRank } };
+  if ('reply' in j) return { type: MessageType.Reply, reply: { queryId: j.reply.queryId, entries: j.reply.entries.map(entryFromJson) } };
+  if ('update' in j) return { type: MessageType.Update, update: { entries: j.update.entries.map(entryFromJson) } };
+  if ('claim' in j) return { type: MessageType.Claim, claim: { claimId: j.claim.claimId, proposals: j.claim.proposals.map(entryFromJson) } };
+  return { type: MessageType.Hello, hello: { ...j.hello } };
 }
 
 /** The native decoder's plain object, in the same JSON form. */
@@ -58,7 +66,16 @@ export function nativeToJson(type: number, o: Record<string, unknown>): MessageJ
       ttlSeconds: e.ttlSeconds,
     };
   };
-  if (type === MessageType.Query) return { query: { clientKey: key(o.clientKey as NKey), queryId: o.queryId as number } };
-  if (type === MessageType.Reply) return { reply: { queryId: o.queryId as number, entry: entry(o.entry as NEntry) } };
-  return { update: { entry: entry(o.entry as NEntry) } };
+  switch (type) {
+    case MessageType.Query:
+      return { query: { keys: (o.keys as NKey[]).map(key), queryId: o.queryId as number, answerRank: o.answerRank as number } };
+    case MessageType.Reply:
+      return { reply: { queryId: o.queryId as number, entries: (o.entries as NEntry[]).map(entry) } };
+    case MessageType.Update:
+      return { update: { entries: (o.entries as NEntry[]).map(entry) } };
+    case MessageType.Claim:
+      return { claim: { claimId: o.claimId as number, proposals: (o.proposals as NEntry[]).map(entry) } };
+    default:
+      return { hello: { state: o.state as number, intervalMs: o.intervalMs as number, entries: o.entries as number } };
+  }
 }

@@ -32,7 +32,7 @@ describe('fuzz: 100,000 random and mutated frames through a live socket', functi
       while (sent < COUNT) {
         const { frame } = fuzzFrame(rng, ctx);
         const now = Date.now();
-        const r = inspectFrame(frame, { keyring, nowMs: now, selfNode: 9 });
+        const r = inspectFrame(frame, { keyring, nowMs: now, selfNode: 9, selfBootEpoch: node.bootEpoch });
         // a timestamp within 1 s of the 30 s edge could be judged either way
         // by the time the node reads it: leave those out
         if (r.header && r.verdict === 'stale' || r.verdict === 'accepted') {
@@ -54,7 +54,7 @@ describe('fuzz: 100,000 random and mutated frames through a live socket', functi
       node.store(parseClientKey('2:10.0.0.1/after'), { address: '10.1.1.1', port: 1, name: '' });
       const b = new TestNode(10, net, keyring);
       try {
-        b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: parseClientKey('2:10.0.0.1/after'), queryId: 1 }) }]);
+        b.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [parseClientKey('2:10.0.0.1/after')], queryId: 1, answerRank: 0 }) }]);
         await b.waitFrame(() => true, 2000);
       } finally {
         b.close();

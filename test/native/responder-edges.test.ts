@@ -36,7 +36,7 @@ describe('native responder at its edges', function () {
     try {
       const key = parseClientKey('2:192.0.2.9/noname');
       const endpoint = { address: '198.51.100.20', port: 1701, name: '' };
-      b.responder.send([{ type: MessageType.Update, body: encodeUpdate({ entry: { clientKey: key, endpoint, version: 1, originNode: 2, ttlSeconds: 60 } }) }]);
+      b.responder.send([{ type: MessageType.Update, body: encodeUpdate({ entries: [{ clientKey: key, endpoint, version: 1, originNode: 2, ttlSeconds: 60 }] }) }]);
       await until(() => a.responder.stats().updatesApplied === 1, 3000, 'the update');
       const out = new Uint32Array(5);
       assert.equal(a.table.lookup(clientKeyBytes(key), out), true);

@@ -7,18 +7,20 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync } from 'node:fs';
 
+import { standaloneResponderOptions } from '../../src/daemon/options';
 import { native } from '../../src/native';
 
 const a = native();
 const table = new a.AffinityTable(16, 4);
-const options = {
+const options = standaloneResponderOptions({
   nodeId: 1,
   bootEpoch: 1,
   group: '239.255.77.1',
   port: 20000 + Math.floor(Math.random() * 20000),
   interface: '127.0.0.1',
   keyring: { keys: [{ id: 1, secret: Buffer.alloc(32, 0x42) }], sendKeyId: 1 },
-};
+  helloIntervalMs: 0,
+});
 const limit = (soft: number | string) => execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:`]);
 const gcAndWait = async () => {
   for (let i = 0; i < 5; i++) {

@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { encodeFrame, parseHeader } from '../../src/codec/frame';
-import { decodeReply, encodeQuery, encodeReply, encodeUpdate, MessageType } from '../../src/codec/messages';
+import { encodeQuery, encodeReply, encodeUpdate, MessageType } from '../../src/codec/messages';
+import { readCompactReply } from '../../src/transport/native-link';
+import { standaloneResponderOptions } from '../../src/daemon/options';
 import { addonOrSkip } from '../helpers/addon';
 import { frameType, rawSender, sendRaw, sleep, testGroup, testKeyring, TestNode, until } from '../helpers/loopback';
 
@@ -32,16 +34,17 @@ describe('native responder on loopback multicast (addon in process)', function (
     const a = open(1, net, testKeyring());
     const b = open(2, net, testKeyring());
     a.store(alice, lns1, 4, 1);
-    assert.equal(b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 99 }) }]), 1);
+    assert.equal(b.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [alice], queryId: 99, answerRank: 0 }) }]), 1);
     const f = await b.waitFrame((x) => frameType(x) === MessageType.Reply, 2000);
     assert.equal(f.unicast, true, 'the reply comes to the unicast socket');
-    const { header } = parseHeader(f.data);
-    assert.equal(header!.senderNode, 1);
-    const r = decodeReply(f.data.subarray(32, f.data.length - 16));
+    // decoded once, by b's I/O thread, with the endpoint interned in b's registry
+    const r = readCompactReply(f.data, b.endpointOf);
+    assert.equal(r.senderNode, 1);
     assert.equal(r.queryId, 99);
-    assert.deepEqual(r.entry.endpoint, lns1);
-    assert.equal(r.entry.version, 4);
-    assert.ok(r.entry.ttlSeconds > 590 && r.entry.ttlSeconds <= 600);
+    assert.deepEqual(r.entries[0].keyBytes, clientKeyBytes(alice));
+    assert.deepEqual(r.entries[0].endpoint, lns1);
+    assert.equal(r.entries[0].version, 4);
+    assert.ok(r.entries[0].ttlSeconds > 590 && r.entries[0].ttlSeconds <= 600);
     assert.equal(a.responder.stats().queriesAnswered, 1);
   });
 
@@ -49,7 +52,7 @@ describe('native responder on loopback multicast (addon in process)', function (
     const net = testGroup();
     const a = open(1, net, testKeyring());
     const b = open(2, net, testKeyring());
-    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 1 }) }]);
+    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [alice], queryId: 1, answerRank: 0 }) }]);
     await until(() => a.responder.stats().queriesUnanswered === 1, 2000, 'the unanswered query');
     await sleep(50);
     assert.equal(b.frames.length, 0);
@@ -60,7 +63,7 @@ describe('native responder on loopback multicast (addon in process)', function (
     const a = open(1, net, testKeyring());
     const b = open(2, net, testKeyring());
     const c = open(3, net, testKeyring());
-    const body = encodeUpdate({ entry: { clientKey: alice, endpoint: lns1, version: 2, originNode: 1, ttlSeconds: 120 } });
+    const body = encodeUpdate({ entries: [{ clientKey: alice, endpoint: lns1, version: 2, originNode: 1, ttlSeconds: 120 }] });
     a.responder.send([{ type: MessageType.Update, body }]);
     const out = new Uint32Array(5);
     await until(() => b.table.lookup(clientKeyBytes(alice), out) && c.table.lookup(clientKeyBytes(alice), out), 2000, 'the update in b and c');
@@ -75,7 +78,7 @@ describe('native responder on loopback multicast (addon in process)', function (
     const ring = testKeyring();
     const a = open(1, net, ring);
     const s = await rawSender();
-    const body = encodeUpdate({ entry: { clientKey: alice, endpoint: lns1, version: 1, originNode: 5, ttlSeconds: 60 } });
+    const body = encodeUpdate({ entries: [{ clientKey: alice, endpoint: lns1, version: 1, originNode: 5, ttlSeconds: 60 }] });
     const h = { type: MessageType.Update, keyId: 1, senderNode: 5, bootEpoch: 1000, sequence: 10n, timestampMs: BigInt(Date.now()) };
     const good = encodeFrame(h, body, ring);
     await sendRaw(s, encodeFrame(h, body, testKeyring(0x43)), net.port, net.group); // wrong secret
@@ -86,23 +89,30 @@ describe('native responder on loopback multicast (addon in process)', function (
     assert.equal(a.table.stats().size, 0, 'no bad frame changed the table');
     await sendRaw(s, good, net.port, net.group);
     await sendRaw(s, good, net.port, net.group); // replayed
-    await sendRaw(s, encodeFrame({ ...h, bootEpoch: 999, sequence: 50n }, body, ring), net.port, net.group); // older boot
-    await until(() => a.responder.stats().received === 7, 2000, '7 datagrams');
+    // another run of node 5 (an older boot epoch, fresh): its own window, so a
+    // second process with one id never locks the other out; replayed: refused
+    const older = encodeFrame({ ...h, bootEpoch: 999, sequence: 50n }, body, ring);
+    await sendRaw(s, older, net.port, net.group);
+    await sendRaw(s, older, net.port, net.group);
+    // up to 4 runs of one id are kept; a fifth, older, while all 4 are in use, is refused
+    for (const e of [1001, 1002]) await sendRaw(s, encodeFrame({ ...h, bootEpoch: e, sequence: 1n }, body, ring), net.port, net.group);
+    await sendRaw(s, encodeFrame({ ...h, bootEpoch: 998, sequence: 1n }, body, ring), net.port, net.group);
+    await until(() => a.responder.stats().received === 11, 2000, '11 datagrams');
     s.close();
     const v = a.responder.stats().verdicts;
     assert.deepEqual(
       { badTag: v.badTag, unknownKey: v.unknownKey, stale: v.stale, badMagic: v.badMagic, accepted: v.accepted, replay: v.replay },
-      { badTag: 1, unknownKey: 1, stale: 1, badMagic: 1, accepted: 1, replay: 2 },
+      { badTag: 1, unknownKey: 1, stale: 1, badMagic: 1, accepted: 4, replay: 3 },
     );
     assert.equal(a.table.stats().size, 1);
     assert.equal(a.responder.stats().updatesApplied, 1);
-    // the peer table knows node 5 from its one good frame; the bad frames
-    // before it created nothing, the two refused after it are charged to it
+    // the peer table knows node 5 from its good frames; the bad frames
+    // before the first created nothing, the three refused after are charged to it
     const peers = a.responder.peers();
     assert.equal(peers.length, 1);
     assert.deepEqual(
-      { nodeId: peers[0].nodeId, address: peers[0].address, accepted: peers[0].accepted, authFailures: peers[0].authFailures, lastSequence: peers[0].lastSequence },
-      { nodeId: 5, address: '127.0.0.1', accepted: 1, authFailures: 2, lastSequence: 10 },
+      { nodeId: peers[0].nodeId, address: peers[0].address, accepted: peers[0].accepted, authFailures: peers[0].authFailures, lastSequence: peers[0].lastSequence, bootEpoch: peers[0].bootEpoch },
+      { nodeId: 5, address: '127.0.0.1', accepted: 4, authFailures: 3, lastSequence: 1, bootEpoch: 1002 },
     );
   });
 
@@ -115,19 +125,21 @@ describe('native responder on loopback multicast (addon in process)', function (
     a.store(alice, lns1);
     // b rotates to send under key 2 before a knows key 2: refused
     b.responder.setKeyring({ keys: [k1, k2], sendKeyId: 2 });
-    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 1 }) }]);
+    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [alice], queryId: 1, answerRank: 0 }) }]);
     await until(() => a.responder.stats().verdicts.unknownKey === 1, 2000, 'the unknown key');
     a.responder.setKeyring({ keys: [k1, k2], sendKeyId: 2 });
-    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ clientKey: alice, queryId: 2 }) }]);
+    // b now accepts key 2 only: a REPLY reaches it only if a sends under key 2
+    b.responder.setKeyring({ keys: [k2], sendKeyId: 2 });
+    b.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [alice], queryId: 2, answerRank: 0 }) }]);
     const f = await b.waitFrame((x) => frameType(x) === MessageType.Reply, 2000);
-    assert.equal(parseHeader(f.data).header!.keyId, 2);
+    assert.equal(readCompactReply(f.data, b.endpointOf).queryId, 2);
   });
 
   it('delivers REPLYs to JS in bounded batches and counts what does not fit', async () => {
     const net = testGroup();
     const a = open(1, net, testKeyring(), { queueCapacity: 16, maxBatch: 4 });
     const ring = testKeyring();
-    const body = encodeReply({ queryId: 1, entry: { clientKey: alice, endpoint: lns1, version: 1, originNode: 7, ttlSeconds: 60 } });
+    const body = encodeReply({ queryId: 1, entries: [{ clientKey: alice, endpoint: lns1, version: 1, originNode: 7, ttlSeconds: 60 }] });
     const frames = Array.from({ length: 200 }, (_, i) =>
       encodeFrame({ type: MessageType.Reply, keyId: 1, senderNode: 7, bootEpoch: 1, sequence: BigInt(i + 1), timestampMs: BigInt(Date.now()) }, body, ring).toString('hex'),
     );
@@ -151,7 +163,7 @@ describe('native responder on loopback multicast (addon in process)', function (
     const net = testGroup();
     const a = open(1, net, testKeyring());
     const b = open(2, net, testKeyring());
-    const upd = (v: number) => [{ type: MessageType.Update, body: encodeUpdate({ entry: { clientKey: alice, endpoint: lns1, version: v, originNode: 2, ttlSeconds: 60 } }) }];
+    const upd = (v: number) => [{ type: MessageType.Update, body: encodeUpdate({ entries: [{ clientKey: alice, endpoint: lns1, version: v, originNode: 2, ttlSeconds: 60 }] }) }];
     a.responder.setMembership(false);
     b.responder.send(upd(1));
     await sleep(100);
@@ -164,11 +176,14 @@ describe('native responder on loopback multicast (addon in process)', function (
   it('reports socket errors with errno code, syscall and address', function () {
     const a = addonOrSkip(this);
     const t = new a.AffinityTable(16, 4);
-    const base = { nodeId: 1, bootEpoch: 1, port: 4000, keyring: testKeyring() };
+    const base = standaloneResponderOptions({ nodeId: 1, bootEpoch: 1, port: 4000, keyring: testKeyring(), group: '239.1.1.1', interface: '127.0.0.1' });
     assert.throws(() => new a.Responder(t, { ...base, group: '10.0.0.1', interface: '127.0.0.1' }, () => {}), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && /not a multicast/.test(e.message));
     assert.throws(() => new a.Responder(t, { ...base, group: '239.1.1.1', interface: 'nonsense' }, () => {}), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && e.syscall!.startsWith('inet_pton'));
     assert.throws(() => new a.Responder(t, { ...base, group: 'ff15::1', interface: 'nosuchif0' }, () => {}), (e: NodeJS.ErrnoException) => e.code === 'ENODEV' && (e as { address?: string }).address === 'nosuchif0');
     assert.throws(() => new a.Responder(t, { ...base, group: '239.1.1.1', interface: '192.0.2.123' }, () => {}), (e: NodeJS.ErrnoException) => e.code === 'EADDRNOTAVAIL' && e.syscall === 'bind');
     assert.throws(() => new a.Responder(t, { ...base, group: '239.1.1.1', interface: '127.0.0.1', keyring: { keys: [], sendKeyId: 1 } }, () => {}), /names no key/);
+    const { ...noSkew } = base;
+    delete (noSkew as Partial<typeof base>).maxSkewMs;
+    assert.throws(() => new a.Responder(t, noSkew as typeof base, () => {}), /maxSkewMs must be a number/, 'every option is required: the defaults are the schema\'s');
   });
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { monitor, request } from '../../src/control/client';
 import type { EntryView, PeerView } from '../../src/control/protocol';
-import { type AffinityNode, createNode } from '../../src/daemon/node';
+import { type AffinityNode, createNode } from '../../src/daemon/create-node';
 import { addonOrSkip } from '../helpers/addon';
 import { call, startEndpoint, type TestEndpoint } from '../helpers/cluster';
 import { testGroup, testKeyring } from '../helpers/loopback';
@@ -68,8 +68,7 @@ describe('operations: control sockets, metrics, health (a running node)', functi
     a = await createNode({ ...cfg(1), control: { socket: admin, readOnlySocket: ro }, management: { enabled: true, port: 0 } }, { keyring });
     b = await createNode(cfg(2), { keyring });
     await Promise.all([a.ready, b.ready]);
-    const m = a.management!;
-    http = `http://127.0.0.1:${(m as unknown as { server: { address(): { port: number } } }).server.address().port}`;
+    http = `http://127.0.0.1:${a.managementAddress()!.port}`;
   });
 
   after(async () => {
@@ -122,7 +121,7 @@ describe('operations: control sockets, metrics, health (a running node)', functi
   it('show entries with filters, show entry, show peers, show stats (both levels)', async () => {
     for (const sock of [admin, ro]) {
       const all = (await request(sock, { cmd: 'show-entries' })) as { entries: EntryView[]; matched: number };
-      assert.equal(all.matched, a.table.stats().size);
+      assert.equal(all.matched, a.directory.stats().size);
       const one = (await request(sock, { cmd: 'show-entries', filter: { username: 'user3' } })) as { entries: EntryView[] };
       assert.deepEqual(one.entries.map((e) => e.client), [key(3)]);
       const byDisc = (await request(sock, { cmd: 'show-entries', filter: { discriminator: '2:10.1.0.4' } })) as { entries: EntryView[] };
@@ -148,7 +147,7 @@ describe('operations: control sockets, metrics, health (a running node)', functi
     for (const req of [{ cmd: 'clear', all: true }, { cmd: 'reload' }, { cmd: 'set-log-level', level: 'debug' }] as const) {
       await assert.rejects(request(ro, req), /refused: .* needs the admin control socket/);
     }
-    assert.equal(a.table.stats().size > 0, true, 'nothing was cleared');
+    assert.equal(a.directory.stats().size > 0, true, 'nothing was cleared');
     await assert.rejects(request(admin, { cmd: 'bogus' } as never), /unknown command/);
     await assert.rejects(request(admin, { cmd: 'set-log-level', level: 'loud' }), /one of fatal/);
     await assert.rejects(request(admin, { cmd: 'reload' }), /not started from a configuration file/);
@@ -184,7 +183,7 @@ describe('operations: control sockets, metrics, health (a running node)', functi
   it('the command line: show entries (text and --json), and a refusal exits 1 with the reason', async () => {
     const t = await cli('show', 'entries', '--socket', ro, '--username', 'user7');
     assert.equal(t.status, 0, t.stderr);
-    assert.match(t.stdout, /^CLIENT +ENDPOINT +VERSION +ORIGIN +EXPIRES IN\n2:10\.1\.0\.7\/user7 +lns-[ab]=127\.0\.0\.1:\d+ +1 +1 +\d+s\n1 matching\n$/);
+    assert.match(t.stdout, /^CLIENT +ENDPOINT +VERSION +ORIGIN +LINKS +EXPIRES IN\n2:10\.1\.0\.7\/user7 +lns-[ab]=127\.0\.0\.1:\d+ +1 +1 +0 +\d+s\n1 matching\n$/);
     const j = await cli('show', 'entries', '--socket', ro, '--json', '--endpoint', 'lns-b');
     assert.equal(j.status, 0, j.stderr);
     assert.ok(JSON.parse(j.stdout).entries.every((e: EntryView) => e.endpointName === 'lns-b'));
@@ -200,22 +199,23 @@ describe('operations: control sockets, metrics, health (a running node)', functi
     const events: Record<string, unknown>[] = [];
     const m = await monitor(ro, (e) => events.push(e));
     await a.route(key(600)); // selected here
-    await b.route(key(601)); // b's UPDATE, applied by a's I/O thread
+    await b.route(key(601)); // b's decision, applied by a's I/O thread: its UPDATE, or its CLAIM if a is the client's arbiter
     const until = async (ok: () => boolean) => {
       for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
     };
-    await until(() => events.some((e) => e.kind === 'update'));
+    const fromB = (e: Record<string, unknown>) => (e.kind === 'update' || e.kind === 'claim') && e.client === key(601) && e.fromNode === 2;
+    await until(() => events.some(fromB));
     assert.ok(events.some((e) => e.kind === 'selected' && e.client === key(600) && e.fromNode === 1), JSON.stringify(events));
-    assert.ok(events.some((e) => e.kind === 'update' && e.client === key(601) && e.fromNode === 2), JSON.stringify(events));
+    assert.ok(events.some(fromB), JSON.stringify(events));
     assert.deepEqual(await request(admin, { cmd: 'clear', client: key(600) }), { withdrawn: 1 });
     await until(() => events.some((e) => e.kind === 'withdraw'));
     assert.ok(events.some((e) => e.kind === 'withdraw' && e.client === key(600) && e.endpoint === undefined));
-    await until(() => b.withdrawals.counters.applied >= 1);
+    await until(() => b.maintenance.withdrawals.counters.applied >= 1);
     assert.equal(b.directory.peek(clientKeyBytes(parseClientKey(key(600))))?.endpoint, undefined, 'b holds the marker');
-    const held = a.table.stats().size;
+    const held = a.directory.stats().size;
     const r = (await request(admin, { cmd: 'clear', all: true })) as { withdrawn: number };
     assert.equal(r.withdrawn, held - 1, 'every entry but the one already withdrawn');
-    await until(() => b.withdrawals.counters.applied >= held);
+    await until(() => b.maintenance.withdrawals.counters.applied >= held);
     const left = (await request(admin, { cmd: 'show-entries' })) as { matched: number };
     assert.equal(left.matched, 0);
     m.stop();

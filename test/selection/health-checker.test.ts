@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 
-import { createNode } from '../../src/daemon/node';
+import { createNode } from '../../src/daemon/create-node';
 import { EndpointSet } from '../../src/selection/endpoint-set';
 import { HealthChecker } from '../../src/selection/health-checker';
 import { addonOrSkip } from '../helpers/addon';
@@ -41,7 +41,7 @@ describe('active health checks', function () {
       {
         node: { id: 1 },
         cluster: { ...testGroup(), interface: '127.0.0.1' },
-        query: { count: 1, intervalMs: 5, timeoutMs: 5, direct: false },
+        query: { count: 1, intervalMs: 5, timeoutMs: 5 },
         selection: { healthCheck: { enabled: true, intervalMs: 50, timeoutMs: 200, rise: 2, fall: 2 } },
         endpoints: [
           { name: 'a', address: '127.0.0.1', port: a.port },

@@ -8,9 +8,9 @@
 // known peer, static ones included) and the first peer to answer becomes the
 // source (bulk sync at start); no answer after `retries` asks means this node
 // is alone.
-import { bucketBitmap, encodeSyncRequest, type SyncChunk } from '../codec/cluster-messages';
-import { MessageType } from '../codec/messages';
-import type { MaintenanceLink, Peer } from '../transport/cluster-link';
+import { bucketBitmap, encodeSyncRequest, type SyncChunk } from '../../codec/cluster-messages';
+import { MessageType } from '../../codec/messages';
+import type { MaintenanceLink, Peer } from '../../transport/cluster-link';
 import type { EntryApplier } from './entry-applier';
 
 export interface SessionOptions {
@@ -89,7 +89,9 @@ export class SyncSession {
 
   private ask(): void {
     this.windowLeft = this.o.windowChunks;
-    const body = encodeSyncRequest({ requestId: this.requestId, cursor: this.cursor, maxChunks: this.o.windowChunks, bucketCount: this.bucketCount, buckets: this.buckets });
+    // the first multicast ask is answered by the rank-0 node for this asker only, the next by two, the last by everyone
+    const answerRank = this.source || this.tries >= this.o.retries - 1 ? 0 : this.tries + 1;
+    const body = encodeSyncRequest({ requestId: this.requestId, cursor: this.cursor, maxChunks: this.o.windowChunks, bucketCount: this.bucketCount, buckets: this.buckets, answerRank });
     // with no source yet: the group, and every known peer directly (static
     // peers are how a node reaches a cluster whose multicast is filtered)
     const to = this.source ? [this.source] : [undefined, ...this.link.peers()];

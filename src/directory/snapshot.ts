@@ -1,4 +1,4 @@
-// Table snapshots: the affinity table saved to a file on an interval and at
+// Directory snapshots: the affinity table saved to a file on an interval and at
 // shutdown, and loaded at start (issue 6, persistence).
 //
 // Format: "AFSN" | version 2 | u32 unix seconds when taken | records | SHA-256
@@ -18,7 +18,7 @@ import * as protobuf from 'protobufjs';
 import { clientKeyBytes, clientKeyFromBytes } from '../codec/client-key';
 import { decodeWithdraw, encodeWithdraw, type Withdraw } from '../codec/cluster-messages';
 import { decodeUpdate, encodeUpdate, type Entry } from '../codec/messages';
-import { type NativeDirectory, WITHDRAWN } from '../directory/native-directory';
+import type { Directory, DirectoryReader } from './directory';
 
 const MAGIC = Buffer.from('AFSN', 'latin1');
 const VERSION = 2;
@@ -35,7 +35,7 @@ export class SnapshotError extends Error {
 }
 
 /** Saves every live entry and withdraw marker; returns how many. */
-export function writeSnapshot(directory: NativeDirectory, path: string, nowSeconds = Math.floor(Date.now() / 1000)): number {
+export function writeSnapshot(directory: DirectoryReader, path: string, nowSeconds = Math.floor(Date.now() / 1000)): number {
   const parts: Buffer[] = [];
   const head = Buffer.alloc(HEAD);
   MAGIC.copy(head);
@@ -45,14 +45,14 @@ export function writeSnapshot(directory: NativeDirectory, path: string, nowSecon
   let count = 0;
   let cursor = 0;
   for (;;) {
-    const page = directory.table.entries(cursor, 4096, nowSeconds);
-    for (const e of page.entries) {
+    const page = directory.walk(cursor, 4096, nowSeconds);
+    for (const e of page.records) {
       const common = { clientKey: clientKeyFromBytes(e.key), version: e.version, originNode: e.originNode, ttlSeconds: Math.max(1, e.expiresSeconds - nowSeconds) };
       // markers are saved too: after a restart of the whole cluster, a node
       // that missed a delete must not spread the deleted entry again
-      const marker = e.endpointId === WITHDRAWN;
+      const marker = !e.endpoint;
       // An UPDATE body is exactly { entry }: the codec checks and encodes it.
-      const body = marker ? encodeWithdraw(common) : encodeUpdate({ entry: { ...common, endpoint: directory.endpointOf(e.endpointId) } });
+      const body = e.endpoint ? encodeUpdate({ entries: [{ ...common, endpoint: e.endpoint }] }) : encodeWithdraw(common);
       const w = protobuf.Writer.create();
       w.uint32(marker ? KIND_WITHDRAW : KIND_ENTRY);
       w.uint32(body.length);
@@ -87,7 +87,7 @@ export function writeSnapshot(directory: NativeDirectory, path: string, nowSecon
  * Loads a snapshot into the directory by the version rule, skipping entries
  * that expired since it was taken. Throws SnapshotError for a damaged file.
  */
-export function loadSnapshot(directory: NativeDirectory, path: string, nowSeconds = Math.floor(Date.now() / 1000)): { loaded: number; expired: number } {
+export function loadSnapshot(directory: Directory, path: string, nowSeconds = Math.floor(Date.now() / 1000)): { loaded: number; expired: number } {
   const buf = readFileSync(path);
   if (buf.length < HEAD + DIGEST || !buf.subarray(0, 4).equals(MAGIC)) throw new SnapshotError(path, 'not a snapshot (bad magic or too short)');
   const version = buf[4];
@@ -106,7 +106,7 @@ export function loadSnapshot(directory: NativeDirectory, path: string, nowSecond
       const len = r.uint32();
       if (r.pos + len > r.len) throw new Error('record runs past the end');
       const b = body.subarray(HEAD + r.pos, HEAD + r.pos + len);
-      if (kind === KIND_ENTRY) record = { entry: decodeUpdate(b).entry };
+      if (kind === KIND_ENTRY) record = { entry: decodeUpdate(b).entries[0] };
       else if (kind === KIND_WITHDRAW) record = { marker: decodeWithdraw(b) };
       else throw new Error(`unknown record kind ${kind}`);
       r.skip(len);
@@ -119,9 +119,8 @@ export function loadSnapshot(directory: NativeDirectory, path: string, nowSecond
       expired++;
       continue;
     }
-    const key = clientKeyBytes(x.clientKey);
-    if ('entry' in record) directory.store(key, record.entry.endpoint, x.version, x.originNode, ttl);
-    else directory.withdraw(key, x.version, x.originNode, ttl);
+    // by the version rule and the lifetime rule, like anything that arrives
+    directory.apply(clientKeyBytes(x.clientKey), { ...x, ttlSeconds: ttl });
     loaded++;
   }
   return { loaded, expired };

@@ -4,17 +4,14 @@
 // the delete, still travelling or held by a node that missed it, cannot bring
 // the entry back. The next call from the client gets a new entry at a still
 // higher version (router.ts).
-import { type ClientKey, clientKeyBytes, clientKeyFromBytes } from '../codec/client-key';
-import { decodeOrUndefined, decodeWithdraw, encodeWithdraw, type Withdraw } from '../codec/cluster-messages';
-import { MessageType } from '../codec/messages';
-import { type NativeDirectory, WITHDRAWN } from '../directory/native-directory';
-import type { MaintenanceFrame, MaintenanceLink } from '../transport/cluster-link';
+import { type ClientKey, clientKeyBytes, clientKeyFromBytes } from '../../codec/client-key';
+import { decodeOrUndefined, decodeWithdraw, encodeWithdraw, type Withdraw } from '../../codec/cluster-messages';
+import { MessageType } from '../../codec/messages';
+import type { MaintenanceFrame, MaintenanceLink } from '../../transport/cluster-link';
+import type { Directory } from '../directory';
 
 export interface WithdrawalOptions {
   readonly nodeId: number;
-  /** Marker lifetime. */
-  readonly ttlSeconds: number;
-  readonly maxTtlSeconds: number;
 }
 
 export class Withdrawals {
@@ -22,7 +19,7 @@ export class Withdrawals {
   observer?: (w: Withdraw, from: number) => void;
   readonly counters = { sent: 0, received: 0, applied: 0, ignored: 0, full: 0, malformed: 0 };
 
-  constructor(private readonly directory: NativeDirectory, private readonly link: MaintenanceLink, private readonly o: WithdrawalOptions) {
+  constructor(private readonly directory: Directory, private readonly link: MaintenanceLink, private readonly o: WithdrawalOptions) {
     link.onMessage(MessageType.Withdraw, (body, from) => this.handle(body, from.nodeId));
   }
 
@@ -36,14 +33,13 @@ export class Withdrawals {
 
   /** Deletes every entry here and everywhere; returns how many. */
   withdrawAll(): number {
-    const table = this.directory.table;
     let cursor = 0;
     let n = 0;
     for (;;) {
-      const page = table.entries(cursor, 256);
+      const page = this.directory.walk(cursor, 256);
       const batch: Withdraw[] = [];
-      for (const e of page.entries) {
-        if (e.endpointId === WITHDRAWN) continue;
+      for (const e of page.records) {
+        if (!e.endpoint) continue;
         const w = this.mark(e.key, clientKeyFromBytes(e.key));
         if (w) batch.push(w);
       }
@@ -57,8 +53,8 @@ export class Withdrawals {
   private mark(keyBytes: Buffer, clientKey: ClientKey): Withdraw | undefined {
     const held = this.directory.peek(keyBytes);
     if (!held?.endpoint) return undefined;
-    const w: Withdraw = { clientKey, version: held.version + 1, originNode: this.o.nodeId, ttlSeconds: this.o.ttlSeconds };
-    this.directory.withdraw(keyBytes, w.version, w.originNode, w.ttlSeconds);
+    const w: Withdraw = { clientKey, version: held.version + 1, originNode: this.o.nodeId, ttlSeconds: this.directory.lifetimes.withdrawSeconds };
+    this.directory.apply(keyBytes, w);
     this.observer?.(w, this.o.nodeId);
     return w;
   }
@@ -74,8 +70,7 @@ export class Withdrawals {
     const w = decodeOrUndefined(decodeWithdraw, body);
     if (!w) return void this.counters.malformed++;
     this.counters.received++;
-    const ttl = Math.min(w.ttlSeconds || this.o.ttlSeconds, this.o.maxTtlSeconds);
-    const r = this.directory.withdraw(clientKeyBytes(w.clientKey), w.version, w.originNode, ttl);
+    const r = this.directory.apply(clientKeyBytes(w.clientKey), w);
     if (r === 'ignored') this.counters.ignored++;
     else if (r === 'full') this.counters.full++;
     else {

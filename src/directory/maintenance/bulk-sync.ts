@@ -3,7 +3,7 @@
 // client as the cluster does instead of making new entries for them. It is
 // ready when one peer's whole table is in, when nobody answers (the first
 // node of a cluster), or at the time-out, whichever comes first.
-import type { Logger } from '../frontend/frontend';
+import type { Logger } from '../../util/logger';
 import type { SessionEnd } from './sync-session';
 import type { SyncSessions } from './sync-sessions';
 

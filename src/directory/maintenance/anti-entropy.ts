@@ -1,14 +1,18 @@
-// Digest comparison (issue 6, split-bundle detection): every node multicasts
-// the bucket digests of its table on an interval (with jitter, so nodes do
-// not compute at once). A node whose buckets differ from a peer's pulls that
-// peer's entries in those buckets and applies them by the version rule, and
-// sends the peer its own digest so the peer pulls the other way. Both end
-// with the newer entry of every client: a client with two endpoints (a
-// partition, lost UPDATEs) is repaired, counted and logged (entry-applier.ts).
-import { decodeDigest, decodeOrUndefined, type Digest, differingBuckets, encodeDigest } from '../codec/cluster-messages';
-import { MessageType } from '../codec/messages';
-import type { NativeDirectory } from '../directory/native-directory';
-import type { MaintenanceLink, Peer } from '../transport/cluster-link';
+// Digest comparison (split-bundle detection and repair): on an interval
+// (with jitter, so nodes do not compute at once) every node sends the bucket
+// digests of its table to one other node alive, picked at random (gossip, as
+// Cassandra and Dynamo do it), so what a node sends and receives stays about
+// one digest per interval however big the cluster. A node whose buckets
+// differ from the sender's pulls the sender's entries in those buckets and
+// applies them by the version rule, and sends the sender its own digest so
+// it pulls the other way. Both end with the newer entry of every client: a
+// client with two endpoints (a partition, lost UPDATEs) is repaired, counted
+// and logged (entry-applier.ts); a difference reaches every node in about
+// log2(N) intervals.
+import { decodeDigest, decodeOrUndefined, type Digest, differingBuckets, encodeDigest } from '../../codec/cluster-messages';
+import { MessageType } from '../../codec/messages';
+import type { MaintenanceLink, Peer } from '../../transport/cluster-link';
+import type { DirectoryReader } from '../directory';
 import type { SyncSessions } from './sync-sessions';
 
 export interface AntiEntropyOptions {
@@ -28,7 +32,7 @@ export class AntiEntropy {
   readonly peerDigests = new Map<number, { atMs: number; matched: boolean; differingBuckets: number }>();
 
   constructor(
-    private readonly directory: NativeDirectory,
+    private readonly directory: DirectoryReader,
     private readonly link: MaintenanceLink,
     private readonly sessions: SyncSessions,
     private o: AntiEntropyOptions,
@@ -40,7 +44,8 @@ export class AntiEntropy {
     this.stopped = false;
     const next = () => {
       this.timer = setTimeout(() => {
-        void this.send().catch(() => this.counters.digestErrors++);
+        const peers = this.link.members();
+        if (peers.length) void this.send(peers[Math.floor(Math.random() * peers.length)]).catch(() => this.counters.digestErrors++);
         next();
       }, this.o.intervalMs * (0.8 + 0.4 * Math.random()));
       this.timer.unref();
@@ -71,17 +76,17 @@ export class AntiEntropy {
     const now = Date.now();
     const maxAge = Math.min(1000, this.o.intervalMs / 2);
     if (!this.own || this.own.buckets !== buckets || now - this.own.atMs > maxAge) {
-      this.own = { atMs: now, buckets, digest: this.directory.table.digestAsync(buckets) };
+      this.own = { atMs: now, buckets, digest: this.directory.digest(buckets) };
     }
     return this.own.digest;
   }
 
-  /** Multicasts this node's digest now (or sends it to one peer). */
+  /** Sends this node's digest to one peer now (or, without one, multicasts it: tools and tests). */
   async send(to?: Peer): Promise<void> {
     if (to) this.lastSentTo.set(to.nodeId, Date.now());
     const buckets = await this.digest(this.o.buckets);
     if (this.stopped) return;
-    const d: Digest = { bucketCount: this.o.buckets, buckets, entries: this.directory.table.stats().size };
+    const d: Digest = { bucketCount: this.o.buckets, buckets, entries: this.directory.stats().size };
     if (this.link.send([{ type: MessageType.Digest, body: encodeDigest(d), to }]) > 0) this.counters.digestsSent++;
   }
 

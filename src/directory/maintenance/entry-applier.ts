@@ -3,12 +3,12 @@
 // a client whose stored endpoint is replaced by a different one held
 // elsewhere was a split bundle, now repaired (claims 1, 5: one endpoint per
 // client across the cluster).
-import { clientKeyBytes, formatClientKey } from '../codec/client-key';
-import type { Withdraw } from '../codec/cluster-messages';
-import { sameEndpoint } from '../codec/endpoint';
-import type { Entry } from '../codec/messages';
-import type { NativeDirectory } from '../directory/native-directory';
-import type { Logger } from '../frontend/frontend';
+import { clientKeyBytes, formatClientKey } from '../../codec/client-key';
+import type { Withdraw } from '../../codec/cluster-messages';
+import { sameEndpoint } from '../../codec/endpoint';
+import type { Entry } from '../../codec/messages';
+import type { Logger } from '../../util/logger';
+import type { ApplyResult, Directory } from '../directory';
 
 export interface ApplyCounters {
   /** Entries and markers received in chunks. */
@@ -29,21 +29,16 @@ export class EntryApplier {
   readonly counters: ApplyCounters = { received: 0, stored: 0, ignored: 0, conflictsRepaired: 0, full: 0 };
 
   constructor(
-    private readonly directory: NativeDirectory,
-    private readonly o: { defaultTtlSeconds: number; maxTtlSeconds: number; withdrawTtlSeconds: number },
+    private readonly directory: Directory,
     private readonly log: Logger,
   ) {}
-
-  private ttl(t: number, dflt: number): number {
-    return Math.min(t || dflt, this.o.maxTtlSeconds);
-  }
 
   apply(entries: readonly Entry[], withdrawals: readonly Withdraw[], from: number, why: 'sync' | 'repair'): void {
     for (const e of entries) {
       this.counters.received++;
       const key = clientKeyBytes(e.clientKey);
       const before = this.directory.peek(key);
-      const r = this.directory.store(key, e.endpoint, e.version, e.originNode, this.ttl(e.ttlSeconds, this.o.defaultTtlSeconds));
+      const r = this.directory.apply(key, e);
       this.count(r);
       if (this.observer && (r === 'replaced' || r === 'inserted')) this.observer(why, e, from);
       if (r === 'replaced' && before?.endpoint && !sameEndpoint(before.endpoint, e.endpoint)) {
@@ -61,13 +56,13 @@ export class EntryApplier {
     for (const w of withdrawals) {
       this.counters.received++;
       const key = clientKeyBytes(w.clientKey);
-      const r = this.directory.withdraw(key, w.version, w.originNode, this.ttl(w.ttlSeconds, this.o.withdrawTtlSeconds));
+      const r = this.directory.apply(key, w);
       this.count(r);
       if (this.observer && (r === 'replaced' || r === 'inserted')) this.observer(why, w, from);
     }
   }
 
-  private count(r: 'inserted' | 'replaced' | 'ignored' | 'full'): void {
+  private count(r: ApplyResult): void {
     if (r === 'ignored') this.counters.ignored++;
     else if (r === 'full') this.counters.full++;
     else this.counters.stored++;

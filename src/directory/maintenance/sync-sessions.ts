@@ -1,8 +1,8 @@
 // The sync sessions this node runs (bulk sync at start, digest repairs),
 // keyed by request id, and the delivery of SYNC_CHUNKs to them.
-import { decodeOrUndefined, decodeSyncChunk } from '../codec/cluster-messages';
-import { MessageType } from '../codec/messages';
-import type { MaintenanceLink, Peer } from '../transport/cluster-link';
+import { decodeOrUndefined, decodeSyncChunk } from '../../codec/cluster-messages';
+import { MessageType } from '../../codec/messages';
+import type { MaintenanceLink, Peer } from '../../transport/cluster-link';
 import type { EntryApplier } from './entry-applier';
 import { type SessionOptions, SyncSession } from './sync-session';
 
