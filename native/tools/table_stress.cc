@@ -421,7 +421,8 @@ void Reader(const AffinityTable& t, unsigned seed, bool walker) {
       if ((++round & 7) == 0) Walk(t);
       continue;
     }
-    // pinned keys one by one, and a churn key
+    // home walks of mobile keys, pinned keys one by one, and a churn key
+    for (int n = 0; n < 2; n++) WalkHome(t, kFixed + Rand(&x) % (kPinned - kFixed));
     for (int n = 0; n < 16; n++) {
       uint64_t q = Rand(&x);
       lookup_pinned(q & 1 ? HotPair(q) : PickPinned(q));
