@@ -270,6 +270,8 @@ size_t AffinityTable::Iterate(size_t* cursor, size_t max, uint32_t now_s, Fn&& f
   size_t home = *cursor;
   HomeEntries found;
   for (; home <= mask_ && visited < max; home++) {
+    // An empty home slot: no entry has this home (CollectHome says why).
+    if (slots_[home].load(std::memory_order_acquire) == kEmpty) continue;
     CollectHome(home, now_s, &found);
     if (found.size() == 0) continue;
     if (visited > 0 && visited + found.size() > max) break;
