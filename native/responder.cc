@@ -49,7 +49,13 @@ Responder::Responder(AffinityTable& table, EndpointRegistry& endpoints,
                      const ResponderOptions& options)
     : table_(table), endpoints_(endpoints), socket_(std::move(socket)), options_(options),
       inbound_(options.queue_capacity), keys_(keyring),
-      js_auth_(new Authenticator(keyring)) {}
+      js_auth_(new Authenticator(keyring)) {
+  // the loopback copies of this node's own multicast frames never wake the
+  // I/O thread (a wake-up per frame sent, and a cross-CPU one inside every
+  // send from JS); where the kernel refuses the filter they are dropped as
+  // ownFrame instead
+  socket_->DropOwnFrames(options_.node_id, options_.boot_epoch);
+}
 
 Responder::~Responder() { Stop(); }
 

@@ -529,7 +529,12 @@ export class Router {
     if (p.phase !== 'claim') return;
     this.counters.claimsLocal++;
     const c = this.directory.claim(p.keyBytes, p.proposal!);
-    if (c.result === 'full') this.counters.tableFull++;
+    if (c.result === 'full') {
+      // no room to remember it (counted: affinityd_table_full_total):
+      // the choice stands and is announced, so the other nodes store it
+      this.counters.tableFull++;
+      return this.settle(p, p.proposal!, true, p.proposal);
+    }
     // the claim stored the winner here already: settle without storing again
     this.settle(p, c.entry, c.won, c.entry);
   }
@@ -679,7 +684,8 @@ export class Router {
         if (!batch) this.counters.repliesUnmatched++;
         continue;
       }
-      const held = this.directory.lookup(e.keyBytes);
+      // stored: the REPLY's entry is the one held; ignored: look at what is
+      const held = stored === 'inserted' || stored === 'replaced' ? e : this.directory.lookup(e.keyBytes);
       if (!held && stored === 'ignored') {
         // a withdraw marker here is newer: the entry the peer holds was deleted
         // (it missed the WITHDRAW); not an answer, the client gets a new entry

@@ -20,7 +20,7 @@ export function nativeToolEnv(extra: Record<string, string> = {}): NodeJS.Proces
 /** Configures build-native/ and builds one target; returns its path. */
 export function buildNativeTool(target: string): string {
   const opts = { stdio: 'pipe' as const, env: nativeToolEnv() };
-  execFileSync('cmake', ['-S', join(root, 'native', 'tools'), '-B', nativeBuild, '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], opts);
+  execFileSync('cmake', ['-S', join(root, 'native', 'tools'), '-B', nativeBuild, '-DCMAKE_BUILD_TYPE=Release'], opts);
   execFileSync('cmake', ['--build', nativeBuild, '--target', target], opts);
   return join(nativeBuild, target);
 }
