@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <system_error>
 
 #include "frame.h"
 #include "messages.h"
@@ -66,7 +67,16 @@ bool Responder::Start(std::function<void()> notify, std::string* err) {
   notify_ = std::move(notify);
   stop_.store(false);
   running_.store(true);
-  thread_ = std::thread([this] { Run(); });
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {  // e.g. EAGAIN: no thread to be had
+    running_.store(false);
+    notify_ = nullptr;
+    close(wake_fd_);
+    wake_fd_ = -1;
+    *err = std::string("thread: ") + e.what();
+    return false;
+  }
   return true;
 }
 

@@ -85,20 +85,29 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   if (!socket) throw ErrnoError(env, err.code, err.syscall, err.address);
   responder_ = std::make_unique<Responder>(*table_, *endpoints_, std::move(socket), keyring, ro);
 
-  // The finalizer drops the reference taken below, once no call can reach
-  // this object any more.
+  // The TSFN's finalizer drops the reference this object takes on itself
+  // once its thread runs; it runs on this thread some time after the last
+  // Release. If the start fails, the constructor throws and node-addon-api
+  // deletes this object at once (its destructor does not run), so then the
+  // finalizer must not touch it and no reference may have been taken: the
+  // finalizer reaches the object only through `owner`, set on success.
+  auto owner = std::make_shared<JsResponder*>(nullptr);
   tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "affinityd.responder", 0, 1,
-                                        [this](Napi::Env) { Unref(); });
-  Ref();
+                                        [owner](Napi::Env) {
+                                          if (*owner) (*owner)->Unref();
+                                        });
   std::string start_err;
   if (!responder_->Start([this] {
         // I/O thread: never blocks; the queue holds at most one call because
         // of the responder's pending flag.
         tsfn_.NonBlockingCall([this](Napi::Env e, Napi::Function cb) { Deliver(e, cb); });
       }, &start_err)) {
-    tsfn_.Release();
+    closed_ = true;   // nothing left to shut down: the one Release is here
+    tsfn_.Release();  // its finalizer finds owner empty
     throw Napi::Error::New(env, "responder start failed: " + start_err);
   }
+  *owner = this;
+  Ref();
   napi_add_env_cleanup_hook(env, CleanupHook, this);
 }
 
