@@ -66,7 +66,8 @@ export class CrossSite {
       this.counters.siteLocal += agreed.length;
       return agreed.map((entry) => ({ entry, from: 'site', siteLocal: true }));
     }
-    return agreed.map((e, i): CrossSiteDecision => {
+    const later: number[] = [];
+    const decisions = agreed.map((e, i): CrossSiteDecision => {
       const o = outcomes[i];
       if (o.outcome === 'site-local') {
         this.counters.siteLocal++;
@@ -76,13 +77,25 @@ export class CrossSite {
         this.counters.won++;
         return { entry: sameEntry(o.entry, e) ? e : { ...e, version: o.entry.version }, from: 'site', siteLocal: false };
       }
-      if (sameEntry(o.winner, e)) {
+      // Redis holds an entry already. The same endpoint: the client is where
+      // every site sends it (this site's entry may be an adoption of it, at
+      // another version: it stands). A lower version on another endpoint: the
+      // site's entry is a later decision (a move), published by the version
+      // rule. Otherwise the entry there was first: adopted.
+      if (sameEndpoint(o.winner.endpoint, e.endpoint)) {
         this.counters.won++;
         return { entry: e, from: 'site', siteLocal: false };
       }
+      if (o.winner.version < e.version) later.push(i);
       this.counters.adopted++;
       return { entry: adoption(e, o.winner), from: 'other-site', siteLocal: false };
     });
+    // later decisions than Redis's: published (moves), not adopted
+    for (const i of later) {
+      this.counters.adopted--;
+      decisions[i] = await this.move(agreed[i]);
+    }
+    return decisions;
   }
 
   /** A move this node made: published by the version rule; a newer entry Redis holds is adopted instead. */

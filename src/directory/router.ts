@@ -30,6 +30,7 @@ import type { EndpointSet } from '../selection/endpoint-set';
 import type { SelectionPolicy } from '../selection/selection-policy';
 import type { ClusterLink, KeyedEntry, Member, Peer, ReplyBatch, ReplyEntry } from '../transport/cluster-link';
 import { type Logger, silentLogger } from '../util/logger';
+import type { CrossSite, CrossSiteDecision } from './cross-site';
 import type { Directory, StoredEntry } from './directory';
 import { clientRankHash, rankOrder } from './ranks';
 
@@ -43,7 +44,9 @@ export type RouteSource =
   /** nobody knew the client: this node selected the endpoint, the arbiter agreed, and it was announced */
   | 'selected'
   /** the client's endpoint failed: this node selected another and announced it */
-  | 'rerouted';
+  | 'rerouted'
+  /** sites (docs/sites.md): another site had decided the client first; this node adopted that entry */
+  | 'site';
 
 export interface Route {
   readonly endpoint: Endpoint;
@@ -140,11 +143,15 @@ export interface RouterCounters {
   repliesWithdrawn: number;
   /** Call requests that waited for the bulk sync at start. */
   heldForSync: number;
+  /** Sites: routes confirmed through the site directory before they were taken, and those that adopted another site's entry instead. */
+  siteConfirmed: number;
+  siteAdopted: number;
   noEndpoint: number;
   tableFull: number;
 }
 
-type Phase = 'query' | 'claim' | 'done';
+/** query: QUERYs out; claim: proposed to the arbiter; site: decided in the site, being confirmed across sites; done: resolved. */
+type Phase = 'query' | 'claim' | 'site' | 'done';
 
 interface Pending {
   readonly clientKey: ClientKey;
@@ -190,6 +197,18 @@ const isArbiter = (m: Member): boolean => m.arbiter ?? m.ready;
 /** Resends of an unanswered CLAIM back off to at most this far apart (unless the measured answer time is longer). */
 const MAX_CLAIM_BACKOFF_MS = 100;
 
+/** The counter a route's source adds to (rerouted ones are counted when the move begins). */
+type CountedSource = 'selected' | 'directHits' | 'remoteHits' | 'lateUpdateHits';
+
+/** A route decided in the site, waiting for the decision across sites. */
+interface Taking {
+  readonly p: Pending;
+  readonly held: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>;
+  readonly source: RouteSource;
+  readonly counter?: CountedSource;
+  readonly announce: boolean;
+}
+
 const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
 
 export class Router {
@@ -197,8 +216,13 @@ export class Router {
     routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryFrames: 0, queryRetries: 0, remoteHits: 0, lateUpdateHits: 0,
     queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0, arbiterWaits: 0,
     agreementTimeouts: 0, directHits: 0, selected: 0, rerouted: 0, updatesSent: 0, updateFrames: 0, updateRepeats: 0, repliesReceived: 0,
-    repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, noEndpoint: 0, tableFull: 0,
+    repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, siteConfirmed: 0, siteAdopted: 0, noEndpoint: 0, tableFull: 0,
   };
+  /**
+   * Sites (docs/sites.md), set by the node when `sites.enabled`: every route
+   * that is not a local hit is confirmed across sites before it is taken.
+   */
+  crossSite?: CrossSite;
   /** Told of every route that did not come from the local table (misses and reroutes), with the time it took: monitoring and metrics. */
   observer?: (key: ClientKey, route: Route, ms: number) => void;
   /**
@@ -224,6 +248,8 @@ export class Router {
   private readonly queries = new Map<number, QueryBatch>();
   private readonly claims = new Map<number, ClaimRound>();
   private announce?: KeyedEntry[];
+  /** Routes of this turn waiting to be confirmed across sites together. */
+  private crossing?: Taking[];
   private nextId = 1 + Math.floor(Math.random() * 0x7fffffff);
   /** One Endpoint object per configured endpoint: proposals share it (the directory knows its id by the object). */
   private readonly plain = new WeakMap<Endpoint, Endpoint>();
@@ -545,15 +571,14 @@ export class Router {
     const byArbiter = new Map<number, Pending[]>();
     const waiting: Pending[] = [];
     for (const p of ps) {
-      if (p.phase === 'done') continue;
+      if (p.phase === 'done' || p.phase === 'site') continue;
       p.phase = 'claim';
       // one read for both questions: the native I/O thread may store the
       // winner's UPDATE at any moment, and a first entry proposed above it
       // would be a move that beats it
       const held = moveVersion === undefined ? this.directory.peek(p.keyBytes) : undefined;
       if (held?.endpoint) {
-        this.counters.lateUpdateHits++;
-        p.resolve(routeOf(held as StoredEntry, 'remote'));
+        this.take(p, held as StoredEntry, 'remote', 'lateUpdateHits', false);
         continue;
       }
       if (moveVersion === undefined && !p.timedOut) {
@@ -715,7 +740,7 @@ export class Router {
    * this node's, and the route taken.
    */
   private settle(p: Pending, agreed: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, won: boolean, held?: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>): void {
-    if (p.phase === 'done') return;
+    if (p.phase === 'done' || p.phase === 'site') return;
     if (won) this.counters.claimsWon++;
     else this.counters.claimsLost++;
     if (!held) {
@@ -725,14 +750,73 @@ export class Router {
       held = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? agreed) : agreed;
     }
     const ours = won && held.originNode === this.o.nodeId && held.version === agreed.version;
-    if (ours) {
-      this.announceLater({ clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint: held.endpoint, version: held.version, originNode: held.originNode, ttlSeconds: this.o.entryTtlSeconds });
-      if (p.moveFrom) return p.resolve(routeOf(held, 'rerouted'));
-      this.counters.selected++;
-      return p.resolve(routeOf(held, 'selected'));
+    if (ours) this.take(p, held, p.moveFrom ? 'rerouted' : 'selected', p.moveFrom ? undefined : 'selected', true);
+    else this.take(p, held, p.moveFrom ? 'rerouted' : 'direct', 'directHits', false);
+  }
+
+  /**
+   * The route the site decided for p, taken: at once, or, with sites on,
+   * once the site directory has confirmed it (or made it another site's).
+   * announce: this node made the entry and announces it (UPDATE).
+   */
+  private take(p: Pending, held: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource, counter: CountedSource | undefined, announce: boolean): void {
+    if (!this.crossSite) {
+      if (counter) this.counters[counter]++;
+      if (announce) this.announceLater(this.keyed(p, held));
+      return p.resolve(routeOf(held, source));
     }
-    this.counters.directHits++;
-    p.resolve(routeOf(held, 'direct'));
+    p.phase = 'site';
+    if (p.moveFrom) return void this.crossSite.move(this.keyed(p, held)).then((d) => this.taken({ p, held, source, counter, announce }, d), (e) => p.reject(e as Error));
+    if (!this.crossing) {
+      this.crossing = [];
+      queueMicrotask(() => {
+        const batch = this.crossing!;
+        this.crossing = undefined;
+        void this.crossSite!.decide(batch.map((t) => this.keyed(t.p, t.held))).then(
+          (ds) => batch.forEach((t, i) => this.taken(t, ds[i])),
+          (e) => batch.forEach((t) => t.p.reject(e as Error)),
+        );
+      });
+    }
+    this.crossing.push({ p, held, source, counter, announce });
+  }
+
+  /** The decision across sites for t: the site's entry stands (announced if ours), or another site's is stored, announced and taken. */
+  private taken(t: Taking, d: CrossSiteDecision): void {
+    const { p } = t;
+    if (p.phase !== 'site') return;
+    this.counters.siteConfirmed++;
+    if (d.entry.version === t.held.version && d.entry.originNode === t.held.originNode && sameEndpoint(d.entry.endpoint, t.held.endpoint)) {
+      if (t.counter) this.counters[t.counter]++;
+      if (t.announce) this.announceLater(this.keyed(p, t.held));
+      return p.resolve(routeOf(t.held, t.source));
+    }
+    // another site's entry (or ours raised above another site's withdraw
+    // marker): stored by the version rule and announced by every node that
+    // adopts it, so every directory of the site holds it, whoever made the
+    // site's entry (every node that routed the client computes the same)
+    const stored = this.directory.apply(p.keyBytes, d.entry);
+    if (stored === 'full') this.counters.tableFull++;
+    const held = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? d.entry) : d.entry;
+    if (stored !== 'ignored') this.announceLater(this.keyed(p, held));
+    if (d.from === 'other-site') this.counters.siteAdopted++;
+    else if (t.counter) this.counters[t.counter]++;
+    p.resolve(routeOf(held, d.from === 'other-site' ? 'site' : t.source));
+  }
+
+  private keyed(p: Pending, e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'> & { ttlSeconds?: number }): KeyedEntry {
+    return { clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint: e.endpoint, version: e.version, originNode: e.originNode, ttlSeconds: e.ttlSeconds || this.o.entryTtlSeconds };
+  }
+
+  /**
+   * An entry decided elsewhere (sites: a conflict Redis resolved), stored by
+   * the version rule and, if it changed the table, announced (UPDATE) so
+   * every node of the site holds it.
+   */
+  adopt(e: KeyedEntry): void {
+    const r = this.directory.apply(e.keyBytes, e);
+    if (r === 'full') this.counters.tableFull++;
+    else if (r !== 'ignored') this.announceLater(e);
   }
 
   /** UPDATEs of one turn of the event loop share frames; repeated updateRepeats times for lossy links. */
@@ -787,8 +871,7 @@ export class Router {
         this.counters.repliesWithdrawn++;
         continue;
       }
-      this.counters.remoteHits++;
-      p.resolve(routeOf(held ?? e, 'remote'));
+      this.take(p, held ?? e, 'remote', 'remoteHits', false);
     }
     batch?.wake?.();
   }
