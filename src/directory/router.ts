@@ -143,14 +143,14 @@ export interface RouterCounters {
   repliesWithdrawn: number;
   /** Call requests that waited for the bulk sync at start. */
   heldForSync: number;
-  /** Sites: routes confirmed through the site directory before they were taken, and those that adopted another site's entry instead. */
+  /** Sites: proposals and moves the site directory answered before they were taken, and routes that took another site's entry instead. */
   siteConfirmed: number;
   siteAdopted: number;
   noEndpoint: number;
   tableFull: number;
 }
 
-/** query: QUERYs out; claim: proposed to the arbiter; site: decided in the site, being confirmed across sites; done: resolved. */
+/** query: QUERYs out; site: claimed in the site directory (sites), not yet proposed; claim: proposed to the arbiter; done: resolved. */
 type Phase = 'query' | 'claim' | 'site' | 'done';
 
 interface Pending {
@@ -163,6 +163,8 @@ interface Pending {
   readonly moveFrom?: Endpoint;
   /** This node's proposal, in the claim phase. */
   proposal?: KeyedEntry;
+  /** Sites: the proposal is another site's entry, which the site directory answered with. */
+  adopted?: boolean;
   /** Counted among the QUERY time-outs already (agree() may run again while no arbiter is counted). */
   timedOut?: boolean;
   resolve(r: Route): void;
@@ -198,16 +200,7 @@ const isArbiter = (m: Member): boolean => m.arbiter ?? m.ready;
 const MAX_CLAIM_BACKOFF_MS = 100;
 
 /** The counter a route's source adds to (rerouted ones are counted when the move begins). */
-type CountedSource = 'selected' | 'directHits' | 'remoteHits' | 'lateUpdateHits';
-
-/** A route decided in the site, waiting for the decision across sites. */
-interface Taking {
-  readonly p: Pending;
-  readonly held: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>;
-  readonly source: RouteSource;
-  readonly counter?: CountedSource;
-  readonly announce: boolean;
-}
+type CountedSource = 'selected' | 'directHits' | 'remoteHits' | 'lateUpdateHits' | 'siteAdopted';
 
 const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
 
@@ -219,8 +212,9 @@ export class Router {
     repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, siteConfirmed: 0, siteAdopted: 0, noEndpoint: 0, tableFull: 0,
   };
   /**
-   * Sites (docs/sites.md), set by the node when `sites.enabled`: every route
-   * that is not a local hit is confirmed across sites before it is taken.
+   * Sites (docs/sites.md), set by the node when `sites.enabled`: a first
+   * entry is claimed in the site directory before the site agrees on it, a
+   * move is published there before it is taken.
    */
   crossSite?: CrossSite;
   /** Told of every route that did not come from the local table (misses and reroutes), with the time it took: monitoring and metrics. */
@@ -248,8 +242,6 @@ export class Router {
   private readonly queries = new Map<number, QueryBatch>();
   private readonly claims = new Map<number, ClaimRound>();
   private announce?: KeyedEntry[];
-  /** Routes of this turn waiting to be confirmed across sites together. */
-  private crossing?: Taking[];
   private nextId = 1 + Math.floor(Math.random() * 0x7fffffff);
   /** One Endpoint object per configured endpoint: proposals share it (the directory knows its id by the object). */
   private readonly plain = new WeakMap<Endpoint, Endpoint>();
@@ -565,11 +557,15 @@ export class Router {
     return members.some((m) => m.ready) || (this.ready && members.length > 0) ? 'wait' : this.o.nodeId;
   }
 
-  /** Proposes an entry for each pending to its arbiter (or settles it here), grouped by arbiter. */
+  /**
+   * Proposes an entry for each pending to its arbiter (or settles it here),
+   * grouped by arbiter. With sites on, a first entry is claimed in the site
+   * directory first, and the site agrees on what it answered (this node's
+   * proposal, or another site's entry): nothing is stored before then, so no
+   * link of the site can be sent anywhere else meanwhile.
+   */
   private agree(ps: Pending[], moveVersion?: number): void {
-    const members = this.link.members();
-    const byArbiter = new Map<number, Pending[]>();
-    const waiting: Pending[] = [];
+    const proposed: Pending[] = [];
     for (const p of ps) {
       if (p.phase === 'done' || p.phase === 'site') continue;
       p.phase = 'claim';
@@ -592,6 +588,43 @@ export class Router {
         p.reject(e as Error);
         continue;
       }
+      proposed.push(p);
+    }
+    if (!this.crossSite || moveVersion !== undefined || proposed.length === 0) return this.toArbiters(proposed, moveVersion);
+    for (const p of proposed) p.phase = 'site';
+    this.crossSite.decide(proposed.map((p) => p.proposal!)).then(
+      (ds) => {
+        const next: Pending[] = [];
+        ds.forEach((d, i) => {
+          const p = proposed[i];
+          if (p.phase !== 'site') return;
+          this.counters.siteConfirmed++;
+          p.phase = 'claim';
+          p.proposal = this.keyed(p, d.entry);
+          p.adopted = d.from === 'other-site';
+          next.push(p);
+        });
+        this.toArbiters(next, moveVersion);
+      },
+      (e) => proposed.forEach((p) => p.reject(e as Error)),
+    );
+  }
+
+  /** The proposals to their arbiters, by arbiter; while no arbiter is counted yet (a cluster just started), again a moment later. */
+  private toArbiters(ps: Pending[], moveVersion: number | undefined, again = false): void {
+    const members = this.link.members();
+    const byArbiter = new Map<number, Pending[]>();
+    const waiting: Pending[] = [];
+    for (const p of ps) {
+      if (p.phase !== 'claim') continue;
+      if (again && moveVersion === undefined) {
+        // an UPDATE from a node that decided while this one waited is as good as a REPLY
+        const held = this.directory.peek(p.keyBytes);
+        if (held?.endpoint) {
+          this.take(p, held as StoredEntry, 'remote', 'lateUpdateHits', false);
+          continue;
+        }
+      }
       const arbiter = this.arbiterOf(p.keyBytes, members);
       if (arbiter === 'wait') {
         waiting.push(p);
@@ -604,7 +637,7 @@ export class Router {
     if (waiting.length) {
       // the cluster has just started: ask again once an arbiter is counted
       this.counters.arbiterWaits += waiting.length;
-      setTimeout(() => this.agree(waiting, moveVersion), ARBITER_WAIT_MS).unref();
+      setTimeout(() => this.toArbiters(waiting, moveVersion, true), ARBITER_WAIT_MS).unref();
     }
     for (const [arbiter, list] of byArbiter) {
       if (arbiter === this.o.nodeId) {
@@ -749,59 +782,44 @@ export class Router {
       // stored: the agreed entry is the one held; ignored: something at least as new is
       held = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? agreed) : agreed;
     }
-    const ours = won && held.originNode === this.o.nodeId && held.version === agreed.version;
-    if (ours) this.take(p, held, p.moveFrom ? 'rerouted' : 'selected', p.moveFrom ? undefined : 'selected', true);
+    // ours: this node's proposal stands (another site's entry, when the site directory answered with it)
+    const ours = won && held.version === agreed.version && (held.originNode === this.o.nodeId || !!p.adopted);
+    if (ours && p.adopted) this.take(p, held, 'site', 'siteAdopted', true);
+    else if (ours) this.take(p, held, p.moveFrom ? 'rerouted' : 'selected', p.moveFrom ? undefined : 'selected', true);
     else this.take(p, held, p.moveFrom ? 'rerouted' : 'direct', 'directHits', false);
   }
 
   /**
-   * The route the site decided for p, taken: at once, or, with sites on,
-   * once the site directory has confirmed it (or made it another site's).
+   * The route the site decided for p, taken. With sites on, a move is
+   * published in the site directory first (by the version rule): a newer
+   * entry another site made meanwhile is adopted instead. (First entries
+   * were claimed there before the site agreed on them: agree().)
    * announce: this node made the entry and announces it (UPDATE).
    */
   private take(p: Pending, held: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource, counter: CountedSource | undefined, announce: boolean): void {
-    if (!this.crossSite) {
+    if (!this.crossSite || !p.moveFrom || !announce) {
       if (counter) this.counters[counter]++;
       if (announce) this.announceLater(this.keyed(p, held));
       return p.resolve(routeOf(held, source));
     }
     p.phase = 'site';
-    if (p.moveFrom) return void this.crossSite.move(this.keyed(p, held)).then((d) => this.taken({ p, held, source, counter, announce }, d), (e) => p.reject(e as Error));
-    if (!this.crossing) {
-      this.crossing = [];
-      queueMicrotask(() => {
-        const batch = this.crossing!;
-        this.crossing = undefined;
-        void this.crossSite!.decide(batch.map((t) => this.keyed(t.p, t.held))).then(
-          (ds) => batch.forEach((t, i) => this.taken(t, ds[i])),
-          (e) => batch.forEach((t) => t.p.reject(e as Error)),
-        );
-      });
-    }
-    this.crossing.push({ p, held, source, counter, announce });
+    void this.crossSite.move(this.keyed(p, held)).then((d) => this.moved(p, held, d));
   }
 
-  /** The decision across sites for t: the site's entry stands (announced if ours), or another site's is stored, announced and taken. */
-  private taken(t: Taking, d: CrossSiteDecision): void {
-    const { p } = t;
+  /** The site directory's answer to a move this node made: it stands (announced), or another site's newer entry is stored, announced and taken. */
+  private moved(p: Pending, held: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, d: CrossSiteDecision): void {
     if (p.phase !== 'site') return;
     this.counters.siteConfirmed++;
-    if (d.entry.version === t.held.version && d.entry.originNode === t.held.originNode && sameEndpoint(d.entry.endpoint, t.held.endpoint)) {
-      if (t.counter) this.counters[t.counter]++;
-      if (t.announce) this.announceLater(this.keyed(p, t.held));
-      return p.resolve(routeOf(t.held, t.source));
+    if (d.from === 'site') {
+      this.announceLater(this.keyed(p, held));
+      return p.resolve(routeOf(held, 'rerouted'));
     }
-    // another site's entry (or ours raised above another site's withdraw
-    // marker): stored by the version rule and announced by every node that
-    // adopts it, so every directory of the site holds it, whoever made the
-    // site's entry (every node that routed the client computes the same)
     const stored = this.directory.apply(p.keyBytes, d.entry);
     if (stored === 'full') this.counters.tableFull++;
-    const held = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? d.entry) : d.entry;
-    if (stored !== 'ignored') this.announceLater(this.keyed(p, held));
-    if (d.from === 'other-site') this.counters.siteAdopted++;
-    else if (t.counter) this.counters[t.counter]++;
-    p.resolve(routeOf(held, d.from === 'other-site' ? 'site' : t.source));
+    const now = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? d.entry) : d.entry;
+    if (stored !== 'ignored') this.announceLater(this.keyed(p, now));
+    this.counters.siteAdopted++;
+    p.resolve(routeOf(now, 'site'));
   }
 
   private keyed(p: Pending, e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'> & { ttlSeconds?: number }): KeyedEntry {
@@ -885,7 +903,7 @@ export class Router {
       const p = round.pendings.get(e.keyBytes.toString('latin1'));
       if (!p || p.phase !== 'claim') continue;
       const mine = p.proposal!;
-      const won = e.originNode === this.o.nodeId && sameEndpoint(e.endpoint, mine.endpoint) && e.version >= mine.version;
+      const won = sameEndpoint(e.endpoint, mine.endpoint) && (p.adopted ? e.version === mine.version && e.originNode === mine.originNode : e.originNode === this.o.nodeId && e.version >= mine.version);
       this.settle(p, e, won);
     }
     if ([...round.pendings.values()].every((p) => p.phase !== 'claim')) {
