@@ -47,7 +47,6 @@ export class SiteWiring {
     readonly site: SiteDirectory,
     private readonly parts: SiteParts,
     private readonly log: Logger,
-    nodeId: number,
     /** The Redis implementation, for what the operator sees (`show peers`, `show stats`); absent with the in-memory double. */
     private readonly redis?: RedisSiteDirectory,
   ) {
@@ -59,13 +58,8 @@ export class SiteWiring {
       site.onState((s) => this.state(s)),
     );
     // a withdraw made here (`affinityd clear`, the API) is written to Redis by the version rule
-    const w = parts.withdrawals;
-    if (w) {
-      const before = w.observer;
-      w.observer = (x, from) => {
-        before?.(x, from);
-        if (from === nodeId) void site.withdraw(x).catch((e) => log.warn({ err: (e as Error).message }, 'sites: a withdraw could not be written to the site directory'));
-      };
+    if (parts.withdrawals) {
+      parts.withdrawals.onMadeHere = (x) => void site.withdraw(x).catch((e) => log.warn({ err: (e as Error).message }, 'sites: a withdraw could not be written to the site directory'));
     }
   }
 
@@ -77,6 +71,7 @@ export class SiteWiring {
     this.closed = true;
     for (const f of this.off.splice(0)) f();
     this.parts.router.crossSite = undefined;
+    if (this.parts.withdrawals) this.parts.withdrawals.onMadeHere = undefined;
     await this.writing?.catch(() => {});
     await this.site.close();
   }
@@ -171,5 +166,5 @@ export function siteWiring(c: Config, parts: SiteParts & { metrics: NodeMetrics 
   });
   if (!site) return undefined;
   registerSiteMetrics(parts.metrics.registry, site);
-  return new SiteWiring(site, parts, log, c.node.id, site);
+  return new SiteWiring(site, parts, log, site);
 }

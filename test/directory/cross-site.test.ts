@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { type ClientKey, clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { SiteWiring } from '../../src/daemon/site-wiring';
 import { adoption } from '../../src/directory/cross-site';
+import { Withdrawals } from '../../src/directory/maintenance/withdrawals';
 import { MemoryDirectory } from '../../src/directory/memory-directory';
 import { Router, type RouterOptions } from '../../src/directory/router';
 import { LiveLinks } from '../../src/links/live-links';
@@ -36,6 +37,7 @@ interface SiteNode {
   router: Router;
   siteDir: MemorySiteDirectory;
   wiring: SiteWiring;
+  withdrawals: Withdrawals;
 }
 
 /** Sites of nodes: node ids unique across sites (the version rule breaks ties by origin node). */
@@ -46,11 +48,13 @@ function sites(names: string[], perSite: number, policy: PolicyName, store = new
     const cluster = new MemoryCluster();
     for (let i = 0; i < perSite; i++, id++) {
       const directory = new MemoryDirectory(LIFETIMES);
-      const router = new Router(opts(id), directory, cluster.join(id, directory), new EndpointSet(endpoints), createPolicy(policy));
+      const link = cluster.join(id, directory);
+      const router = new Router(opts(id), directory, link, new EndpointSet(endpoints), createPolicy(policy));
+      const withdrawals = new Withdrawals(directory, link, { nodeId: id });
       const siteDir = new MemorySiteDirectory(store, { site, nodeId: id, holds: (k) => directory.peek(k) !== undefined });
-      const wiring = new SiteWiring(siteDir, { directory, router, links: new LiveLinks() }, silentLogger, id);
+      const wiring = new SiteWiring(siteDir, { directory, router, links: new LiveLinks(), withdrawals }, silentLogger);
       wiring.start();
-      nodes.push({ site, directory, router, siteDir, wiring });
+      nodes.push({ site, directory, router, siteDir, wiring, withdrawals });
     }
   }
   return { store, nodes };
@@ -133,6 +137,22 @@ describe('sites through the router (in-memory sites and site directory)', () => 
     for (let i = 0; i < 100 && s.directory.lookup(clientKeyBytes(c))?.endpoint.name !== moved.endpoint.name; i++) await sleep(5);
     assert.equal(s.directory.lookup(clientKeyBytes(c))?.endpoint.name, moved.endpoint.name, 'the other site stores the move (key tracking)');
     assert.equal(s.directory.lookup(clientKeyBytes(c))?.version, moved.version);
+  });
+
+  it('a clear at one site (a withdraw marker) reaches Redis and the other site; the next call there gets a new entry above it', async () => {
+    const { store, nodes } = sites(['north', 'south'], 1, 'rendezvous');
+    const [n, s] = nodes;
+    const c = clients(1, 'clear')[0];
+    const first = await n.router.route(c);
+    assert.equal((await s.router.route(c)).endpoint.name, first.endpoint.name);
+    assert.ok(n.withdrawals.withdraw(c), 'north held the client');
+    let rec = store.get(siteKey('affinityd:', c));
+    for (let i = 0; i < 100 && rec?.kind !== 'withdraw'; i++) await sleep(5), (rec = store.get(siteKey('affinityd:', c)));
+    assert.equal(rec?.kind, 'withdraw', 'Redis holds the marker');
+    for (let i = 0; i < 100 && s.directory.lookup(clientKeyBytes(c)); i++) await sleep(5);
+    assert.equal(s.directory.lookup(clientKeyBytes(c)), undefined, 'the other site deleted its entry (key tracking)');
+    const again = await s.router.route(c);
+    assert.ok(again.version > first.version + 1, `a new entry above the marker (version ${again.version})`);
   });
 
   it('an adoption is the other site\'s entry itself, so every node of every site proposes the same', () => {
