@@ -16,7 +16,7 @@ export function machine(): Record<string, string | number> {
   return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, kernel, node: process.version, date: new Date().toISOString() };
 }
 
-/** The benchmark key of client i: about 40 octets, as bench/native/query_loadgen.cc makes them. */
+/** The benchmark key of client i: about 40 octets, as native/tools/query_loadgen.cc makes them. */
 export function benchKey(i: number): Buffer {
   return clientKeyBytes(parseClientKey(`2:10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/subscriber-${i}@bench.example`));
 }

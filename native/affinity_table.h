@@ -23,7 +23,8 @@
 //   writer threads in a node (the JS thread and the responder's I/O thread),
 //   writes are far rarer than reads, and one writer at a time keeps moves and
 //   recycling simple without double-width CAS (which is not lock-free on this
-//   target, see ENVIRONMENT.md).
+//   target: GCC 12 on x86-64 needs -mcx16 -latomic for it and is_lock_free()
+//   still reports false; docs/design.md).
 //
 // When full: an insert of a new key first reclaims expired entries (a pass
 // over the records' expiry times, skipped while no entry can have expired);

@@ -40,4 +40,19 @@ describe('architecture', function () {
     const lines = readFileSync(join(src, 'daemon', 'node.ts'), 'utf8').split('\n').length;
     assert.ok(lines <= 250, `src/daemon/node.ts has ${lines} lines`);
   });
+
+  it('points a reader only at files in the repository (no notes kept outside it)', () => {
+    const dirs = ['src', 'native', 'docs', 'bench', 'test', 'contrib', 'proto'].map((d) => join(root, d));
+    const all = (dir: string): string[] =>
+      readdirSync(dir).flatMap((f) => {
+        const p = join(dir, f);
+        if (f === 'node_modules' || f === 'build' || f === 'results') return [];
+        return statSync(p).isDirectory() ? all(p) : /\.(ts|cc|h|md|sh|lua|proto|yml|yaml|py|txt)$/.test(f) ? [p] : [];
+      });
+    const offenders = [...dirs.flatMap(all), join(root, 'README.md'), join(root, 'CHANGELOG.md')]
+      .filter((f) => f !== __filename)
+      .filter((f) => /ENVIRONMENT\.md|\.\.\/shared\/|reference\/claims\.txt/.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(root, f));
+    assert.deepEqual(offenders, []);
+  });
 });

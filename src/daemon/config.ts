@@ -70,7 +70,7 @@ export interface Config {
     /** Asks without an answer before giving up (at start: before deciding this node is alone). */
     retries: number;
   };
-  /** Periodic digest comparison and repair (docs/protocol.md, "Digests"). */
+  /** Periodic digest comparison and repair (docs/protocol.md, "DIGEST (detecting split bundles)"). */
   antiEntropy: { enabled: boolean; intervalMs: number; buckets: number };
   query: {
     count: number;

@@ -9,7 +9,7 @@
 // It is computed on every first call of a reconnect storm, so it is two
 // 32-bit passes over the key (FNV-1a and a second FNV-1a from another
 // offset basis) and MurmurHash3's finalizer per endpoint: about 60 ns, where
-// SHA-256 cost 3 us per endpoint (docs/design.md, "Selection").
+// SHA-256 cost 3 us per endpoint (docs/design.md, "The router").
 import type { EndpointState } from './endpoint-set';
 import type { SelectionPolicy } from './selection-policy';
 import { fmix32, fnv1a32 } from '../directory/ranks';
