@@ -12,7 +12,7 @@ import { NoEndpointError, type Route, type Router } from '../directory/router';
 import type { EndpointSet } from '../selection/endpoint-set';
 import { NoCallError, readIdentity } from './identity';
 import { CallStatus, encodeCallResponse } from './preamble';
-import { splice } from './splice';
+import { EndpointReads, splice } from './splice';
 import type { LiveLinks } from '../links/live-links';
 import type { Logger } from '../util/logger';
 
@@ -36,10 +36,11 @@ export interface FrontendCounters {
 }
 
 
-/** Connects to an endpoint; rejects on refusal, error or time-out. */
-function connectTo(e: Endpoint, timeoutMs: number): Promise<Socket> {
+/** Connects to an endpoint, its reads going to `reads`; rejects on refusal, error or time-out. */
+function connectTo(e: Endpoint, timeoutMs: number, reads: EndpointReads): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: e.address, port: e.port, allowHalfOpen: true });
+    // no Nagle toward the endpoint either: a call carries small frames both ways
+    const s = connect({ host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, onread: reads.onread });
     const timer = setTimeout(() => {
       s.destroy();
       reject(Object.assign(new Error(`connect to ${formatEndpoint(e)} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
@@ -77,7 +78,8 @@ export class Frontend {
 
   listen(): Promise<{ address: string; port: number }> {
     return new Promise((resolve, reject) => {
-      const server = createServer({ allowHalfOpen: true }, (s) =>
+      // noDelay: set on each accepted socket as it is accepted, without a call per connection from here
+      const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) =>
         this.handle(s).catch((e) => {
           // A bug, not a bad client: log it, count it, and keep serving everyone else.
           this.counters.refused.internalError = (this.counters.refused.internalError ?? 0) + 1;
@@ -138,7 +140,6 @@ export class Frontend {
       this.sockets.delete(s);
     });
     s.on('error', () => s.destroy()); // a reset client: nothing else to do
-    s.setNoDelay(true);
     let key: ClientKey;
     let rest: Buffer;
     try {
@@ -154,9 +155,11 @@ export class Frontend {
       return;
     }
     this.counters.identified++;
+    // the canonical key octets, made once for the route decision and the live link
+    const keyBytes = clientKeyBytes(key);
     let route: Route;
     try {
-      route = await this.router.route(key);
+      route = await this.router.route(key, keyBytes);
     } catch (e) {
       if (e instanceof NoEndpointError) {
         this.counters.rejectedNoEndpoint++;
@@ -170,15 +173,17 @@ export class Frontend {
       s.end(encodeCallResponse({ status: CallStatus.Redirect, endpoint: route.endpoint }));
       return;
     }
-    await this.connectAndSplice(s, key, route, rest, t0);
+    await this.connectAndSplice(s, key, keyBytes, route, rest, t0);
   }
 
-  private async connectAndSplice(s: Socket, key: ClientKey, route: Route, rest: Buffer, t0: number): Promise<void> {
+  private async connectAndSplice(s: Socket, key: ClientKey, keyBytes: Buffer, route: Route, rest: Buffer, t0: number): Promise<void> {
     let upstream: Socket | undefined;
+    let reads: EndpointReads;
     for (let attempt = 1; ; attempt++) {
       if (s.destroyed) return;
       try {
-        upstream = await connectTo(route.endpoint, this.config.connectTimeoutMs);
+        reads = new EndpointReads();
+        upstream = await connectTo(route.endpoint, this.config.connectTimeoutMs, reads);
         break;
       } catch (e) {
         this.counters.endpointConnectFailures++;
@@ -212,7 +217,7 @@ export class Frontend {
     const linkId = `frontend:${this.config.name}:${this.nextCall++}`;
     const up = upstream;
     this.links?.add({
-      id: linkId, client: key, keyBytes: clientKeyBytes(key), endpoint: route.endpoint, via: 'frontend',
+      id: linkId, client: key, keyBytes, endpoint: route.endpoint, via: 'frontend',
       close: (why) => {
         this.counters.splitClosed++;
         this.log.warn({ frontend: this.config.name, client: formatClientKey(key), endpoint: formatEndpoint(route.endpoint), why }, 'call closed: a stray link of a split bundle');
@@ -220,7 +225,7 @@ export class Frontend {
         up.destroy();
       },
     });
-    const r = await splice(s, upstream, this.config.idleTimeoutMs);
+    const r = await splice(s, upstream, reads, this.config.idleTimeoutMs);
     this.links?.remove(linkId);
     // looked up again: a configuration reload may have replaced the state object
     const after = this.endpoints.find(route.endpoint);
