@@ -4,8 +4,10 @@
 // the endpoint's greeting, close; 8 at a time), their latency, and bulk
 // throughput on one connection (256 MiB up, echoed back down).
 //
-// The three paths are measured in interleaved rounds (direct, affinityd,
-// HAProxy, then again), so a burst of other work on this shared machine
+// A fourth path, a bare Node splice (bench/fixtures/frontend-splice.ts:
+// accept, connect, pipe), shows what any front end on Node's net reaches here.
+// The paths are measured in interleaved rounds (direct, Node splice,
+// affinityd, HAProxy, then again), so a burst of other work on this shared machine
 // lands on all of them; each ratio is taken within a round, and the median
 // and range over the rounds are reported. For each path it also reports the
 // CPU time per connection and per MiB of every process (from /proc): the
@@ -13,11 +15,15 @@
 // whether the client is the bottleneck.
 //
 // The node runs from the compiled dist/ (built here if a source is newer),
-// as `affinityd run` does; HAProxy is tuned for the job as a user would tune
+// with the Node options of the shipped unit (contrib/systemd/affinityd.service),
+// as `affinityd run` runs; HAProxy is tuned for the job as a user would tune
 // it for a TCP relay: kernel splicing (`option splice-auto`) and 64 KiB
 // buffers (`tune.bufsize 65536`), threads as many as cores (its default).
 // docs/design.md ("Front ends") has the measurements behind these choices.
-// Usage: tsx bench/frontend.ts [seconds per measurement] [rounds]
+// With --compare-node-flags="FLAGS", a second node started with those Node
+// options is measured in the same rounds ("affinityd+flags"), to show what
+// a change of the unit would do.
+// Usage: tsx bench/frontend.ts [seconds per measurement] [rounds] [--compare-node-flags="..."]
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -27,8 +33,14 @@ import { createInterface } from 'node:readline';
 
 import { fmt, writeResult } from './lib';
 
-const seconds = Number(process.argv[2] ?? 3);
-const rounds = Number(process.argv[3] ?? 3);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const seconds = Number(positional[0] ?? 3);
+const rounds = Number(positional[1] ?? (seconds < 2 ? 2 : 4));
+const compareFlags = process.argv
+  .find((a) => a.startsWith('--compare-node-flags='))
+  ?.slice('--compare-node-flags='.length)
+  .split(/\s+/)
+  .filter(Boolean);
 const CONCURRENCY = 8;
 const BULK_OCTETS = 256 << 20;
 const root = join(__dirname, '..');
@@ -59,6 +71,19 @@ function ensureCompiled(): void {
   if (!stale.length) return;
   console.log(`compiling dist/ (${stale.length} sources newer than their output, e.g. ${stale[0]})`);
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+}
+
+/** The Node options in the shipped unit's ExecStart (between the node binary and the script). */
+function unitNodeFlags(): string[] {
+  const unit = readFileSync(join(root, 'contrib', 'systemd', 'affinityd.service'), 'utf8');
+  const line = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '';
+  const words = line.trim().split(/\s+/).slice(1);
+  const flags: string[] = [];
+  for (const w of words) {
+    if (!w.startsWith('-')) break;
+    flags.push(w);
+  }
+  return flags;
 }
 
 /** CPU time (user + system) of a process so far, in microseconds; 0 where /proc is missing. */
@@ -185,12 +210,19 @@ async function main(): Promise<void> {
     const epPorts = [21100 + o, 21600 + o, 22100 + o];
     const eps = await start([process.execPath, 'dist/bench/fixtures/frontend-endpoint.js', '127.0.0.1', ...epPorts.map((p, i) => `ep${i}:${p}`)], /^ready$/);
     children.push(eps.child);
-    const node = await start(
-      [process.execPath, 'dist/bench/fixtures/frontend-node.js', '239.255.93.1', String(34000 + Math.floor(Math.random() * 1000)), '127.0.0.1', ...epPorts.map(String)],
-      /^ready /,
-    );
-    children.push(node.child);
+    const nodeFlags = unitNodeFlags();
+    const startNode = async (flags: string[]) => {
+      // a group of its own for each node: they are separate clusters with the same node id
+      const group = `239.255.93.${1 + Math.floor(Math.random() * 250)}`;
+      const n = await start([process.execPath, ...flags, 'dist/bench/fixtures/frontend-node.js', group, String(34000 + Math.floor(Math.random() * 1000)), '127.0.0.1', ...epPorts.map(String)], /^ready /);
+      children.push(n.child);
+      return n;
+    };
+    const node = await startNode(nodeFlags);
     const [, nodePort, decisionUs] = node.line.split(' ');
+    const compared = compareFlags ? await startNode([...nodeFlags, ...compareFlags]) : undefined;
+    const floor = await start([process.execPath, 'dist/bench/fixtures/frontend-splice.js', String(epPorts[0])], /^ready /);
+    children.push(floor.child);
     let haproxy: { port: number; pid: number } | undefined;
     let haproxySkip = '';
     const hp = 23000 + Math.floor(Math.random() * 1000);
@@ -239,7 +271,9 @@ async function main(): Promise<void> {
     }
     const paths: { name: string; port: number; pid?: number }[] = [
       { name: 'direct', port: epPorts[0] },
+      { name: 'node-splice', port: Number(floor.line.split(' ')[1]), pid: floor.child.pid },
       { name: 'affinityd', port: Number(nodePort), pid: node.child.pid },
+      ...(compared ? [{ name: 'affinityd+flags', port: Number(compared.line.split(' ')[1]), pid: compared.child.pid }] : []),
       ...(haproxy ? [{ name: 'haproxy', port: haproxy.port, pid: haproxy.pid }] : []),
     ];
     const byRound: Record<string, PathRound[]> = {};
@@ -278,11 +312,24 @@ async function main(): Promise<void> {
     const setupVsHaproxy = ratio('affinityd', 'haproxy', (x) => x.setup.perSecond);
     const bulkVsDirect = ratio('affinityd', 'direct', (x) => x.throughputMiBps)!;
     const bulkVsHaproxy = ratio('affinityd', 'haproxy', (x) => x.throughputMiBps);
+    // the bare Node splice, for what any front end on Node's net can reach here
+    const floorVsHaproxy = { setup: ratio('node-splice', 'haproxy', (x) => x.setup.perSecond), bulk: ratio('node-splice', 'haproxy', (x) => x.throughputMiBps) };
+    const vsFloor = { setup: ratio('affinityd', 'node-splice', (x) => x.setup.perSecond)!, bulk: ratio('affinityd', 'node-splice', (x) => x.throughputMiBps)! };
+    const flagged = compared
+      ? {
+          flags: compareFlags,
+          setupVsHaproxy: ratio('affinityd+flags', 'haproxy', (x) => x.setup.perSecond),
+          bulkVsHaproxy: ratio('affinityd+flags', 'haproxy', (x) => x.throughputMiBps),
+          cpuPerMiBVsUnitFlags: ratio('affinityd+flags', 'affinityd', (x) => x.cpuPerMiBUs.proxy),
+          cpuPerConnectionVsUnitFlags: ratio('affinityd+flags', 'affinityd', (x) => x.cpuPerConnectionUs.proxy),
+        }
+      : undefined;
     const result = {
       seconds,
       rounds,
       concurrency: CONCURRENCY,
       bulkMiB: (2 * BULK_OCTETS) / (1 << 20),
+      nodeFlags,
       haproxyConfig: haproxy ? readFileSync(cfg, 'utf8') : undefined,
       ...out,
       decisionUs: Number(decisionUs),
@@ -291,9 +338,11 @@ async function main(): Promise<void> {
       setupRateVsHaproxy: setupVsHaproxy?.median,
       throughputVsDirect: bulkVsDirect.median,
       throughputVsHaproxy: bulkVsHaproxy?.median,
-      ratios: { setupVsDirect, setupVsHaproxy, bulkVsDirect, bulkVsHaproxy },
+      ratios: { setupVsDirect, setupVsHaproxy, bulkVsDirect, bulkVsHaproxy, nodeSpliceVsHaproxy: floorVsHaproxy, vsNodeSplice: vsFloor },
+      comparedNodeFlags: flagged,
       haproxySkipped: haproxySkip || undefined,
     };
+    console.log(`node options from the unit: ${nodeFlags.join(' ') || '(none)'}`);
     console.log(`\nmedians over ${rounds} rounds (${seconds} s of connections, ${CONCURRENCY} at a time, and ${result.bulkMiB} MiB of bulk per path and round):`);
     for (const [name, r] of Object.entries(out)) {
       console.log(
@@ -307,6 +356,13 @@ async function main(): Promise<void> {
       `affinityd vs HAProxy: ${show(setupVsHaproxy)} conn/s, ${show(bulkVsHaproxy)} bulk; vs direct: ${show(setupVsDirect)} conn/s, ${show(bulkVsDirect)} bulk; ` +
         `endpoint decision ${result.decisionUs} us = ${(result.decisionShareOfSetupLatency * 100).toFixed(1)}% of setup latency`,
     );
+    console.log(`a bare Node splice vs HAProxy: ${show(floorVsHaproxy.setup)} conn/s, ${show(floorVsHaproxy.bulk)} bulk; affinityd vs that splice: ${show(vsFloor.setup)} conn/s, ${show(vsFloor.bulk)} bulk`);
+    if (flagged) {
+      console.log(
+        `affinityd with ${flagged.flags!.join(' ')}: ${show(flagged.setupVsHaproxy)} HAProxy's conn/s, ${show(flagged.bulkVsHaproxy)} its bulk; ` +
+          `proxy CPU ${show(flagged.cpuPerConnectionVsUnitFlags)} per connection and ${show(flagged.cpuPerMiBVsUnitFlags)} per MiB of the node as the unit starts it`,
+      );
+    }
     writeResult('frontend', result);
   } finally {
     for (const c of children) c.kill('SIGKILL');
