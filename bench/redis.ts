@@ -1,7 +1,9 @@
 // The same lookup job against Redis, the central database a user would
 // otherwise pick: a real redis-server started and stopped here on loopback,
-// loaded with the same keys; one GET awaited at a time, and MGET batches of
-// 16 and 256, against the native table doing the same in this process.
+// loaded with the same keys, used as its users would: one GET awaited at a
+// time; 16 and 256 concurrent GETs (node-redis pipelines what is issued
+// together); MGET batches of 16 and 256; and four connections with 64 GETs
+// in flight each. Against the native table doing the same in this process.
 // Usage: tsx bench/redis.ts [entries]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 
@@ -58,6 +60,25 @@ async function main(): Promise<void> {
       timeIt(sample.length, async () => {
         for (let i = 0; i < sample.length; i += b) await client.mGet(sampleStrings.slice(i, i + b));
       });
+    // b GETs issued together and awaited together: pipelined on the connection
+    const redisPipelined = async (b: number) =>
+      timeIt(sample.length, async () => {
+        for (let i = 0; i < sample.length; i += b) await Promise.all(sampleStrings.slice(i, i + b).map((k) => client.get(k)));
+      });
+    // several connections, each with many GETs in flight (workers awaiting one GET at a time)
+    const extra = await Promise.all([1, 2, 3].map(() => client.duplicate().connect()));
+    const conns = [client, ...extra];
+    const redisConcurrent = await timeIt(sample.length, async () => {
+      let next = 0;
+      await Promise.all(
+        conns.flatMap((c) =>
+          Array.from({ length: 64 }, async () => {
+            while (next < sample.length) await c.get(sampleStrings[next++]);
+          }),
+        ),
+      );
+    });
+    await Promise.all(extra.map((c) => c.quit()));
     const nativeBatch = (b: number) => {
       const groups: { keys: Buffer; offsets: Uint32Array }[] = [];
       for (let g = 0; g < sample.length; g += b) {
@@ -78,19 +99,24 @@ async function main(): Promise<void> {
     const rows = [];
     for (const b of [16, 256]) {
       const r = await redisBatch(b);
+      const p = await redisPipelined(b);
       const n = await nativeBatch(b);
-      rows.push({ batch: b, redisPerSecond: Math.round(r), nativePerSecond: Math.round(n), ratio: Number((n / r).toFixed(1)) });
+      const best = Math.max(r, p);
+      rows.push({ batch: b, redisPerSecond: Math.round(r), redisPipelinedPerSecond: Math.round(p), nativePerSecond: Math.round(n), ratio: Number((n / best).toFixed(1)) });
     }
     const result = {
       entries,
       redisSinglePerSecond: Math.round(redisSingle),
       nativeSinglePerSecond: Math.round(nativeSingle),
       ratioSingle: Number((nativeSingle / redisSingle).toFixed(1)),
+      redisFourConnections64InFlightPerSecond: Math.round(redisConcurrent),
+      ratioSingleToRedisConcurrent: Number((nativeSingle / redisConcurrent).toFixed(1)),
       batches: rows,
     };
     console.log(
       `redis, ${entries} keys: one awaited GET ${fmt(redisSingle)}/s vs native ${fmt(nativeSingle)}/s (${result.ratioSingle}x); ` +
-        rows.map((r) => `batch ${r.batch}: Redis MGET ${fmt(r.redisPerSecond)}/s vs native ${fmt(r.nativePerSecond)}/s (${r.ratio}x)`).join('; '),
+        `4 connections x 64 GETs in flight ${fmt(redisConcurrent)}/s (native one at a time ${result.ratioSingleToRedisConcurrent}x); ` +
+        rows.map((r) => `batch ${r.batch}: Redis MGET ${fmt(r.redisPerSecond)}/s, pipelined GETs ${fmt(r.redisPipelinedPerSecond)}/s vs native ${fmt(r.nativePerSecond)}/s (${r.ratio}x the better)`).join('; '),
     );
     writeResult(`redis-${entries}`, result);
   } finally {

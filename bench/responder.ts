@@ -1,7 +1,8 @@
 // QUERY->REPLY rate and latency of the native responder against a dgram JS
 // responder, in one run, both driven by the native load generator
 // (native/tools/query_loadgen.cc) with 1 and with 16 queries in flight; and
-// the floor: the same client against a UDP echo server that does no work.
+// the floor: the same client against a UDP echo server that does no work,
+// reached the same way (through the multicast group; also plain unicast).
 // The native responder runs twice: as deployed by default, and with a 50 us
 // busy poll (a latency/CPU trade-off an operator can choose).
 // Usage: tsx bench/responder.ts [entries] [seconds]
@@ -52,15 +53,18 @@ async function main(): Promise<void> {
   const out: Record<string, Load> = {};
   const node = (fixture: string) => [process.execPath, '--import', 'tsx', join(__dirname, 'fixtures', fixture)];
   const runs: [string, (port: number) => string[], Record<string, string>, string[]][] = [
-    ['echoFloor', (port) => [echo, String(port)], {}, ['--raw']],
+    // the floor over the responders' own path: a multicast QUERY in, a unicast answer out
+    ['echoFloor', (port) => [echo, String(port), group], {}, ['--raw']],
+    // and over plain unicast, for reference
+    ['echoUnicast', (port) => [echo, String(port)], {}, ['--raw']],
     ['native', (port) => [...node('native-responder.ts'), group, String(port), String(entries)], { BUSY_POLL_US: '0' }, []],
     ['nativeBusyPoll', (port) => [...node('native-responder.ts'), group, String(port), String(entries)], { BUSY_POLL_US: '50' }, []],
     ['jsDgram', (port) => [...node('js-responder.ts'), group, String(port), String(entries)], {}, []],
   ];
   for (const [name, cmd, env, extra] of runs) {
     const port = 31000 + Math.floor(Math.random() * 1000);
-    // the echo server is unicast on 127.0.0.1; the responders are reached through the group
-    const target = name === 'echoFloor' ? ['--target', `127.0.0.1:${port}`] : [];
+    // every server is reached through the group but the unicast echo
+    const target = name === 'echoUnicast' ? ['--target', `127.0.0.1:${port}`] : [];
     await withServer(cmd(port), env, () => {
       out[`${name}Inflight1`] = load(loadgen, group, port, 1, [...extra, ...target]);
       out[`${name}Inflight16`] = load(loadgen, group, port, 16, [...extra, ...target]);

@@ -19,8 +19,9 @@ typedef struct evp_mac_ctx_st EVP_MAC_CTX;
 
 namespace affinityd {
 
-constexpr size_t kMinKeyOctets = 16;
-constexpr size_t kMaxKeyOctets_ = 64;
+// Octets of a keyring secret (the HMAC key); client keys are client_key.h's kMaxKeyOctets.
+constexpr size_t kMinSecretOctets = 16;
+constexpr size_t kMaxSecretOctets = 64;
 
 struct Keyring {
   struct Key {

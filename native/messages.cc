@@ -302,14 +302,38 @@ size_t EncodeHello(const WireHello& m, uint8_t* out, size_t cap) {
   return w.ok() ? w.size() : 0;
 }
 
-ReplyWriter::ReplyWriter(uint8_t* out, size_t cap, uint32_t query_id) : out_(out), cap_(cap) {
-  WireWriter w(out, cap);
-  w.Uint32Field(1, query_id);
-  size_ = w.size();
+ListWriter::ListWriter(MessageType type, uint8_t* out, size_t cap, uint32_t id, uint32_t answer_rank)
+    : type_(type), out_(out), cap_(cap), id_(id), rank_(answer_rank) {
+  // REPLY and CLAIM: the id is field 1, before every entry
+  if (type == MessageType::kReply || type == MessageType::kClaim) {
+    WireWriter w(out, cap);
+    w.Uint32Field(1, id);
+    size_ = w.size();
+  }
 }
 
-bool ReplyWriter::Add(const WireClientKey& key, const uint8_t* endpoint, size_t endpoint_len, uint32_t version,
-                      uint32_t origin_node, uint32_t ttl_seconds) {
+bool ListWriter::Put(uint32_t field, const uint8_t* d, size_t n) {
+  WireWriter w(out_ + size_, cap_ - size_);
+  w.BytesField(field, d, n, true);
+  if (type_ == MessageType::kQuery && count_ == 0) {
+    // fields in number order: the first key (1), then query_id (2) and answer_rank (3)
+    w.Uint32Field(2, id_);
+    w.Uint32Field(3, rank_);
+  }
+  if (!w.ok()) return false;
+  size_ += w.size();
+  count_++;
+  return true;
+}
+
+bool ListWriter::AddKey(const WireClientKey& key) {
+  uint8_t kb[128];
+  size_t kl = EncodeClientKey(key, kb, sizeof kb);
+  return Put(count_ == 0 ? 1 : 4, kb, kl);
+}
+
+bool ListWriter::AddEntry(const WireClientKey& key, const uint8_t* endpoint, size_t endpoint_len, uint32_t version,
+                          uint32_t origin_node, uint32_t ttl_seconds) {
   uint8_t kb[128], entry[512];
   size_t kl = EncodeClientKey(key, kb, sizeof kb);
   WireWriter e(entry, sizeof entry);
@@ -319,13 +343,20 @@ bool ReplyWriter::Add(const WireClientKey& key, const uint8_t* endpoint, size_t 
   e.Uint32Field(4, origin_node);
   e.Uint32Field(5, ttl_seconds);
   if (!e.ok()) return false;
-  // the first entry is field 2, the others field 3 (fields in number order)
-  WireWriter w(out_ + size_, cap_ - size_);
-  w.BytesField(count_ == 0 ? 2 : 3, entry, e.size(), true);
-  if (!w.ok()) return false;
-  size_ += w.size();
-  count_++;
-  return true;
+  uint32_t field;
+  switch (type_) {
+    case MessageType::kReply: field = count_ == 0 ? 2 : 3; break;
+    case MessageType::kUpdate: field = count_ == 0 ? 1 : 2; break;
+    default: field = 2; break;  // CLAIM: every proposal
+  }
+  return Put(field, entry, e.size());
+}
+
+bool IsCanonicalKey(const uint8_t* key, size_t len) {
+  if (len < 2 || len > kMaxKeyOctets || size_t(2) + key[1] > len) return false;
+  WireClientKey k;
+  ClientKeyFromCanonical(key, len, &k);
+  return ValidClientKey(k);
 }
 
 size_t CanonicalKey(const WireClientKey& k, uint8_t out[kMaxKeyOctets]) {

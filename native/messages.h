@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "client_key.h"
+#include "wire.h"
 
 namespace affinityd {
 
@@ -80,25 +81,89 @@ size_t EncodeUpdate(const WireEntries& m, uint8_t* out, size_t cap);
 size_t EncodeClaim(const WireEntries& m, uint8_t* out, size_t cap);
 size_t EncodeHello(const WireHello& m, uint8_t* out, size_t cap);
 
-// A REPLY written entry by entry with pre-encoded Endpoints (the
-// responder's path): Add() until it returns false (that entry did not fit:
-// finish this body and start the next with it).
-class ReplyWriter {
+// A QUERY, REPLY, UPDATE or CLAIM body written item by item, with
+// pre-encoded Endpoints (the senders' path: the responder's REPLYs, and the
+// QUERYs, CLAIMs and UPDATEs JS hands over as canonical keys). Add until it
+// returns false (that item did not fit: finish this body and start the next
+// with it). It writes exactly what the Encode functions above, and the
+// reference codec, write for the same message (test/codec/pack.test.ts).
+class ListWriter {
  public:
-  ReplyWriter(uint8_t* out, size_t cap, uint32_t query_id);
-  bool Add(const WireClientKey& key, const uint8_t* endpoint, size_t endpoint_len, uint32_t version,
-           uint32_t origin_node, uint32_t ttl_seconds);
+  // id: the QUERY's query_id, the REPLY's query_id or the CLAIM's claim_id
+  // (UPDATE: unused); answer_rank: the QUERY's.
+  ListWriter(MessageType type, uint8_t* out, size_t cap, uint32_t id = 0, uint32_t answer_rank = 0);
+  bool AddKey(const WireClientKey& key);  // QUERY
+  bool AddEntry(const WireClientKey& key, const uint8_t* endpoint, size_t endpoint_len, uint32_t version,
+                uint32_t origin_node, uint32_t ttl_seconds);  // REPLY, UPDATE, CLAIM
   size_t count() const { return count_; }
   size_t size() const { return size_; }  // the body so far
 
  private:
+  bool Put(uint32_t field, const uint8_t* d, size_t n);
+  MessageType type_;
   uint8_t* out_;
   size_t cap_, size_ = 0, count_ = 0;
+  uint32_t id_, rank_;
 };
+
+// One item of a list JS asks to send: a canonical key and, for entries, the
+// endpoint's registry id and the entry's version, origin and lifetime.
+struct ListItem {
+  const uint8_t* key = nullptr;
+  size_t key_len = 0;
+  uint32_t endpoint_id = 0, version = 0, origin_node = 0, ttl_seconds = 0;
+};
+
+// Packs items into as many bodies as they need; emit(body, len) for each.
+// endpoint(id, &len) gives an Endpoint's encoding (null: refused, counted
+// in *skipped with keys that are not canonical). Returns the bodies made.
+template <typename EndpointFn, typename EmitFn>
+size_t PackList(MessageType type, uint32_t id, uint32_t answer_rank, const ListItem* items, size_t n,
+                EndpointFn&& endpoint, EmitFn&& emit, size_t* skipped);
 
 // Canonical table key of a decoded client key (already validated).
 size_t CanonicalKey(const WireClientKey& k, uint8_t out[kMaxKeyOctets]);
 // Inverse: a view of a canonical key as a WireClientKey.
 void ClientKeyFromCanonical(const uint8_t* key, size_t len, WireClientKey* out);
+// Is this a canonical key (docs/protocol.md 8.1)?
+bool IsCanonicalKey(const uint8_t* key, size_t len);
+
+template <typename EndpointFn, typename EmitFn>
+size_t PackList(MessageType type, uint32_t id, uint32_t answer_rank, const ListItem* items, size_t n,
+                EndpointFn&& endpoint, EmitFn&& emit, size_t* skipped) {
+  uint8_t body[kMaxBodySize];
+  ListWriter w(type, body, sizeof body, id, answer_rank);
+  size_t bodies = 0;
+  for (size_t i = 0; i < n; i++) {
+    const ListItem& it = items[i];
+    if (!IsCanonicalKey(it.key, it.key_len)) {
+      ++*skipped;
+      continue;
+    }
+    WireClientKey k;
+    ClientKeyFromCanonical(it.key, it.key_len, &k);
+    const uint8_t* ep = nullptr;
+    size_t ep_len = 0;
+    if (type != MessageType::kQuery && !(ep = endpoint(it.endpoint_id, &ep_len))) {
+      ++*skipped;
+      continue;
+    }
+    auto add = [&] {
+      return type == MessageType::kQuery ? w.AddKey(k) : w.AddEntry(k, ep, ep_len, it.version, it.origin_node, it.ttl_seconds);
+    };
+    if (add()) continue;
+    if (w.count()) {
+      emit(body, w.size());
+      bodies++;
+    }
+    w = ListWriter(type, body, sizeof body, id, answer_rank);
+    if (!add()) ++*skipped;  // an item bigger than a body: cannot happen for valid keys
+  }
+  if (w.count()) {
+    emit(body, w.size());
+    bodies++;
+  }
+  return bodies;
+}
 
 }  // namespace affinityd

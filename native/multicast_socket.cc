@@ -2,10 +2,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 namespace affinityd {
 
@@ -174,6 +176,51 @@ bool MulticastSocket::Membership(bool join, SocketError* err) {
   }
   joined_ = join;
   return true;
+}
+
+bool MulticastSocket::DropOwnFrames(uint32_t node_id, uint32_t boot_epoch) {
+  // Classic BPF on a UDP socket sees the datagram from its UDP header
+  // (offset 0); SKF_NET_OFF reaches the IP header. Drop (return 0) only when
+  // every test matches; anything else is accepted whole.
+  constexpr uint32_t kUdp = 8;  // UDP header octets before the frame
+  std::vector<sock_filter> p;
+  std::vector<size_t> to_accept;  // jumps to patch: "no match: accept"
+  auto test = [&](sock_filter load, uint32_t value) {
+    p.push_back(load);
+    to_accept.push_back(p.size());
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, value, 0, 0));
+  };
+  // a load past the end would drop the datagram: shorter ones are accepted
+  // first (and counted as truncated by the reader)
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0));
+  to_accept.push_back(p.size());
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kUdp + 16, 0, 0));
+  test(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kUdp + 8), node_id);     // sender node
+  test(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kUdp + 12), boot_epoch); // boot epoch
+  if (family_ == AF_INET) {
+    auto l = reinterpret_cast<const sockaddr_in*>(&local_);
+    test(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 0), ntohs(l->sin_port));  // UDP source port
+    if (l->sin_addr.s_addr != INADDR_ANY)
+      test(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, uint32_t(SKF_NET_OFF + 12)), ntohl(l->sin_addr.s_addr));  // IPv4 source
+  } else {
+    auto l = reinterpret_cast<const sockaddr_in6*>(&local_);
+    test(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 0), ntohs(l->sin6_port));
+    if (!IN6_IS_ADDR_UNSPECIFIED(&l->sin6_addr)) {
+      for (int w = 0; w < 4; w++) {  // IPv6 source, four words
+        uint32_t word;
+        std::memcpy(&word, l->sin6_addr.s6_addr + 4 * w, 4);
+        test(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, uint32_t(SKF_NET_OFF + 8 + 4 * w)), ntohl(word));
+      }
+    }
+  }
+  const size_t drop = p.size();
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, 0));
+  const size_t accept = p.size();
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu));
+  (void)drop;
+  for (size_t j : to_accept) p[j].jf = uint8_t(accept - j - 1);  // mismatch: accept; match: next test (or drop)
+  sock_fprog prog{uint16_t(p.size()), p.data()};
+  return setsockopt(group_fd_, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0;
 }
 
 bool MulticastSocket::Join(SocketError* err) { return joined_ || Membership(true, err); }

@@ -40,6 +40,14 @@ class MulticastSocket {
 
   bool Join(SocketError* err);
   bool Leave(SocketError* err);
+  // Has the kernel drop, on the group socket, the multicast loopback copies
+  // of this node's own frames (this sender node id and boot epoch, from this
+  // unicast socket's port and address) before they wake the reader: a frame
+  // header starts with magic, version, type, key id (8 octets), then the
+  // sender node and the boot epoch, big-endian (docs/protocol.md, section 3).
+  // A frame with this id from another boot or another socket still arrives
+  // (a duplicate node id). Best effort: false if the kernel refuses the filter.
+  bool DropOwnFrames(uint32_t node_id, uint32_t boot_epoch);
   int group_fd() const { return group_fd_; }
   int unicast_fd() const { return unicast_fd_; }
   int family() const { return family_; }

@@ -48,7 +48,13 @@ Responder::Responder(AffinityTable& table, EndpointRegistry& endpoints,
                      const ResponderOptions& options)
     : table_(table), endpoints_(endpoints), socket_(std::move(socket)), options_(options),
       inbound_(options.queue_capacity), keys_(keyring),
-      js_auth_(new Authenticator(keyring)) {}
+      js_auth_(new Authenticator(keyring)) {
+  // the loopback copies of this node's own multicast frames never wake the
+  // I/O thread (a wake-up per frame sent, and a cross-CPU one inside every
+  // send from JS); where the kernel refuses the filter they are dropped as
+  // ownFrame instead
+  socket_->DropOwnFrames(options_.node_id, options_.boot_epoch);
+}
 
 Responder::~Responder() { Stop(); }
 
@@ -138,6 +144,34 @@ size_t Responder::Send(const OutFrame* frames, size_t n, int* err) {
   sent += Flush(out);
   if (sent < n && !*err) *err = EAGAIN;
   return sent;
+}
+
+size_t Responder::SendList(MessageType type, uint32_t id, uint32_t answer_rank, const ListItem* items, size_t n,
+                           const sockaddr_storage* dest, socklen_t dest_len, size_t* skipped, int* err) {
+  // bodies packed here, then framed, signed and sent in one sendmmsg per 64
+  std::vector<uint8_t> bodies;
+  std::vector<size_t> lens;
+  auto endpoint = [&](uint32_t eid, size_t* len) -> const uint8_t* {
+    return eid < endpoints_.Size() ? endpoints_.Encoded(eid, len) : nullptr;
+  };
+  PackList(type, id, answer_rank, items, n, endpoint,
+           [&](const uint8_t* body, size_t len) {
+             bodies.insert(bodies.end(), body, body + len);
+             lens.push_back(len);
+           },
+           skipped);
+  std::vector<OutFrame> frames(lens.size());
+  size_t at = 0;
+  for (size_t i = 0; i < lens.size(); i++) {
+    frames[i].type = uint8_t(type);
+    frames[i].body = bodies.data() + at;
+    frames[i].body_len = lens[i];
+    frames[i].dest = dest;
+    frames[i].dest_len = dest_len;
+    at += lens[i];
+  }
+  *err = 0;
+  return frames.empty() ? 0 : Send(frames.data(), frames.size(), err);
 }
 
 size_t Responder::Flush(Out* out) {
@@ -251,7 +285,7 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
   counters_.Count(Verdict::kUnknownType);
 }
 
-void Responder::QueueReply(ReplyWriter& w, uint32_t query_id, const sockaddr_storage& to, socklen_t to_len,
+void Responder::QueueReply(ListWriter& w, uint32_t query_id, const sockaddr_storage& to, socklen_t to_len,
                            uint64_t now_ms, Out* out) {
   (void)query_id;
   if (w.count() == 0) return;
@@ -285,7 +319,7 @@ void Responder::AnswerQuery(const FrameHeader& h, const uint8_t* body, const soc
   const uint32_t now_s = uint32_t(now_ms / 1000);
   const bool ranked = q.answer_rank != 0 && !via_unicast;
   const bool ready = state_.load(std::memory_order_relaxed) == kNodeReady;
-  ReplyWriter w(out->scratch, kMaxBodySize, q.query_id);
+  ListWriter w(MessageType::kReply, out->scratch, kMaxBodySize, q.query_id);
   for (size_t i = 0; i < q.key_count; i++) {
     uint8_t key[kMaxKeyOctets];
     size_t key_len = CanonicalKey(q.keys[i], key);
@@ -306,10 +340,10 @@ void Responder::AnswerQuery(const FrameHeader& h, const uint8_t* body, const soc
     size_t ep_len;
     const uint8_t* ep = endpoints_.Encoded(e.fields.endpoint_id, &ep_len);
     uint32_t ttl = e.fields.expires_s - now_s;
-    if (!w.Add(q.keys[i], ep, ep_len, e.fields.version, e.fields.origin_node, ttl)) {
+    if (!w.AddEntry(q.keys[i], ep, ep_len, e.fields.version, e.fields.origin_node, ttl)) {
       QueueReply(w, q.query_id, from, from_len, now_ms, out);
-      w = ReplyWriter(out->scratch, kMaxBodySize, q.query_id);
-      w.Add(q.keys[i], ep, ep_len, e.fields.version, e.fields.origin_node, ttl);
+      w = ListWriter(MessageType::kReply, out->scratch, kMaxBodySize, q.query_id);
+      w.AddEntry(q.keys[i], ep, ep_len, e.fields.version, e.fields.origin_node, ttl);
     }
     counters_.queries_answered.fetch_add(1, std::memory_order_relaxed);
   }
@@ -329,7 +363,7 @@ void Responder::SettleClaims(const FrameHeader& h, const uint8_t* body, const so
     return;
   }
   const uint32_t now_s = uint32_t(now_ms / 1000);
-  ReplyWriter w(out->scratch, kMaxBodySize, c.id);
+  ListWriter w(MessageType::kReply, out->scratch, kMaxBodySize, c.id);
   // for `affinityd monitor`: the proposals stored here, in a CompactReply marked 'C'
   const bool feed = change_feed_.load(std::memory_order_relaxed);
   uint8_t settled[kInboundSlot];
@@ -366,10 +400,10 @@ void Responder::SettleClaims(const FrameHeader& h, const uint8_t* body, const so
     size_t ep_len;
     const uint8_t* ep = endpoints_.Encoded(winner.endpoint_id, &ep_len);
     uint32_t ttl = winner.expires_s > now_s ? winner.expires_s - now_s : 1;
-    if (!w.Add(p.client_key, ep, ep_len, winner.version, winner.origin_node, ttl)) {
+    if (!w.AddEntry(p.client_key, ep, ep_len, winner.version, winner.origin_node, ttl)) {
       QueueReply(w, c.id, from, from_len, now_ms, out);
-      w = ReplyWriter(out->scratch, kMaxBodySize, c.id);
-      w.Add(p.client_key, ep, ep_len, winner.version, winner.origin_node, ttl);
+      w = ListWriter(MessageType::kReply, out->scratch, kMaxBodySize, c.id);
+      w.AddEntry(p.client_key, ep, ep_len, winner.version, winner.origin_node, ttl);
     }
   }
   QueueReply(w, c.id, from, from_len, now_ms, out);

@@ -102,6 +102,13 @@ class Responder {
   // errno of the first refusal (0 if none). A frame whose body is too big is
   // skipped with EMSGSIZE.
   size_t Send(const OutFrame* frames, size_t n, int* err);
+  // JS thread: a QUERY (keys), UPDATE or CLAIM (entries with registry
+  // endpoint ids) packed many items to a frame (messages.h PackList), to
+  // dest or the group. Returns the frames the kernel took; items with a key
+  // that is not canonical or an endpoint id not interned are skipped and
+  // counted in *skipped.
+  size_t SendList(MessageType type, uint32_t id, uint32_t answer_rank, const ListItem* items, size_t n,
+                  const sockaddr_storage* dest, socklen_t dest_len, size_t* skipped, int* err);
   // Any thread: the new keyring is used for the next frame sent and received.
   bool SetKeyring(std::shared_ptr<const Keyring> keyring, std::string* err);
 
@@ -154,7 +161,7 @@ class Responder {
   void ApplyUpdates(const FrameHeader& h, const uint8_t* body, const uint8_t* d, size_t n, const sockaddr_storage& from,
                     bool via_unicast, uint64_t now_ms);
   void DeliverReply(const FrameHeader& h, const uint8_t* body, const sockaddr_storage& from, bool via_unicast);
-  void QueueReply(ReplyWriter& w, uint32_t query_id, const sockaddr_storage& to, socklen_t to_len, uint64_t now_ms, Out* out);
+  void QueueReply(ListWriter& w, uint32_t query_id, const sockaddr_storage& to, socklen_t to_len, uint64_t now_ms, Out* out);
   uint32_t Lifetime(uint32_t ttl) const;
   mutable std::mutex peers_mu_;
   std::unordered_map<uint32_t, PeerInfo> peers_;  // under peers_mu_; at most kMaxPeers

@@ -193,6 +193,14 @@ export interface NativeResponder {
   setChangeFeed(on: boolean): void;
   /** This node's state (messages.ts NodeState): sent in HELLOs; only a ready node settles CLAIMs and counts in ranks. */
   setState(state: number): void;
+  /**
+   * A QUERY (type 1: keys only), UPDATE (3) or CLAIM (8) for many clients,
+   * packed natively from canonical keys (key i at offsets[i]..offsets[i+1])
+   * and, for entries, fields[4i..4i+3] = endpointId, version, originNode,
+   * ttlSeconds; to one node or the group. Items with a key that is not
+   * canonical or an endpoint id not interned are skipped.
+   */
+  sendList(type: number, id: number, answerRank: number, keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array | null, address?: string, port?: number): { sent: number; skipped: number; error?: string };
   /** Frames with this node's id from another process (a duplicate node id). */
   selfConflict(): { frames: number; incidents: number; lastMs: number; address: string; port: number; bootEpoch: number };
   stats(): ResponderStats;
@@ -215,6 +223,8 @@ export interface NativeCodec {
   ): Buffer;
   /** The rank of self among self and nodes for octets (a canonical client key, or a node id's 4 octets): native/ranks.h. */
   rankOf(octets: Buffer, self: number, nodes: number[]): number;
+  /** The bodies sendList sends for these items; endpoints[i]: the Endpoint encoding of endpoint id i. */
+  packList(type: number, id: number, answerRank: number, keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array | null, endpoints: Buffer[]): Buffer[];
 }
 
 interface Addon {

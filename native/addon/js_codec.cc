@@ -191,6 +191,48 @@ Napi::Value BuildFrameJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, out, n);
 }
 
+// packList(type, id, answerRank, keys, offsets, count, fields|null, endpoints: Buffer[]) -> Buffer[]
+// The bodies the responder's sendList sends for these items (messages.h
+// PackList), with endpoints[i] the Endpoint encoding of endpoint id i: the
+// pack test holds them to the reference codec byte for byte.
+Napi::Value PackListJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t type = U32Arg(info, 0, "type");
+  uint32_t id = U32Arg(info, 1, "id");
+  uint32_t rank = U32Arg(info, 2, "answerRank");
+  auto keys = BufferArg(info, 3, "keys");
+  uint32_t count = U32Arg(info, 5, "count");
+  const uint32_t* off = TypedArrayArg<uint32_t>(info, 4, napi_uint32_array, size_t(count) + 1, "offsets");
+  const uint32_t* f = TypedArrayArg<uint32_t>(info, 6, napi_uint32_array, size_t(count) * 4, "fields", true);
+  if (!info[7].IsArray()) throw Napi::TypeError::New(env, "endpoints must be an array of Buffers");
+  Napi::Array eps = info[7].As<Napi::Array>();
+  std::vector<Napi::Buffer<uint8_t>> encoded;
+  for (uint32_t i = 0; i < eps.Length(); i++) encoded.push_back(eps.Get(i).As<Napi::Buffer<uint8_t>>());
+  std::vector<ListItem> items(count);
+  for (uint32_t i = 0; i < count; i++) {
+    items[i].key = keys.Data() + off[i];
+    items[i].key_len = off[i + 1] - off[i];
+    if (f) {
+      items[i].endpoint_id = f[4 * i];
+      items[i].version = f[4 * i + 1];
+      items[i].origin_node = f[4 * i + 2];
+      items[i].ttl_seconds = f[4 * i + 3];
+    }
+  }
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  size_t skipped = 0;
+  PackList(
+      MessageType(type), id, rank, items.data(), count,
+      [&](uint32_t eid, size_t* len) -> const uint8_t* {
+        if (eid >= encoded.size()) return nullptr;
+        *len = encoded[eid].Length();
+        return encoded[eid].Data();
+      },
+      [&](const uint8_t* body, size_t len) { out.Set(n++, Napi::Buffer<uint8_t>::Copy(env, body, len)); }, &skipped);
+  return out;
+}
+
 // rankOf(octets: Buffer, self: number, nodes: number[]) -> the rank of self
 // among self and nodes for a rank hash of octets (native/ranks.h): the
 // shared rank vectors hold the native side to the protocol's definition.
@@ -215,6 +257,7 @@ Napi::Object InitCodec(Napi::Env env) {
   o.Set("inspectFrame", Napi::Function::New(env, InspectFrame, "inspectFrame"));
   o.Set("buildFrame", Napi::Function::New(env, BuildFrameJs, "buildFrame"));
   o.Set("rankOf", Napi::Function::New(env, RankOfJs, "rankOf"));
+  o.Set("packList", Napi::Function::New(env, PackListJs, "packList"));
   return o;
 }
 

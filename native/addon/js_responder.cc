@@ -1,5 +1,6 @@
 #include "js_responder.h"
 
+#include <cstring>
 #include <vector>
 
 #include "js_table.h"
@@ -17,6 +18,7 @@ Napi::Function JsResponder::Init(Napi::Env env) {
                       InstanceMethod("peers", &JsResponder::JS_peers),
                       InstanceMethod("setChangeFeed", &JsResponder::JS_setChangeFeed),
                       InstanceMethod("setState", &JsResponder::JS_setState),
+                      InstanceMethod("sendList", &JsResponder::JS_sendList),
                       InstanceMethod("selfConflict", &JsResponder::JS_selfConflict),
                       InstanceMethod("close", &JsResponder::JS_close)});
 }
@@ -260,6 +262,57 @@ Napi::Value JsResponder::JS_peers(const Napi::CallbackInfo& info) {
     a.Set(i++, o);
   }
   return a;
+}
+
+// sendList(type, id, answerRank, keys: Buffer, offsets: Uint32Array(count+1), count,
+//          fields: Uint32Array(4*count) [endpointId, version, originNode, ttlSeconds] | null,
+//          address?, port?) -> {sent, skipped}
+// A QUERY (type 1, keys only), UPDATE (3) or CLAIM (8) for many clients,
+// packed natively from canonical keys and registry endpoint ids, to one
+// node or the group: JS never encodes protobuf on the hot path.
+Napi::Value JsResponder::JS_sendList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_) throw Napi::Error::New(env, "responder is closed");
+  uint32_t type = U32Arg(info, 0, "type");
+  if (type != uint32_t(MessageType::kQuery) && type != uint32_t(MessageType::kUpdate) && type != uint32_t(MessageType::kClaim))
+    throw Napi::RangeError::New(env, "sendList sends QUERY (1), UPDATE (3) or CLAIM (8)");
+  uint32_t id = U32Arg(info, 1, "id");
+  uint32_t rank = U32Arg(info, 2, "answerRank");
+  auto keys = BufferArg(info, 3, "keys");
+  uint32_t count = U32Arg(info, 5, "count");
+  const uint32_t* off = TypedArrayArg<uint32_t>(info, 4, napi_uint32_array, size_t(count) + 1, "offsets");
+  const uint32_t* f = TypedArrayArg<uint32_t>(info, 6, napi_uint32_array, size_t(count) * 4, "fields", type == uint32_t(MessageType::kQuery));
+  if (type != uint32_t(MessageType::kQuery) && !f) throw Napi::TypeError::New(env, "UPDATE and CLAIM need fields");
+  std::vector<ListItem> items(count);
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t a = off[i], b = off[i + 1];
+    if (b < a || b > keys.Length()) throw Napi::RangeError::New(env, "offsets out of range");
+    items[i].key = keys.Data() + a;
+    items[i].key_len = b - a;
+    if (f) {
+      items[i].endpoint_id = f[4 * i];
+      items[i].version = f[4 * i + 1];
+      items[i].origin_node = f[4 * i + 2];
+      items[i].ttl_seconds = f[4 * i + 3];
+    }
+  }
+  sockaddr_storage dest;
+  socklen_t dest_len = 0;
+  Napi::Value addr = info[7];
+  if (!addr.IsUndefined()) {
+    if (!addr.IsString() || !info[8].IsNumber()) throw Napi::TypeError::New(env, "a unicast list needs address (string) and port (number)");
+    std::string text = addr.As<Napi::String>().Utf8Value();
+    if (!ParseAddress(text, uint16_t(info[8].As<Napi::Number>().Uint32Value()), &dest, &dest_len) || dest.ss_family != responder_->socket().family())
+      throw ErrnoError(env, EINVAL, "inet_pton", text);
+  }
+  size_t skipped = 0;
+  int err = 0;
+  size_t sent = responder_->SendList(MessageType(type), id, rank, items.data(), count, dest_len ? &dest : nullptr, dest_len, &skipped, &err);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sent", double(sent));
+  o.Set("skipped", double(skipped));
+  o.Set("error", err ? Napi::Value(Napi::String::New(env, std::strerror(err))) : env.Undefined());
+  return o;
 }
 
 // setState(state): 0 starting, 1 ready, 2 stopping (HELLO, CLAIMs, ranks)

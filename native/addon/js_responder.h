@@ -24,6 +24,7 @@ class JsResponder : public Napi::ObjectWrap<JsResponder> {
   Napi::Value JS_peers(const Napi::CallbackInfo& info);
   Napi::Value JS_setChangeFeed(const Napi::CallbackInfo& info);
   Napi::Value JS_setState(const Napi::CallbackInfo& info);
+  Napi::Value JS_sendList(const Napi::CallbackInfo& info);
   Napi::Value JS_selfConflict(const Napi::CallbackInfo& info);
   void Deliver(Napi::Env env, Napi::Function callback);
   void Shutdown();

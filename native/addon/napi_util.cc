@@ -64,7 +64,7 @@ std::shared_ptr<const Keyring> KeyringFrom(Napi::Env env, Napi::Value v) {
     uint32_t id = k.Get("id").As<Napi::Number>().Uint32Value();
     auto secret = k.Get("secret").As<Napi::Buffer<uint8_t>>();
     if (id > 0xFFFF) throw Napi::RangeError::New(env, "key id must be 0..65535");
-    if (secret.Length() < kMinKeyOctets || secret.Length() > kMaxKeyOctets_)
+    if (secret.Length() < kMinSecretOctets || secret.Length() > kMaxSecretOctets)
       throw Napi::RangeError::New(env, "key secret must be 16 to 64 octets");
     ring->keys.push_back({uint16_t(id), std::string(reinterpret_cast<char*>(secret.Data()), secret.Length())});
   }

@@ -126,8 +126,10 @@ int main(int argc, char** argv) {
   auto send_query = [&](size_t slot) {
     uint8_t body[256], frame[kMaxFrameSize];
     const auto& k = key_bytes[next_query % keys];
-    WireQuery q;
-    ClientKeyFromCanonical(k.data(), k.size(), &q.client_key);
+    static WireQuery q;  // one client per QUERY, every directory answers
+    q.key_count = 1;
+    q.answer_rank = 0;
+    ClientKeyFromCanonical(k.data(), k.size(), &q.keys[0]);
     q.query_id = next_query++;
     size_t bl = EncodeQuery(q, body, sizeof body);
     FrameHeader h;
@@ -174,14 +176,16 @@ int main(int argc, char** argv) {
         if (v == Verdict::kAccepted && verify &&
             auth.Verify(h.key_id, d, n - kTagSize, d + n - kTagSize) != Authenticator::Result::kOk)
           v = Verdict::kBadTag;
-        WireReply rep;
-        WireQuery echoed;
+        static WireEntries rep;
+        static WireQuery echoed;
+        uint32_t query_id = 0;
         bool ok = v == Verdict::kAccepted;
         if (ok && raw) {
           ok = h.type == uint8_t(MessageType::kQuery) && DecodeQuery(d + kHeaderSize, h.body_length, &echoed);
-          rep.query_id = echoed.query_id;
+          query_id = echoed.query_id;
         } else if (ok) {
-          ok = h.type == uint8_t(MessageType::kReply) && DecodeReply(d + kHeaderSize, h.body_length, &rep);
+          ok = h.type == uint8_t(MessageType::kReply) && DecodeReply(d + kHeaderSize, h.body_length, &rep) && rep.count == 1;
+          query_id = rep.id;
         }
         if (!ok) {
           bad_replies++;
@@ -189,7 +193,7 @@ int main(int argc, char** argv) {
         }
         size_t slot = inflight;
         for (size_t s = 0; s < inflight; s++)
-          if (slots[s].query_id == rep.query_id) { slot = s; break; }
+          if (slots[s].query_id == query_id) { slot = s; break; }
         if (slot == inflight) continue;  // a reply to a query already written off
         if (now >= measure_from) {
           rtt_ns.push_back(uint32_t(std::min<uint64_t>(now - slots[slot].sent_ns, 0xFFFFFFFFu)));

@@ -12,8 +12,9 @@ export const HEADER_SIZE = 32;
 export const TAG_SIZE = 16;
 export const MAX_FRAME_SIZE = 1400;
 export const MAX_BODY_SIZE = MAX_FRAME_SIZE - HEADER_SIZE - TAG_SIZE;
-export const MIN_KEY_OCTETS = 16;
-export const MAX_KEY_OCTETS = 64;
+/** Octets of a keyring secret (the HMAC key), not of a client key (client-key.ts MAX_KEY_OCTETS). */
+export const MIN_SECRET_OCTETS = 16;
+export const MAX_SECRET_OCTETS = 64;
 
 /** Why a frame was refused; the order is the order of the checks. Same names as native/wire.h. */
 export type Verdict =
@@ -61,8 +62,8 @@ export function validateKeyring(k: Keyring): void {
     }
     if (ids.has(key.id)) throw new ProtocolError('badKeyId', `key id ${key.id} appears twice`);
     ids.add(key.id);
-    if (key.secret.length < MIN_KEY_OCTETS || key.secret.length > MAX_KEY_OCTETS) {
-      throw new ProtocolError('badKey', `key ${key.id} must be ${MIN_KEY_OCTETS} to ${MAX_KEY_OCTETS} octets`);
+    if (key.secret.length < MIN_SECRET_OCTETS || key.secret.length > MAX_SECRET_OCTETS) {
+      throw new ProtocolError('badKey', `key ${key.id} must be ${MIN_SECRET_OCTETS} to ${MAX_SECRET_OCTETS} octets`);
     }
   }
   if (!ids.has(k.sendKeyId)) throw new ProtocolError('badKeyId', `sendKeyId ${k.sendKeyId} names no key`);

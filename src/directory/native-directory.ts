@@ -22,6 +22,8 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 export class NativeDirectory implements Directory {
   private readonly endpoints: Endpoint[] = [];
   private readonly ids = new Map<string, number>();
+  /** Ids by Endpoint object: the objects endpointOf hands out, and the router's proposals, come back many times. */
+  private readonly idsByObject = new WeakMap<Endpoint, number>();
   private readonly out = new Uint32Array(5);
   private batch = { endpoints: new Int32Array(256), versions: new Uint32Array(256), origins: new Uint32Array(256) };
   /** Told of every withdraw marker stored here, made here or received (RADIUS accounting keeps the entries of live sessions). */
@@ -37,19 +39,23 @@ export class NativeDirectory implements Directory {
       if (!n) throw new Error(`endpoint id ${id} is not in the registry`);
       e = { address: addressText(n.address), port: n.port, name: n.name.toString('utf8') };
       this.endpoints[id] = e;
+      this.idsByObject.set(e, id);
     }
     return e;
   }
 
   /** The registry id of an endpoint, interning it; -1 when the registry is full. */
   endpointId(e: Endpoint): number {
+    let id = this.idsByObject.get(e);
+    if (id !== undefined) return id;
     const k = `${e.address}|${e.port}|${e.name}`;
-    let id = this.ids.get(k);
+    id = this.ids.get(k);
     if (id === undefined) {
       id = this.table.internEndpoint(addressBytes(e.address), e.port, Buffer.from(e.name, 'utf8'));
       if (id < 0) return -1;
       this.ids.set(k, id);
     }
+    this.idsByObject.set(e, id);
     return id;
   }
 

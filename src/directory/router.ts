@@ -28,7 +28,7 @@ import { type Endpoint, sameEndpoint } from '../codec/endpoint';
 import type { Entry } from '../codec/messages';
 import type { EndpointSet } from '../selection/endpoint-set';
 import type { SelectionPolicy } from '../selection/selection-policy';
-import type { ClusterLink, Member, Peer, ReplyBatch, ReplyEntry } from '../transport/cluster-link';
+import type { ClusterLink, KeyedEntry, Member, Peer, ReplyBatch, ReplyEntry } from '../transport/cluster-link';
 import { type Logger, silentLogger } from '../util/logger';
 import type { Directory, StoredEntry } from './directory';
 import { clientRankHash, rankOrder } from './ranks';
@@ -139,7 +139,7 @@ export interface RouterCounters {
 type Phase = 'query' | 'claim' | 'done';
 
 interface Pending {
-  readonly key: ClientKey;
+  readonly clientKey: ClientKey;
   readonly keyBytes: Buffer;
   readonly k: string;
   readonly t0: number;
@@ -147,7 +147,7 @@ interface Pending {
   /** A move off a failed endpoint (reroute) rather than a first entry. */
   readonly moveFrom?: Endpoint;
   /** This node's proposal, in the claim phase. */
-  proposal?: Entry;
+  proposal?: KeyedEntry;
   resolve(r: Route): void;
   reject(e: Error): void;
 }
@@ -166,6 +166,10 @@ interface ClaimRound {
   readonly pendings: Map<string, Pending>;
   readonly startedMs: number;
   timer?: NodeJS.Timeout;
+  /** CLAIM frames sent so far (the retry interval doubles each time). */
+  tries?: number;
+  /** When the first CLAIM went out, until its answer time is sampled. */
+  sentMs?: number;
 }
 
 const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
@@ -188,10 +192,17 @@ export class Router {
   private readonly pending = new Map<string, Pending>();
   /** The misses of the routeBatch call under way. */
   private forming?: Pending[];
+  /** The misses that follow the first one in this turn of the event loop. */
+  private turn?: Pending[];
   private readonly queries = new Map<number, QueryBatch>();
   private readonly claims = new Map<number, ClaimRound>();
-  private announce?: Entry[];
+  private announce?: KeyedEntry[];
   private nextId = 1 + Math.floor(Math.random() * 0x7fffffff);
+  /** One Endpoint object per configured endpoint: proposals share it (the directory knows its id by the object). */
+  private readonly plain = new WeakMap<Endpoint, Endpoint>();
+  /** Smoothed answer time of CLAIMs and its variation (RFC 6298's estimator, in ms); 0 before the first sample. */
+  private claimSrtt = 0;
+  private claimRttvar = 0;
   private gate?: Promise<void>;
 
   constructor(
@@ -327,7 +338,7 @@ export class Router {
     }
     return new Promise<Route>((resolve, reject) => {
       const p: Pending = {
-        key, keyBytes, k, t0: performance.now(), phase: moveFrom ? 'claim' : 'query', moveFrom,
+        clientKey: key, keyBytes, k, t0: performance.now(), phase: moveFrom ? 'claim' : 'query', moveFrom,
         resolve: (r) => {
           this.pending.delete(k);
           p.phase = 'done';
@@ -347,9 +358,20 @@ export class Router {
         return;
       }
       this.counters.misses++;
-      // inside routeBatch the misses go together; a lone call request's QUERY goes out now
+      // inside routeBatch the misses go together; the first miss of a turn
+      // of the event loop goes out at once, and the ones that follow in the
+      // same turn (a storm) share one batch, sent when the turn's I/O is done
       if (this.forming) this.forming.push(p);
-      else void this.queryPhase([p]);
+      else if (this.turn) this.turn.push(p);
+      else {
+        this.turn = [];
+        setImmediate(() => {
+          const b = this.turn!;
+          this.turn = undefined;
+          if (b.length) void this.queryPhase(b);
+        });
+        void this.queryPhase([p]);
+      }
     });
   }
 
@@ -379,27 +401,17 @@ export class Router {
         if (open.length === 0) return;
         const last = i === this.o.queryCount - 1;
         // ranks below i+1 answer the (i+1)-th QUERY; everyone the last
-        this.link.query(open.map((p) => p.key), b.queryId, last ? 0 : i + 1);
+        this.link.query(open, b.queryId, last ? 0 : i + 1);
         this.counters.queryFrames++;
         this.counters.queriesSent += open.length;
         if (i > 0) this.counters.queryRetries += open.length;
         const deadline = last ? performance.now() + this.o.queryTimeoutMs : start + (i + 1) * this.o.queryIntervalMs;
         await this.until(b, deadline, last);
       }
+      // unanswered: agree() reads the table once more (an UPDATE from a node
+      // that decided while we waited is as good as a REPLY) and proposes
       const open = pendings.filter((p) => p.phase === 'query');
-      const unanswered: Pending[] = [];
-      for (const p of open) {
-        // an UPDATE from a node that decided while we waited is as good as a REPLY
-        const late = this.directory.lookup(p.keyBytes);
-        if (late) {
-          this.counters.lateUpdateHits++;
-          p.resolve(routeOf(late, 'remote'));
-        } else {
-          this.counters.queryTimeouts++;
-          unanswered.push(p);
-        }
-      }
-      if (unanswered.length) this.agree(unanswered);
+      if (open.length) this.agree(open);
     } finally {
       // late REPLYs still count as facts about the cluster (stored), not as answers
       setTimeout(() => this.queries.delete(b.queryId), this.o.queryTimeoutMs + this.o.queryIntervalMs).unref();
@@ -452,15 +464,19 @@ export class Router {
   // ---- agreement ----
 
   /** This node's proposal for p: the policy's choice among healthy endpoints, at `version`. */
-  private propose(p: Pending, version: number): Entry {
+  private propose(p: Pending, version: number): KeyedEntry {
     const candidates = this.endpoints.healthy().filter((s) => !p.moveFrom || !sameEndpoint(s.endpoint, p.moveFrom));
     const chosen = this.policy.select(p.keyBytes, candidates);
     if (!chosen) {
       this.counters.noEndpoint++;
       throw new NoEndpointError(`no endpoint can take the client: ${this.endpoints.states.length} configured, none healthy`);
     }
-    const endpoint: Endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
-    return { clientKey: p.key, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
+    let endpoint = this.plain.get(chosen.endpoint);
+    if (!endpoint) {
+      endpoint = { address: chosen.endpoint.address, port: chosen.endpoint.port, name: chosen.endpoint.name };
+      this.plain.set(chosen.endpoint, endpoint);
+    }
+    return { clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
   }
 
   /** The nodes that may settle a client, in rank order: ready members and, when ready, this node. */
@@ -485,6 +501,7 @@ export class Router {
         p.resolve(routeOf(held as StoredEntry, 'remote'));
         continue;
       }
+      if (moveVersion === undefined) this.counters.queryTimeouts++;
       try {
         // above a live withdraw marker, so the new entry beats the delete everywhere
         p.proposal = this.propose(p, moveVersion ?? (held?.version ?? 0) + 1);
@@ -512,8 +529,14 @@ export class Router {
     if (p.phase !== 'claim') return;
     this.counters.claimsLocal++;
     const c = this.directory.claim(p.keyBytes, p.proposal!);
-    if (c.result === 'full') this.counters.tableFull++;
-    this.settle(p, { ...c.entry, ttlSeconds: Math.max(1, c.entry.expiresSeconds - Math.floor(Date.now() / 1000)) }, c.won);
+    if (c.result === 'full') {
+      // no room to remember it (counted: affinityd_table_full_total):
+      // the choice stands and is announced, so the other nodes store it
+      this.counters.tableFull++;
+      return this.settle(p, p.proposal!, true, p.proposal);
+    }
+    // the claim stored the winner here already: settle without storing again
+    this.settle(p, c.entry, c.won, c.entry);
   }
 
   private sendClaims(r: ClaimRound, retry: boolean): void {
@@ -528,8 +551,37 @@ export class Router {
     this.counters.claimsSent += open.length;
     if (retry) this.counters.claimRetries += open.length;
     clearTimeout(r.timer);
-    r.timer = setTimeout(() => this.claimTick(r), this.o.agreement.retryMs);
+    // resent after the retransmission time-out, then twice as long each time
+    // (at most 16x): a busy arbiter settling thousands of proposals (a
+    // storm) is not flooded with copies of what it is already answering
+    r.tries = (r.tries ?? 0) + 1;
+    if (r.tries === 1) r.sentMs = performance.now();
+    // the tick waits for one I/O phase first: timers run before I/O in a turn
+    // of the event loop, and after a stall (a storm's busy loop, GC) the
+    // answer may already be waiting to be read
+    r.timer = setTimeout(() => setImmediate(() => this.claimTick(r)), Math.min(this.o.agreement.timeoutMs, this.claimRto() * Math.min(16, 2 ** (r.tries - 1))));
     r.timer.unref();
+  }
+
+  /**
+   * How long a CLAIM waits for its answer before it is resent: RFC 6298's
+   * SRTT + 4 RTTVAR over the answer times of CLAIMs sent once (Karn's rule),
+   * never below agreement.retryMs. An idle cluster answers in well under a
+   * millisecond, so this is retryMs; an arbiter busy with a storm answers in
+   * tens of milliseconds, and resending every retryMs would double its work.
+   */
+  private claimRto(): number {
+    return Math.max(this.o.agreement.retryMs, this.claimSrtt + 4 * this.claimRttvar);
+  }
+
+  private sampleClaimRtt(ms: number): void {
+    if (this.claimSrtt === 0) {
+      this.claimSrtt = ms;
+      this.claimRttvar = ms / 2;
+    } else {
+      this.claimRttvar = 0.75 * this.claimRttvar + 0.25 * Math.abs(this.claimSrtt - ms);
+      this.claimSrtt = 0.875 * this.claimSrtt + 0.125 * ms;
+    }
   }
 
   /** No answer yet: ask again, move to the next arbiter if this one is gone, or give up and decide here. */
@@ -567,16 +619,19 @@ export class Router {
    * already held, made without this arbiter, stands), announced if it is
    * this node's, and the route taken.
    */
-  private settle(p: Pending, agreed: Omit<ReplyEntry, 'keyBytes'>, won: boolean): void {
+  private settle(p: Pending, agreed: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, won: boolean, held?: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>): void {
     if (p.phase === 'done') return;
     if (won) this.counters.claimsWon++;
     else this.counters.claimsLost++;
-    const stored = this.directory.apply(p.keyBytes, agreed);
-    if (stored === 'full') this.counters.tableFull++;
-    const held = this.directory.lookup(p.keyBytes) ?? { ...agreed, expiresSeconds: 0 };
+    if (!held) {
+      const stored = this.directory.apply(p.keyBytes, agreed as Omit<ReplyEntry, 'keyBytes'>);
+      if (stored === 'full') this.counters.tableFull++;
+      // stored: the agreed entry is the one held; ignored: something at least as new is
+      held = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? agreed) : agreed;
+    }
     const ours = won && held.originNode === this.o.nodeId && held.version === agreed.version;
     if (ours) {
-      this.announceLater({ clientKey: p.key, endpoint: held.endpoint, version: held.version, originNode: held.originNode, ttlSeconds: this.o.entryTtlSeconds });
+      this.announceLater({ clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint: held.endpoint, version: held.version, originNode: held.originNode, ttlSeconds: this.o.entryTtlSeconds });
       if (p.moveFrom) return p.resolve(routeOf(held, 'rerouted'));
       this.counters.selected++;
       return p.resolve(routeOf(held, 'selected'));
@@ -586,7 +641,7 @@ export class Router {
   }
 
   /** UPDATEs of one turn of the event loop share frames; repeated updateRepeats times for lossy links. */
-  private announceLater(e: Entry): void {
+  private announceLater(e: KeyedEntry): void {
     if (!this.announce) {
       this.announce = [];
       queueMicrotask(() => {
@@ -599,7 +654,7 @@ export class Router {
           setTimeout(() => {
             // again, unless the entry has moved on meanwhile (then the newer one was announced)
             const still = entries.filter((x) => {
-              const now = this.directory.lookup(clientKeyBytes(x.clientKey));
+              const now = this.directory.lookup(x.keyBytes);
               return now?.version === x.version && now.originNode === x.originNode;
             });
             if (still.length === 0) return;
@@ -629,7 +684,8 @@ export class Router {
         if (!batch) this.counters.repliesUnmatched++;
         continue;
       }
-      const held = this.directory.lookup(e.keyBytes);
+      // stored: the REPLY's entry is the one held; ignored: look at what is
+      const held = stored === 'inserted' || stored === 'replaced' ? e : this.directory.lookup(e.keyBytes);
       if (!held && stored === 'ignored') {
         // a withdraw marker here is newer: the entry the peer holds was deleted
         // (it missed the WITHDRAW); not an answer, the client gets a new entry
@@ -643,6 +699,10 @@ export class Router {
   }
 
   private claimAnswer(round: ClaimRound, r: ReplyBatch): void {
+    if (round.tries === 1 && round.sentMs !== undefined) {
+      this.sampleClaimRtt(performance.now() - round.sentMs);
+      round.sentMs = undefined; // one sample per round
+    }
     for (const e of r.entries) {
       const p = round.pendings.get(e.keyBytes.toString('latin1'));
       if (!p || p.phase !== 'claim') continue;

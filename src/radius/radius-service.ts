@@ -26,7 +26,7 @@ export interface RadiusHost {
   readonly config: Config;
   readonly links: LiveLinks;
   readonly directory: Pick<NativeDirectory, 'lookup' | 'peek' | 'apply' | 'onWithdrawn'>;
-  readonly link: { update(entries: readonly Entry[]): void };
+  readonly link: { update(entries: readonly (Entry & { readonly keyBytes: Buffer })[]): void };
   readonly metrics: { readonly radiusDecision: Histogram };
   readonly isClosing: boolean;
   /** The whole call-request flow. */
@@ -100,7 +100,7 @@ export class RadiusService {
     const ttlSeconds = c.directory.entryTtlSeconds;
     const r = this.node.directory.apply(keyBytes, { endpoint, version, originNode: nodeId, ttlSeconds });
     if (r === 'full' || r === 'ignored') return;
-    const entry: Entry = { clientKey: key, endpoint, version, originNode: nodeId, ttlSeconds };
+    const entry = { clientKey: key, keyBytes, endpoint, version, originNode: nodeId, ttlSeconds };
     this.node.link.update([entry]);
     // repeated as the router repeats its UPDATEs, unless the entry moved on meanwhile
     for (let i = 1; i < c.query.updateRepeats; i++) {

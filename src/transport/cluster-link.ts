@@ -29,6 +29,15 @@ export interface ReplyEntry {
   readonly ttlSeconds: number;
 }
 
+/** A client, with its canonical key octets (what the native side packs frames from). */
+export interface KeyedClient {
+  readonly clientKey: ClientKey;
+  readonly keyBytes: Buffer;
+}
+
+/** An entry to send, with its client's canonical key octets. */
+export type KeyedEntry = Entry & { readonly keyBytes: Buffer };
+
 /** A REPLY: a directory's entries for a QUERY (query id) or a CLAIM (claim id). */
 export interface ReplyBatch {
   readonly queryId: number;
@@ -42,11 +51,11 @@ export interface ClusterLink {
    * directory holding an entry answers; k > 0 only those ranked below k.
    * Keys are packed into as many frames as they need.
    */
-  query(keys: readonly ClientKey[], queryId: number, answerRank: number, to?: Peer): void;
+  query(clients: readonly KeyedClient[], queryId: number, answerRank: number, to?: Peer): void;
   /** Multicasts UPDATEs for these entries (as many frames as they need). */
-  update(entries: readonly Entry[]): void;
+  update(entries: readonly KeyedEntry[]): void;
   /** Sends proposals for new clients (or moves) to their arbiter (docs/protocol.md, "CLAIM"). */
-  claim(to: Peer, claimId: number, proposals: readonly Entry[]): void;
+  claim(to: Peer, claimId: number, proposals: readonly KeyedEntry[]): void;
   /** REPLYs for this node, as they arrive. */
   onReply(handler: (reply: ReplyBatch) => void): void;
   /** The other nodes alive now. */

@@ -42,8 +42,9 @@ export class MemoryCluster {
     const m: Member = { nodeId, directory, up: true, ready: true, handlers: new Map() };
     this.members.set(nodeId, m);
     return {
-      query: (keys, queryId, answerRank, to) => {
+      query: (clients, queryId, answerRank, to) => {
         this.sent.queries++;
+        const keys = clients.map((c) => c.clientKey);
         for (const other of this.others(m, to)) this.deliver(() => this.answer(other, m, keys, queryId, to ? 0 : answerRank));
       },
       update: (entries) => {

@@ -3,12 +3,11 @@
 // frame, and framed, signed and sent by the native side; REPLYs come back
 // from the I/O thread already verified. Who is alive comes from the native
 // peer table, kept from every accepted frame and the HELLOs.
-import type { ClientKey } from '../codec/client-key';
 import type { Endpoint } from '../codec/endpoint';
 import { HEADER_SIZE, parseHeader, TAG_SIZE } from '../codec/frame';
-import { encodeClaim, encodeQuery, encodeUpdate, type Entry, entryCost, keyCost, MessageType, NodeState } from '../codec/messages';
+import { MessageType, NodeState } from '../codec/messages';
 import type { InboundFrame, NativeResponder, OutboundFrame } from '../native';
-import type { ClusterLink, MaintenanceFrame, MaintenanceLink, Member, Peer, ReplyBatch, ReplyEntry } from './cluster-link';
+import type { ClusterLink, KeyedClient, KeyedEntry, MaintenanceFrame, MaintenanceLink, Member, Peer, ReplyBatch, ReplyEntry } from './cluster-link';
 
 /** First octet of a REPLY the I/O thread decoded (native/inbound_queue.h CompactReply); frames start with 0xAF. */
 const COMPACT_REPLY = 0x52;
@@ -30,8 +29,6 @@ export function readCompactReply(d: Buffer, endpointOf: (id: number) => Endpoint
   return { senderNode: d.readUInt32BE(2), queryId: d.readUInt32BE(6), entries };
 }
 
-/** Body octets of a frame (docs/protocol.md section 3), less room for the message's own scalar fields. */
-const MAX_LIST_OCTETS = 1400 - 32 - 16 - 24;
 
 export interface NativeLinkOptions {
   /** Peers for direct questions besides those heard from (e.g. where multicast is filtered). */
@@ -40,29 +37,19 @@ export interface NativeLinkOptions {
   readonly peerTimeoutMs: number;
   /** The Endpoint a registry id names (REPLYs arrive with ids). */
   readonly endpointOf: (id: number) => Endpoint;
+  /** The registry id of an Endpoint, interning it (-1: the registry is full). */
+  readonly endpointId: (e: Endpoint) => number;
 }
 
-/** Splits items into runs whose costs fit one frame. */
-export function pack<T>(items: readonly T[], cost: (x: T) => number, max = MAX_LIST_OCTETS): T[][] {
-  const out: T[][] = [];
-  let run: T[] = [];
-  let size = 0;
-  for (const x of items) {
-    const c = cost(x);
-    if (run.length && size + c > max) {
-      out.push(run);
-      run = [];
-      size = 0;
-    }
-    run.push(x);
-    size += c;
-  }
-  if (run.length) out.push(run);
-  return out;
+/** Canonical keys laid end to end, as sendList takes them. */
+function keysOf(items: readonly { keyBytes: Buffer }[]): { keys: Buffer; offsets: Uint32Array } {
+  const offsets = new Uint32Array(items.length + 1);
+  for (let i = 0; i < items.length; i++) offsets[i + 1] = offsets[i] + items[i].keyBytes.length;
+  return { keys: Buffer.concat(items.map((x) => x.keyBytes), offsets[items.length]), offsets };
 }
 
 export class NativeLink implements ClusterLink, MaintenanceLink {
-  readonly counters = { sendErrors: 0, undecodableFrames: 0, otherFrames: 0 };
+  readonly counters = { sendErrors: 0, undecodableFrames: 0, otherFrames: 0, itemsSkipped: 0 };
   private readonly handlers = new Map<number, (body: Buffer, from: Peer, unicast: boolean) => void>();
   lastSendError?: Error;
   private handler?: (reply: ReplyBatch) => void;
@@ -72,16 +59,49 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
 
   constructor(private readonly responder: NativeResponder, private readonly o: NativeLinkOptions) {}
 
-  query(keys: readonly ClientKey[], queryId: number, answerRank: number, to?: Peer): void {
-    this.sendAll(pack(keys, keyCost).map((run) => this.frame(MessageType.Query, encodeQuery({ keys: run, queryId, answerRank }), to)));
+  // QUERYs, UPDATEs and CLAIMs are packed natively from canonical keys and
+  // endpoint ids (native/messages.h PackList, byte-identical to the
+  // reference codec: test/codec/pack.test.ts): no protobuf encoding in JS
+  // on the hot path, many clients to a frame.
+  query(clients: readonly KeyedClient[], queryId: number, answerRank: number, to?: Peer): void {
+    const { keys, offsets } = keysOf(clients);
+    this.sendList(MessageType.Query, queryId, answerRank, keys, offsets, clients.length, null, to);
   }
 
-  update(entries: readonly Entry[]): void {
-    this.sendAll(pack(entries, entryCost).map((run) => this.frame(MessageType.Update, encodeUpdate({ entries: run }))));
+  update(entries: readonly KeyedEntry[]): void {
+    this.sendEntries(MessageType.Update, 0, entries);
   }
 
-  claim(to: Peer, claimId: number, proposals: readonly Entry[]): void {
-    this.sendAll(pack(proposals, entryCost).map((run) => this.frame(MessageType.Claim, encodeClaim({ claimId, proposals: run }), to)));
+  claim(to: Peer, claimId: number, proposals: readonly KeyedEntry[]): void {
+    this.sendEntries(MessageType.Claim, claimId, proposals, to);
+  }
+
+  private sendEntries(type: number, id: number, entries: readonly KeyedEntry[], to?: Peer): void {
+    const { keys, offsets } = keysOf(entries);
+    const fields = new Uint32Array(4 * entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      fields[4 * i] = this.o.endpointId(e.endpoint) >>> 0; // -1 (registry full): an id the native side refuses, counted
+      fields[4 * i + 1] = e.version;
+      fields[4 * i + 2] = e.originNode;
+      fields[4 * i + 3] = e.ttlSeconds;
+    }
+    this.sendList(type, id, 0, keys, offsets, entries.length, fields, to);
+  }
+
+  private sendList(type: number, id: number, rank: number, keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array | null, to?: Peer): void {
+    try {
+      const r = to ? this.responder.sendList(type, id, rank, keys, offsets, count, fields, to.address, to.port) : this.responder.sendList(type, id, rank, keys, offsets, count, fields);
+      this.counters.itemsSkipped += r.skipped;
+      if (r.error) {
+        this.counters.sendErrors++;
+        this.lastSendError = new Error(r.error);
+      }
+    } catch (e) {
+      // a refused send is a lost datagram to the protocol: retries and time-outs cover it
+      this.counters.sendErrors++;
+      this.lastSendError = e as Error;
+    }
   }
 
   /** Alive: heard within the peer time-out and not stopping; ready: it said so in its last HELLO. Cached for 50 ms. */

@@ -124,7 +124,7 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     assert.equal(lookup(a, key(1))!.endpoint, undefined);
     assert.equal(a.directory.lookup(clientKeyBytes(parseClientKey(key(1)))), undefined);
     // the old entry arrives again (a late or replayed-by-a-peer UPDATE): ignored
-    a.link.update([{ clientKey: parseClientKey(key(1)), endpoint: first.endpoint, version: first.version, originNode: 1, ttlSeconds: 600 }]);
+    a.link.update([{ clientKey: parseClientKey(key(1)), keyBytes: clientKeyBytes(parseClientKey(key(1))), endpoint: first.endpoint, version: first.version, originNode: 1, ttlSeconds: 600 }]);
     await sleep(100);
     assert.equal(lookup(b, key(1))!.endpoint, undefined, 'the marker keeps the older entry out');
     const again = await b.route(key(1));

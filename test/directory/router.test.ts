@@ -51,6 +51,23 @@ describe('router (pure, in-memory cluster)', () => {
     assert.deepEqual(second.endpoint, first.endpoint);
   });
 
+  it('a full table at the deciding node: the choice still stands, is counted and announced, and the others store it', async () => {
+    const c = new MemoryCluster();
+    const mk = (id: number, capacity: number) => {
+      const directory = new MemoryDirectory(LIFETIMES, capacity);
+      return { directory, router: new Router(opts(id, { agreement: { enabled: false, retryMs: 5, timeoutMs: 500 } }), directory, c.join(id, directory), new EndpointSet(endpoints), createPolicy('rendezvous')) };
+    };
+    const full = mk(1, 1);
+    const other = mk(2, 100);
+    full.directory.apply(clientKeyBytes(parseClientKey('0/occupant')), { endpoint: endpoints[0], version: 1, originNode: 1, ttlSeconds: 600 });
+    const r = await full.router.route(alice);
+    assert.equal(r.source, 'selected');
+    assert.equal(full.router.counters.tableFull, 1);
+    assert.equal(c.sent.updates, 1, 'announced');
+    await sleep(10);
+    assert.deepEqual(other.directory.lookup(clientKeyBytes(alice))?.endpoint, r.endpoint, 'stored by the node with room');
+  });
+
   it('takes the endpoint from a REPLY when another directory knows the client', async () => {
     const { nodes } = cluster(2);
     nodes[1].directory.apply(clientKeyBytes(alice), { endpoint: endpoints[2], version: 4, originNode: 2, ttlSeconds: 600 });
@@ -114,6 +131,11 @@ describe('router (pure, in-memory cluster)', () => {
 
   it('without agreement round-robin splits concurrent first calls (what agreement prevents)', async () => {
     const { nodes } = cluster(3, { agreement: { enabled: false, retryMs: 5, timeoutMs: 500 } }, 'round-robin');
+    // the nodes' rotations start at different places, as they do in a
+    // cluster that has been running (identical rotations would agree by luck)
+    await nodes[1].router.route(parseClientKey('2:192.0.2.9/warm-1'));
+    await nodes[2].router.route(parseClientKey('2:192.0.2.9/warm-2'));
+    await nodes[2].router.route(parseClientKey('2:192.0.2.9/warm-3'));
     let split = 0;
     for (let i = 0; i < 30; i++) {
       const k = parseClientKey(`2:192.0.2.9/noagree${i}`);

@@ -137,14 +137,14 @@ export class NetnsCluster {
     return file;
   }
 
-  /** Starts node i and resolves once it is ready (bulk sync done). */
-  async start(i: number): Promise<void> {
+  /** Starts node i and resolves once it is ready (bulk sync done; with the sync off, once it says it started). */
+  async start(i: number, ready: RegExp = /"msg":"bulk sync (done|timed out)/): Promise<void> {
     const cfg = this.configFile(i);
     const p = spawn(this.lan.exec(i)[0], [...this.lan.exec(i).slice(1), ...tsx('src/cli/main.ts'), 'run', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs[i] = p;
     const log: string[] = (this.logs[i] = []);
     createInterface({ input: p.stdout! }).on('line', (l) => log.push(l));
-    await started(p, /"msg":"bulk sync (done|timed out)/, `node ${i + 1}`);
+    await started(p, ready, `node ${i + 1}`);
   }
 
   kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

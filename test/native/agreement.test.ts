@@ -157,4 +157,14 @@ describe('native agreement, liveness and identity (addon in process)', function 
     assert.ok(peer.responder.peers().find((p) => p.nodeId === 7)!.accepted > before, 'the real node is heard');
     await until(() => !peer.responder.peers().find((p) => p.nodeId === 7)!.duplicate, 10_000, 'the duplicate flag clearing');
   });
+
+  it('a duplicate node id booted in the same second is noticed too: the kernel drops only a socket\'s own copies', async () => {
+    const net = testGroup();
+    const real = open(7, net, testKeyring(), { helloIntervalMs: 50 });
+    const impostor = open(7, { ...net }, testKeyring(), { helloIntervalMs: 50, bootEpoch: real.bootEpoch });
+    await until(() => real.responder.selfConflict().incidents >= 1, 3000, 'the real node sees its id, with its own boot epoch, from another socket');
+    await until(() => impostor.responder.selfConflict().incidents >= 1, 3000, 'and so does the impostor');
+    impostor.close();
+    nodes = [real];
+  });
 });

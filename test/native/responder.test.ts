@@ -69,7 +69,10 @@ describe('native responder on loopback multicast (addon in process)', function (
     await until(() => b.table.lookup(clientKeyBytes(alice), out) && c.table.lookup(clientKeyBytes(alice), out), 2000, 'the update in b and c');
     assert.equal(out[1], 2);
     assert.equal(out[4] - out[3], 120);
-    await until(() => a.responder.stats().verdicts.ownFrame === 1, 2000, 'a seeing its own frame');
+    await sleep(100);
+    // its own copy is dropped by the kernel's filter before the I/O thread
+    // wakes (multicast_socket.h DropOwnFrames): not even counted as ownFrame
+    assert.equal(a.responder.stats().received, 0, 'a never read its own frame');
     assert.equal(a.table.stats().size, 0, 'the sender stores its entry itself, not from its own multicast');
   });
 

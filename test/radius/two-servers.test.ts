@@ -28,7 +28,7 @@ import { Lan, netnsUnavailable } from '../helpers/netns';
 import { started, tsx } from '../helpers/netns-cluster';
 import { requireOrSkip } from '../helpers/require';
 
-const POLICIES: PolicyName[] = ['rendezvous'];
+const POLICIES: PolicyName[] = ['rendezvous', 'round-robin'];
 const USERS = 1000;
 const GRACE_SECONDS = 2;
 const ENDPOINTS = [

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { EndpointSet } from '../../src/selection/endpoint-set';
 import { createPolicy } from '../../src/selection/policy';
+import { unitHash } from '../../src/selection/rendezvous';
 
 const ep = (name: string, weight = 1) => ({ name, address: `10.0.0.${name.charCodeAt(0) - 96}`, port: 1701, weight });
 const key = (i: number) => clientKeyBytes(parseClientKey(`2:192.0.2.1/user${i}`));
@@ -31,6 +32,26 @@ describe('endpoint selection (pure)', () => {
       const now = p.select(key(i), set.healthy())!.endpoint.name;
       if (before[i] !== 'b') assert.equal(now, before[i], 'a client not on b moved');
       else assert.notEqual(now, 'b');
+    }
+  });
+
+  it('rendezvous: near-identical keys and endpoints (a storm\'s sequential discriminators) still spread by weight, u inside (0,1)', () => {
+    const p = createPolicy('rendezvous');
+    const eps = [1, 2, 3, 4].map((i) => ({ name: `lns-${i}`, address: `198.51.100.${i}`, port: 1701, weight: i }));
+    const set = new EndpointSet(eps);
+    const count = [0, 0, 0, 0, 0];
+    const n = 40_000;
+    for (let i = 0; i < n; i++) {
+      const k = clientKeyBytes(parseClientKey(`3:02:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01/storm-${i}`));
+      count[p.select(k, set.healthy())!.endpoint.weight]++;
+      const u = unitHash(k, set.states[i % 4].id);
+      assert.ok(u > 0 && u < 1, `u=${u}`);
+    }
+    // weight w of 10 expects n*w/10; 5 standard deviations of a binomial
+    for (let w = 1; w <= 4; w++) {
+      const expect = (n * w) / 10;
+      const sd = Math.sqrt(n * (w / 10) * (1 - w / 10));
+      assert.ok(Math.abs(count[w] - expect) < 5 * sd, `weight ${w}: ${count[w]} of ${n}, expected ${expect}`);
     }
   });
 

@@ -23,15 +23,16 @@ export class SyncServer {
    * node still syncing ranks after every ready one).
    */
   constructor(private readonly directory: DirectoryReader, private readonly link: MaintenanceLink, private readonly self: { nodeId: number; ready: () => boolean }) {
-    link.onMessage(MessageType.SyncRequest, (body, from, unicast) => this.handle(body, from, unicast));
+    link.onMessage(MessageType.SyncRequest, (body, from) => this.handle(body, from));
   }
 
-  private handle(body: Buffer, from: Peer, unicast: boolean): void {
+  private handle(body: Buffer, from: Peer): void {
     const r = decodeOrUndefined(decodeSyncRequest, body);
     if (!r) return void this.counters.malformed++;
     this.counters.requests++;
-    if (!unicast && r.answerRank) {
-      // a multicast ask that only the first ranks answer: one full window, not one per peer
+    if (r.answerRank) {
+      // an ask that only the first ranks answer (multicast, or unicast to a
+      // configured peer): one full window, not one per peer
       const ready = this.link.members().filter((m) => m.ready && m.nodeId !== from.nodeId).map((m) => m.nodeId);
       const rank = this.self.ready() ? rankOf(nodeRankHash(from.nodeId), this.self.nodeId, ready) : ready.length;
       if (rank >= r.answerRank) return void this.counters.leftToOthers++;

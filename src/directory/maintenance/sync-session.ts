@@ -92,9 +92,13 @@ export class SyncSession {
     // the first multicast ask is answered by the rank-0 node for this asker only, the next by two, the last by everyone
     const answerRank = this.source || this.tries >= this.o.retries - 1 ? 0 : this.tries + 1;
     const body = encodeSyncRequest({ requestId: this.requestId, cursor: this.cursor, maxChunks: this.o.windowChunks, bucketCount: this.bucketCount, buckets: this.buckets, answerRank });
-    // with no source yet: the group, and every known peer directly (static
-    // peers are how a node reaches a cluster whose multicast is filtered)
-    const to = this.source ? [this.source] : [undefined, ...this.link.peers()];
+    // with no source yet: the group, and directly every configured peer not
+    // heard on the group (static peers are how a node reaches a cluster
+    // whose multicast is filtered); a peer heard on the group has the ask
+    // already, and a second copy would only make it answer twice
+    const members = this.link.members();
+    const unheard = this.source ? [] : this.link.peers().filter((p) => !members.some((m) => m.nodeId === p.nodeId || (m.address === p.address && m.port === p.port)));
+    const to = this.source ? [this.source] : [undefined, ...unheard];
     this.link.send(to.map((peer) => ({ type: MessageType.SyncRequest, body, to: peer })));
     this.arm();
   }

@@ -7,7 +7,8 @@ import type { EntryApplier } from './entry-applier';
 import { type SessionOptions, SyncSession } from './sync-session';
 
 export class SyncSessions {
-  readonly counters = { opened: 0, malformedChunks: 0, strayChunks: 0 };
+  /** entriesReceived and chunksReceived count every SYNC_CHUNK that arrives, for a session or stray (what a join costs). */
+  readonly counters = { opened: 0, malformedChunks: 0, strayChunks: 0, chunksReceived: 0, entriesReceived: 0 };
   private readonly open = new Map<number, SyncSession>();
   private nextId = 1 + Math.floor(Math.random() * 0x7fffffff);
 
@@ -15,6 +16,8 @@ export class SyncSessions {
     link.onMessage(MessageType.SyncChunk, (body, from) => {
       const chunk = decodeOrUndefined(decodeSyncChunk, body);
       if (!chunk) return void this.counters.malformedChunks++;
+      this.counters.chunksReceived++;
+      this.counters.entriesReceived += chunk.entries.length;
       const s = this.open.get(chunk.requestId);
       if (!s) return void this.counters.strayChunks++; // late, or not ours
       s.handle(chunk, from);
