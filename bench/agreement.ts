@@ -34,7 +34,7 @@ async function cluster(agreement: boolean, policy: 'rendezvous' | 'round-robin',
       ),
     );
   }
-  await new Promise((r) => setTimeout(r, 700)); // HELLOs: every node knows the others ready
+  await new Promise((r) => setTimeout(r, 1500)); // HELLOs: every node counts the others as arbiters (agreement.arbiterDelayMs)
   return nodes;
 }
 

@@ -29,6 +29,12 @@ const trials: { file: string; args: string[]; result: string; about: string }[] 
   { file: 'growth.ts', args: [quick ? '3,8' : '3,8,16'], result: 'growth', about: 'per-call costs against the node count (3, 8, 16 nodes)' },
   { file: 'agreement.ts', args: [String(quick ? 60 : 400)], result: 'agreement', about: 'a miss with and without agreement; concurrent first calls' },
   { file: 'radius.ts', args: [quick ? '3000' : '20000', '32'], result: 'radius', about: 'Access-Requests through FreeRADIUS asking affinityd against FreeRADIUS alone' },
+  ...(quick ? [65_536] : [65_536, 1_000_000]).map((n) => ({
+    file: 'table-churn.ts',
+    args: [String(n), quick ? '500000' : '2000000', quick ? '5' : '41'],
+    result: `table-churn-${n}`,
+    about: `lookups at 95% of capacity (${fmt(n)}) before and after ${quick ? '500 k' : '2 M'} churn operations`,
+  })),
 ];
 
 const m = machine();
@@ -66,6 +72,11 @@ const AG = results.agreement;
 const GR = results.growth;
 const GRL = GR?.rows?.[GR.rows.length - 1];
 const RA = results.radius;
+const TC = results['table-churn-65536'];
+const TCM = results['table-churn-1000000'];
+type Churn = { churnOps: number; ratioAbsentBatch: number; ratioPresentBatch: number };
+const churnRatios = (x: Churn) => `absent keys ${x.ratioAbsentBatch}x, present ${x.ratioPresentBatch}x after ${fmt(x.churnOps)} ops`;
+const churnMet = (x: Churn) => x.ratioAbsentBatch <= 2 && x.ratioPresentBatch <= 2;
 type Row = [string, string, string | undefined, boolean | undefined];
 const rows: Row[] = [
   ['batch lookups from JS (batch 256)', '>= 8 M/s', lb(256) && `${fmt(lb(256).lookupsPerSecond)}/s`, lb(256) && lb(256).lookupsPerSecond >= 8e6],
@@ -87,6 +98,8 @@ const rows: Row[] = [
   ['bulk sync of 100k entries (start to ready)', 'ratio', SY && `${SY.syncMs} ms = ${SY.ratioSyncToSnapshot}x a local snapshot load (${SY.snapshotLoadMs} ms)`, SY && SY.allComplete],
   ['agreement: added to a miss, p50', '<= +2 ms', AG && `+${AG.agreementCostMs.p50.toFixed(2)} ms (p99 +${AG.agreementCostMs.p99.toFixed(2)} ms); round-robin split ${AG.concurrentFirstCallsRoundRobin.splitWithAgreement} with, ${AG.concurrentFirstCallsRoundRobin.splitWithoutAgreement} without`, AG && AG.agreementCostMs.p50 <= 2],
   ['Access-Requests via FreeRADIUS + affinityd', 'ratio', RA && (RA.skipped ? `skipped: ${RA.skipped}` : `${fmt(RA.withAffinityd.perSecond)}/s = ${RA.ratio}x FreeRADIUS alone (${fmt(RA.baseline.perSecond)}/s); p50 ${RA.withAffinityd.p50ms} / p99 ${RA.withAffinityd.p99ms} ms vs ${RA.baseline.p50ms} / ${RA.baseline.p99ms} ms`), undefined],
+  ['lookups at 95% after churn vs fresh, 64 k', '<= 2x', TC && churnRatios(TC), TC && churnMet(TC)],
+  ...(quick ? [] : [['lookups at 95% after churn vs fresh, 1 M', '<= 2x', TCM && churnRatios(TCM), TCM && churnMet(TCM)] as Row]),
   ['endpoint decision share of setup latency', 'not measurable', F && `${F.decisionUs} us = ${(F.decisionShareOfSetupLatency * 100).toFixed(1)}%`, F && F.decisionShareOfSetupLatency < 0.02],
 ];
 console.log(`\n${'measure'.padEnd(42)} ${'target'.padEnd(14)} result`);

@@ -4,10 +4,20 @@
 -- The group port is a preference (Edit > Preferences > Protocols > AFFINITYD);
 -- frames on other ports (REPLYs to a querier's own port) are found by a
 -- heuristic on the magic, version and length.
+--
+-- Bodies are decoded field by field (proto/affinity.proto): client keys in
+-- their text form (affinityd.client, e.g. 2:192.0.2.7/alice), endpoints
+-- (affinityd.endpoint, name=address:port), versions, origins, query and
+-- request ids, sync cursors, digest buckets. Filter with them, e.g.
+--   tshark ... -Y 'affinityd.client contains "alice"' -T fields -e affinityd.endpoint
+-- A body that breaks the wire rules is marked (expert info "malformed body");
+-- the tag is not checked here (that needs the cluster key: affinityd capture
+-- --key-file does it).
 
 local p = Proto("affinityd", "affinityd cluster protocol")
 
 local types = { [1] = "QUERY", [2] = "REPLY", [3] = "UPDATE", [4] = "SYNC_REQUEST", [5] = "SYNC_CHUNK", [6] = "WITHDRAW", [7] = "DIGEST" }
+local classes = { [0] = "null", [1] = "locally assigned", [2] = "IPv4 address", [3] = "IEEE 802.1 MAC address", [4] = "PPP magic-number block", [5] = "directory number" }
 
 local f = {
   magic = ProtoField.uint16("affinityd.magic", "Magic", base.HEX),
@@ -21,10 +31,236 @@ local f = {
   timestamp = ProtoField.uint64("affinityd.timestamp", "Timestamp (ms since 1970)"),
   body = ProtoField.bytes("affinityd.body", "Body (protobuf, proto/affinity.proto)"),
   tag = ProtoField.bytes("affinityd.tag", "Tag (HMAC-SHA256, 128 bits)"),
+  -- body fields
+  client = ProtoField.string("affinityd.client", "Client key"),
+  client_class = ProtoField.uint32("affinityd.client.class", "Discriminator class", base.DEC, classes),
+  client_address = ProtoField.bytes("affinityd.client.address", "Discriminator address"),
+  client_username = ProtoField.string("affinityd.client.username", "Username"),
+  endpoint = ProtoField.string("affinityd.endpoint", "Endpoint"),
+  endpoint_address = ProtoField.string("affinityd.endpoint.address", "Endpoint address"),
+  endpoint_port = ProtoField.uint32("affinityd.endpoint.port", "Endpoint port"),
+  endpoint_name = ProtoField.string("affinityd.endpoint.name", "Endpoint name"),
+  entry = ProtoField.bytes("affinityd.entry", "Entry"),
+  entry_version = ProtoField.uint32("affinityd.entry.version", "Version"),
+  origin = ProtoField.uint32("affinityd.origin", "Origin node"),
+  ttl = ProtoField.uint32("affinityd.ttl", "Remaining lifetime (s; 0: the receiver's default)"),
+  query_id = ProtoField.uint32("affinityd.query_id", "Query id"),
+  request_id = ProtoField.uint32("affinityd.request_id", "Request id"),
+  cursor = ProtoField.uint32("affinityd.cursor", "Cursor"),
+  next_cursor = ProtoField.uint32("affinityd.next_cursor", "Next cursor"),
+  max_chunks = ProtoField.uint32("affinityd.max_chunks", "Window (chunks)"),
+  done = ProtoField.bool("affinityd.done", "Done (the walk reached the end)"),
+  bucket_count = ProtoField.uint32("affinityd.bucket_count", "Buckets"),
+  buckets = ProtoField.bytes("affinityd.buckets", "Buckets (bitmap or digests)"),
+  entries = ProtoField.uint32("affinityd.entries", "Entries (in the sender's table)"),
+  withdraw = ProtoField.bytes("affinityd.withdraw", "Withdraw marker"),
+  unknown = ProtoField.bytes("affinityd.unknown_field", "Unknown field (skipped)"),
 }
-p.fields = { f.magic, f.version, f.type, f.key_id, f.body_length, f.sender, f.epoch, f.sequence, f.timestamp, f.body, f.tag }
+p.fields = {}
+for _, v in pairs(f) do table.insert(p.fields, v) end
+
+local malformed = ProtoExpert.new("affinityd.malformed", "malformed body", expert.group.MALFORMED, expert.severity.ERROR)
+p.experts = { malformed }
 
 p.prefs.port = Pref.uint("UDP port", 7447, "The cluster's multicast group port")
+
+-- Protobuf wire reading over a TvbRange: returns nil where a rule of
+-- docs/protocol.md section 7.2 is broken.
+local function varint(tvb, off, stop, maxlen)
+  local v, mul = 0, 1
+  for i = 0, maxlen - 1 do
+    if off + i >= stop then return nil end
+    local b = tvb(off + i, 1):uint()
+    v = v + (b % 128) * mul
+    mul = mul * 128
+    if b < 128 then return v, off + i + 1 end
+  end
+  return nil
+end
+
+-- fields(tvb, off, stop) -> list of {num, wire, off, len, value} or nil
+local function fields(tvb, off, stop)
+  local out = {}
+  while off < stop do
+    local key, o = varint(tvb, off, stop, 5)
+    if not key then return nil end
+    local num, wire = math.floor(key / 8), key % 8
+    if num < 1 then return nil end
+    local x = { num = num, wire = wire, start = off }
+    if wire == 0 then
+      x.value, o = varint(tvb, o, stop, 10)
+      if not x.value then return nil end
+      x.off, x.len = x.start, o - x.start
+    elseif wire == 2 then
+      local n
+      n, o = varint(tvb, o, stop, 5)
+      if not n or o + n > stop then return nil end
+      x.off, x.len = o, n
+      o = o + n
+    elseif wire == 1 or wire == 5 then
+      local n = wire == 1 and 8 or 4
+      if o + n > stop then return nil end
+      x.off, x.len = o, n
+      o = o + n
+    else
+      return nil
+    end
+    table.insert(out, x)
+    off = o
+  end
+  return out
+end
+
+local function hex(tvb, off, len)
+  if len == 0 then return "" end
+  return tostring(tvb(off, len):bytes()):lower()
+end
+
+local function discriminator(class, tvb, off, len)
+  if class == 0 then return "0" end
+  if class == 2 and len == 4 then return "2:" .. tostring(tvb(off, 4):ipv4()) end
+  if class == 3 and len == 6 then
+    local parts = {}
+    for i = 0, 5 do parts[#parts + 1] = string.format("%02x", tvb(off + i, 1):uint()) end
+    return "3:" .. table.concat(parts, ":")
+  end
+  if class == 5 then return "5:" .. (len > 0 and tvb(off, len):string() or "") end
+  return class .. ":" .. hex(tvb, off, len)
+end
+
+-- Each message adds its fields under tree; returns false if malformed.
+local decode = {}
+
+function decode.client_key(tvb, off, stop, tree)
+  local fs = fields(tvb, off, stop)
+  if not fs then return false end
+  local class, a_off, a_len, user = 0, off, 0, ""
+  local sub = tree:add(tvb(off, math.max(stop - off, 0)), "Client key")
+  for _, x in ipairs(fs) do
+    if x.num == 1 and x.wire == 0 then class = x.value; sub:add(f.client_class, tvb(x.off, x.len), x.value)
+    elseif x.num == 2 and x.wire == 2 then a_off, a_len = x.off, x.len; if x.len > 0 then sub:add(f.client_address, tvb(x.off, x.len)) end
+    elseif x.num == 3 and x.wire == 2 then user = x.len > 0 and tvb(x.off, x.len):string(ENC_UTF_8) or ""; sub:add(f.client_username, tvb(x.off, math.max(x.len, 0)), user)
+    elseif x.num <= 3 then return false
+    end
+  end
+  local text = discriminator(class, tvb, a_off, a_len) .. "/" .. user
+  sub:set_text("Client key: " .. text)
+  sub:add(f.client, tvb(off, math.max(stop - off, 0)), text)
+  return true, text
+end
+
+function decode.endpoint(tvb, off, stop, tree)
+  local fs = fields(tvb, off, stop)
+  if not fs then return false end
+  local addr, port, name = "?", 0, ""
+  local sub = tree:add(tvb(off, math.max(stop - off, 0)), "Endpoint")
+  for _, x in ipairs(fs) do
+    if x.num == 1 and x.wire == 2 then
+      if x.len == 4 then addr = tostring(tvb(x.off, 4):ipv4())
+      elseif x.len == 16 then addr = "[" .. tostring(tvb(x.off, 16):ipv6()) .. "]"
+      else return false end
+      sub:add(f.endpoint_address, tvb(x.off, x.len), addr)
+    elseif x.num == 2 and x.wire == 0 then port = x.value; sub:add(f.endpoint_port, tvb(x.off, x.len), x.value)
+    elseif x.num == 3 and x.wire == 2 then name = x.len > 0 and tvb(x.off, x.len):string(ENC_UTF_8) or ""; sub:add(f.endpoint_name, tvb(x.off, math.max(x.len, 0)), name)
+    elseif x.num <= 3 then return false
+    end
+  end
+  local text = name .. "=" .. addr .. ":" .. port
+  sub:set_text("Endpoint: " .. text)
+  sub:add(f.endpoint, tvb(off, math.max(stop - off, 0)), text)
+  return true, text
+end
+
+local function uint_field(x, field, tree, tvb)
+  if x.wire ~= 0 then return false end
+  tree:add(field, tvb(x.off, x.len), x.value)
+  return true
+end
+
+function decode.entry(tvb, off, stop, tree)
+  local fs = fields(tvb, off, stop)
+  if not fs then return false end
+  local sub = tree:add(f.entry, tvb(off, stop - off))
+  local client, endpoint, version = "?", "?", 0
+  for _, x in ipairs(fs) do
+    local ok = true
+    if x.num == 1 then ok = x.wire == 2; if ok then ok, client = decode.client_key(tvb, x.off, x.off + x.len, sub) end
+    elseif x.num == 2 then ok = x.wire == 2; if ok then ok, endpoint = decode.endpoint(tvb, x.off, x.off + x.len, sub) end
+    elseif x.num == 3 then ok = uint_field(x, f.entry_version, sub, tvb); version = x.value
+    elseif x.num == 4 then ok = uint_field(x, f.origin, sub, tvb)
+    elseif x.num == 5 then ok = uint_field(x, f.ttl, sub, tvb)
+    end
+    if not ok then return false end
+  end
+  sub:set_text(string.format("Entry: %s -> %s v%d", client or "?", endpoint or "?", version or 0))
+  return true, string.format("%s -> %s v%d", client or "?", endpoint or "?", version or 0)
+end
+
+function decode.withdraw(tvb, off, stop, tree, top)
+  local fs = fields(tvb, off, stop)
+  if not fs then return false end
+  local sub = top and tree or tree:add(f.withdraw, tvb(off, stop - off))
+  local client, version = "?", 0
+  for _, x in ipairs(fs) do
+    local ok = true
+    if x.num == 1 then ok = x.wire == 2; if ok then ok, client = decode.client_key(tvb, x.off, x.off + x.len, sub) end
+    elseif x.num == 2 then ok = uint_field(x, f.entry_version, sub, tvb); version = x.value
+    elseif x.num == 3 then ok = uint_field(x, f.origin, sub, tvb)
+    elseif x.num == 4 then ok = uint_field(x, f.ttl, sub, tvb)
+    end
+    if not ok then return false end
+  end
+  if not top then sub:set_text(string.format("Withdraw marker: %s v%d", client or "?", version or 0)) end
+  return true, string.format("%s v%d", client or "?", version or 0)
+end
+
+-- Top-level bodies by type: {field number -> handler}; returns ok, summary text.
+local function body(t, tvb, off, stop, tree)
+  local fs = fields(tvb, off, stop)
+  if not fs then return false end
+  local info, n_entries, n_markers = nil, 0, 0
+  local v = {}
+  for _, x in ipairs(fs) do
+    if x.wire == 0 then v[x.num] = x.value end
+    local ok = true
+    local e = x.off + x.len
+    if t == 1 then -- Query
+      if x.num == 1 then ok = x.wire == 2; if ok then ok, info = decode.client_key(tvb, x.off, e, tree) end
+      elseif x.num == 2 then ok = uint_field(x, f.query_id, tree, tvb) end
+    elseif t == 2 then -- Reply
+      if x.num == 1 then ok = uint_field(x, f.query_id, tree, tvb)
+      elseif x.num == 2 then ok = x.wire == 2; if ok then ok, info = decode.entry(tvb, x.off, e, tree) end end
+    elseif t == 3 then -- Update
+      if x.num == 1 then ok = x.wire == 2; if ok then ok, info = decode.entry(tvb, x.off, e, tree) end end
+    elseif t == 4 then -- SyncRequest
+      if x.num == 1 then ok = uint_field(x, f.request_id, tree, tvb)
+      elseif x.num == 2 then ok = uint_field(x, f.cursor, tree, tvb)
+      elseif x.num == 3 then ok = uint_field(x, f.max_chunks, tree, tvb)
+      elseif x.num == 4 then ok = uint_field(x, f.bucket_count, tree, tvb)
+      elseif x.num == 5 then ok = x.wire == 2; if ok and x.len > 0 then tree:add(f.buckets, tvb(x.off, x.len)) end end
+    elseif t == 5 then -- SyncChunk
+      if x.num == 1 then ok = uint_field(x, f.request_id, tree, tvb)
+      elseif x.num == 2 then ok = uint_field(x, f.cursor, tree, tvb)
+      elseif x.num == 3 then ok = uint_field(x, f.next_cursor, tree, tvb)
+      elseif x.num == 4 then ok = x.wire == 0; if ok then tree:add(f.done, tvb(x.off, x.len), x.value ~= 0) end
+      elseif x.num == 5 then ok = x.wire == 2; if ok then ok = decode.entry(tvb, x.off, e, tree); n_entries = n_entries + 1 end
+      elseif x.num == 6 then ok = x.wire == 2; if ok then ok = decode.withdraw(tvb, x.off, e, tree, false); n_markers = n_markers + 1 end end
+      info = string.format("%d entries, %d markers", n_entries, n_markers)
+    elseif t == 6 then -- Withdraw
+      ok, info = decode.withdraw(tvb, off, stop, tree, true)
+      if not ok then return false end
+      break
+    elseif t == 7 then -- Digest
+      if x.num == 1 then ok = uint_field(x, f.bucket_count, tree, tvb)
+      elseif x.num == 2 then ok = x.wire == 2; if ok and x.len > 0 then tree:add(f.buckets, tvb(x.off, x.len)) end
+      elseif x.num == 3 then ok = uint_field(x, f.entries, tree, tvb) end
+    end
+    if not ok then return false end
+  end
+  if t == 4 then info = string.format("rid %d from %d x%d%s", v[1] or 0, v[2] or 0, v[3] or 0, (v[4] or 0) > 0 and string.format(", %d buckets", v[4]) or "")
+  elseif t == 7 then info = string.format("%d buckets, %d entries", v[1] or 0, v[3] or 0) end
+  return true, info
+end
 
 local function looks_like(tvb)
   local n = tvb:len()
@@ -38,7 +274,7 @@ local function dissect(tvb, pinfo, tree)
   local blen = tvb(6, 2):uint()
   local t = tvb(3, 1):uint()
   pinfo.cols.protocol = "AFFINITYD"
-  pinfo.cols.info = string.format("%s from node %d, seq %s", types[t] or ("type " .. t), tvb(8, 4):uint(), tostring(tvb(16, 8):uint64()))
+  local info = string.format("%s from node %d, seq %s", types[t] or ("type " .. t), tvb(8, 4):uint(), tostring(tvb(16, 8):uint64()))
   local st = tree:add(p, tvb(), "affinityd " .. (types[t] or tostring(t)))
   st:add(f.magic, tvb(0, 2))
   st:add(f.version, tvb(2, 1))
@@ -49,7 +285,13 @@ local function dissect(tvb, pinfo, tree)
   st:add(f.epoch, tvb(12, 4))
   st:add(f.sequence, tvb(16, 8))
   st:add(f.timestamp, tvb(24, 8))
-  if blen > 0 then st:add(f.body, tvb(32, blen)) end
+  local bt = blen > 0 and st:add(f.body, tvb(32, blen)) or st
+  if types[t] then
+    local ok, what = body(t, tvb, 32, 32 + blen, bt)
+    if not ok then bt:add_proto_expert_info(malformed); info = info .. ": malformed body"
+    elseif what then info = info .. ": " .. what end
+  end
+  pinfo.cols.info = info
   st:add(f.tag, tvb(32 + blen, 16))
   return n
 end

@@ -266,6 +266,7 @@ bool DecodeHello(const uint8_t* p, size_t n, WireHello* out) {
       case 1: ok = wt == kVarint && r.Uint32(&out->state); break;
       case 2: ok = wt == kVarint && r.Uint32(&out->interval_ms); break;
       case 3: ok = wt == kVarint && r.Uint32(&out->entries); break;
+      case 4: ok = wt == kVarint && r.Uint32(&out->ready_for_ms); break;
       default: ok = r.Skip(wt);
     }
     if (!ok) return false;
@@ -299,6 +300,7 @@ size_t EncodeHello(const WireHello& m, uint8_t* out, size_t cap) {
   w.Uint32Field(1, m.state);
   w.Uint32Field(2, m.interval_ms);
   w.Uint32Field(3, m.entries);
+  w.Uint32Field(4, m.ready_for_ms);
   return w.ok() ? w.size() : 0;
 }
 

@@ -61,6 +61,7 @@ struct WireHello {
   uint32_t state = 0;
   uint32_t interval_ms = 0;
   uint32_t entries = 0;
+  uint32_t ready_for_ms = 0;  // READY: how long it has been (saturating); else 0
 };
 constexpr uint32_t kNodeStarting = 0, kNodeReady = 1, kNodeStopping = 2;
 

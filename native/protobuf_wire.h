@@ -1,6 +1,6 @@
 // Minimal protobuf wire reader and writer for the hot messages. Pure
 // functions over (buffer, size); no allocation. The strictness rules are the
-// ones docs/protocol.md gives ("Body encoding rules") and
+// ones docs/protocol.md gives (sections 7.1 and 7.2, "Encoding rules" and "Decoding rules") and
 // src/codec/wire-check.ts enforces for the reference codec.
 #pragma once
 #include <cstddef>

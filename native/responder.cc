@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <system_error>
 
 #include "frame.h"
 #include "messages.h"
@@ -66,7 +67,16 @@ bool Responder::Start(std::function<void()> notify, std::string* err) {
   notify_ = std::move(notify);
   stop_.store(false);
   running_.store(true);
-  thread_ = std::thread([this] { Run(); });
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {  // e.g. EAGAIN: no thread to be had
+    running_.store(false);
+    notify_ = nullptr;
+    close(wake_fd_);
+    wake_fd_ = -1;
+    *err = std::string("thread: ") + e.what();
+    return false;
+  }
   return true;
 }
 
@@ -266,7 +276,7 @@ void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockadd
       if (!DecodeHello(body, h.body_length, &hello)) return counters_.Count(Verdict::kMalformedBody);
       counters_.Count(Verdict::kAccepted);
       counters_.hellos_received.fetch_add(1, std::memory_order_relaxed);
-      NoteHello(h.sender_node, hello.state);
+      NoteHello(h.sender_node, hello.state, hello.ready_for_ms, now_ms);
       return;
     }
     case MessageType::kSyncRequest:
@@ -358,7 +368,9 @@ void Responder::SettleClaims(const FrameHeader& h, const uint8_t* body, const so
   WireEntries& c = io_entries;
   if (!DecodeClaim(body, h.body_length, &c)) return counters_.Count(Verdict::kMalformedBody);
   counters_.Count(Verdict::kAccepted);
-  if (state_.load(std::memory_order_relaxed) != kNodeReady) {
+  // an arbiter from arbiter_delay_ms after it became ready, when every node
+  // counts it (docs/protocol.md "Arbiters"); before that, silent
+  if (state_.load(std::memory_order_relaxed) != kNodeReady || ReadyForMs(now_ms) < options_.arbiter_delay_ms) {
     counters_.claims_not_ready.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -481,7 +493,14 @@ void Responder::DeliverReply(const FrameHeader& h, const uint8_t* body, const so
   }
 }
 
+uint64_t Responder::ReadyForMs(uint64_t now_ms) const {
+  if (state_.load(std::memory_order_relaxed) != kNodeReady) return 0;
+  uint64_t since = ready_since_ms_.load(std::memory_order_relaxed);
+  return now_ms > since ? now_ms - since : 0;
+}
+
 void Responder::SetState(uint32_t state) {
+  if (state == kNodeReady && state_.load() != kNodeReady) ready_since_ms_.store(WallClockMs());
   if (state_.exchange(state) == state) return;
   ranks_dirty_.store(true);
   // announce it now (the I/O thread sends it), not at the next interval
@@ -499,6 +518,10 @@ void Responder::SendHello(uint32_t state, Out* out) {
   hello.state = state;
   hello.interval_ms = options_.hello_interval_ms;
   hello.entries = table_.Size();
+  if (state == kNodeReady) {
+    uint64_t ready_for = ReadyForMs(WallClockMs());
+    hello.ready_for_ms = ready_for > 0xFFFFFFFFu ? 0xFFFFFFFFu : (ready_for ? uint32_t(ready_for) : 1);
+  }
   uint8_t body[32];
   size_t body_len = EncodeHello(hello, body, sizeof body);
   FrameHeader hh;
@@ -565,11 +588,21 @@ void Responder::NotePeer(const FrameHeader& h, const sockaddr_storage& from, Ver
   p.accepted++;
 }
 
-void Responder::NoteHello(uint32_t node, uint32_t state) {
+void Responder::NoteHello(uint32_t node, uint32_t state, uint32_t ready_for_ms, uint64_t now_ms) {
   std::lock_guard<std::mutex> lock(peers_mu_);
   auto it = peers_.find(node);
-  if (it == peers_.end() || it->second.state == state) return;
-  it->second.state = state;
+  if (it == peers_.end()) return;
+  PeerInfo& p = it->second;
+  if (state == kNodeReady) {
+    // every HELLO gives an estimate late by its own one-way delay: keep the
+    // earliest (a sender that says 0 is from before ready_for_ms: now)
+    uint64_t since = ready_for_ms && now_ms > ready_for_ms ? now_ms - ready_for_ms : now_ms;
+    if (p.state != kNodeReady || !p.ready_since_ms || since < p.ready_since_ms) p.ready_since_ms = since;
+  } else {
+    p.ready_since_ms = 0;
+  }
+  if (p.state == state) return;
+  p.state = state;
   ranks_dirty_.store(true, std::memory_order_relaxed);
 }
 
@@ -689,7 +722,12 @@ void Responder::Run() {
     if (options_.hello_interval_ms && (hello_now || now >= next_hello)) {
       RefreshKeys();
       SendHello(state_.load(std::memory_order_relaxed), out.get());
-      next_hello = now + options_.hello_interval_ms;
+      // a new state goes out three times, 100 ms apart, then on the interval:
+      // one lost HELLO must not leave a peer with an old view of who may
+      // arbitrate (at 20% loss all three are lost 1 time in 125)
+      if (hello_now) hello_burst_ = 2;
+      const uint64_t burst_gap = std::min<uint64_t>(100, options_.hello_interval_ms);
+      next_hello = now + (hello_burst_ > 0 ? (hello_burst_--, burst_gap) : options_.hello_interval_ms);
       ranks_dirty_.store(true, std::memory_order_relaxed);  // peers may have timed out
     }
     if (ranks_dirty_.exchange(false, std::memory_order_relaxed)) RefreshRanks(now);

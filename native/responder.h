@@ -42,6 +42,7 @@ struct ResponderOptions {
   uint32_t busy_poll_us = 0;        // after traffic, poll this long before sleeping
   uint32_t hello_interval_ms = 0;   // HELLO period; 0: none (tools)
   uint32_t peer_timeout_ms = 0;     // a peer not heard from for this long is out of the ranks
+  uint32_t arbiter_delay_ms = 0;    // a node settles CLAIMs once it has been ready this long
   uint32_t sweep_interval_ms = 1000;  // expired entries: how often the I/O thread sweeps
   size_t sweep_slots = 16384;         // and how many slots each time
 };
@@ -58,6 +59,7 @@ struct PeerInfo {
   uint64_t accepted = 0;
   uint64_t auth_failures = 0;  // bad tag / unknown key / stale / replay claiming this id
   uint32_t state = 0;          // from its last HELLO (kNodeStarting until one arrives)
+  uint64_t ready_since_ms = 0; // READY: when it became ready, by this node's clock (now - its ready_for_ms); else 0
   // Duplicate node id: frames with this id from two sources (address and
   // boot epoch) taking turns. A restart changes the source once; only two
   // processes alternate.
@@ -124,6 +126,8 @@ class Responder {
   // settles CLAIMs and counts itself in ranks.
   void SetState(uint32_t state);
   uint32_t state() const { return state_.load(std::memory_order_relaxed); }
+  // How long this node has been ready (0: not ready); it arbitrates from arbiter_delay_ms on.
+  uint64_t ReadyForMs(uint64_t now_ms) const;
   SelfConflict self_conflict() const;
   void RequestNotify();
   InboundQueue& inbound() { return inbound_; }
@@ -150,7 +154,7 @@ class Responder {
   ResponderCounters counters_;
   ReplayWindow replay_;  // I/O thread only
   void NotePeer(const FrameHeader& h, const sockaddr_storage& from, Verdict v, uint64_t now_ms);
-  void NoteHello(uint32_t node, uint32_t state);
+  void NoteHello(uint32_t node, uint32_t state, uint32_t ready_for_ms, uint64_t now_ms);
   void NoteSelfConflict(const FrameHeader& h, const sockaddr_storage& from, uint64_t now_ms);
   void RefreshRanks(uint64_t now_ms);
   void SendHello(uint32_t state, Out* out);
@@ -182,6 +186,8 @@ class Responder {
   std::atomic<bool> change_feed_{false};
   std::atomic<uint32_t> state_{0};
   std::atomic<bool> hello_now_{false};
+  std::atomic<uint64_t> ready_since_ms_{0};  // when SetState(kNodeReady) last changed the state
+  int hello_burst_ = 0;                      // I/O thread: extra HELLOs still to send after a state change
   std::function<void()> notify_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};

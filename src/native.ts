@@ -2,7 +2,12 @@
 // declares what the native side exports, so the JS/C++ boundary is visible in
 // one place. Arguments are validated by callers in TypeScript; the native
 // side re-checks types and ranges and throws TypeError/RangeError.
-import { join } from 'node:path';
+//
+// AFFINITYD_NATIVE_BUILD names another build folder to load it from
+// (<folder>/Release/affinityd.node; a relative folder is taken from the
+// package root): `npm run test:sanitize` sets it to the AddressSanitizer and
+// UndefinedBehaviorSanitizer build in build-sanitize/build.
+import { isAbsolute, join } from 'node:path';
 
 import type { Keyring } from './codec/frame';
 import { packageRoot } from './util/package-root';
@@ -25,7 +30,10 @@ export interface NativeEntry {
   readonly originNode: number;
   readonly createdSeconds: number;
   readonly expiresSeconds: number;
-  /** Slot in the table: slot + 1 is the cursor that resumes after this entry. */
+  /**
+   * The entry's home slot. entries(slot) lists this entry again (with any entries of
+   * the same home listed before it); the page's cursor resumes after the page.
+   */
   readonly slot: number;
   /** The key's digest hash (native/table_digest.h DigestKeyHash); bucket = keyHash % buckets. */
   readonly keyHash: number;
@@ -74,8 +82,16 @@ export interface NativeAffinityTable {
   ): number;
   remove(key: Buffer): boolean;
   clear(): number;
-  sweep(nowSeconds: number | undefined, maxSlots: number): number;
-  /** Live entries and withdraw markers (endpointId 0xFFFFFFFF) in slot order from cursor. */
+  /**
+   * Removes up to maxEntries expired entries, examining at most maxEntries (every entry when
+   * the table is full); returns how many it removed.
+   */
+  sweep(nowSeconds: number | undefined, maxEntries: number): number;
+  /**
+   * Live entries and withdraw markers (endpointId 0xFFFFFFFF) by home slot from cursor: a walk
+   * from 0 to done lists every entry present for the whole walk exactly once. A page holds at
+   * most max entries (more only if a single home slot holds more than max).
+   */
   entries(cursor: number, max: number, nowSeconds?: number): { cursor: number; done: boolean; entries: NativeEntry[] };
   /** bucketCount (1..128) digests of 8 octets, little-endian (native/table_digest.h). */
   digest(bucketCount: number, nowSeconds?: number): Buffer;
@@ -112,6 +128,8 @@ export interface ResponderOptions {
   helloIntervalMs: number;
   /** A peer not heard from for this long is out of the ranks (QUERY answers, CLAIMs). */
   peerTimeoutMs: number;
+  /** This node settles CLAIMs only once it has been ready this long (docs/protocol.md "Arbiters"). */
+  arbiterDelayMs: number;
   keyring: Keyring;
 }
 
@@ -176,6 +194,8 @@ export interface PeerInfo {
   authFailures: number;
   /** Its state from its last HELLO (messages.ts NodeState); STARTING until one arrives. */
   state: number;
+  /** READY: how long it has been ready, from its HELLOs' ready_for_ms (0 otherwise). */
+  readyForMs: number;
   /** Frames with its node id come from two sources (address or boot epoch) at once: a duplicate node id. */
   duplicate: boolean;
   /** Incidents of a duplicate node id seen for it (each logged once). */
@@ -221,6 +241,8 @@ export interface NativeCodec {
     body: Buffer,
     keyring: Keyring,
   ): Buffer;
+  /** native/key_hash.h HashKey(bytes, seed): the hash docs/protocol.md section 9.1 defines. */
+  keyHash(bytes: Buffer, seed: bigint): bigint;
   /** The rank of self among self and nodes for octets (a canonical client key, or a node id's 4 octets): native/ranks.h. */
   rankOf(octets: Buffer, self: number, nodes: number[]): number;
   /** The bodies sendList sends for these items; endpoints[i]: the Endpoint encoding of endpoint id i. */
@@ -241,7 +263,8 @@ let addon: Addon | undefined;
 /** Loads the addon on first use, with a message that says how to build it. */
 export function native(): Addon {
   if (addon) return addon;
-  const path = join(packageRoot(), 'build', 'Release', 'affinityd.node');
+  const folder = process.env.AFFINITYD_NATIVE_BUILD || 'build';
+  const path = join(isAbsolute(folder) ? folder : join(packageRoot(), folder), 'Release', 'affinityd.node');
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(path) as Addon;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../frame.h"
+#include "../key_hash.h"
 #include "../messages.h"
 #include "../ranks.h"
 #include "napi_util.h"
@@ -81,6 +82,7 @@ Napi::Value DecodeMessage(const Napi::CallbackInfo& info) {
       o.Set("state", h.state);
       o.Set("intervalMs", h.interval_ms);
       o.Set("entries", h.entries);
+      o.Set("readyForMs", h.ready_for_ms);
       return o;
     }
     default:
@@ -191,6 +193,17 @@ Napi::Value BuildFrameJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, out, n);
 }
 
+// keyHash(bytes, seed: bigint) -> bigint: HashKey of key_hash.h, for the test
+// vectors of docs/protocol.md ("The key hash") and the test that checks them
+Napi::Value KeyHashJs(const Napi::CallbackInfo& info) {
+  auto bytes = BufferArg(info, 0, "bytes");
+  bool lossless = false;
+  if (!info[1].IsBigInt()) throw Napi::TypeError::New(info.Env(), "keyHash(bytes: Buffer, seed: bigint)");
+  uint64_t seed = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(info.Env(), "seed: 0 to 2^64-1");
+  return Napi::BigInt::New(info.Env(), HashKey(bytes.Data(), bytes.Length(), seed));
+}
+
 // packList(type, id, answerRank, keys, offsets, count, fields|null, endpoints: Buffer[]) -> Buffer[]
 // The bodies the responder's sendList sends for these items (messages.h
 // PackList), with endpoints[i] the Endpoint encoding of endpoint id i: the
@@ -256,6 +269,7 @@ Napi::Object InitCodec(Napi::Env env) {
   o.Set("reencodeMessage", Napi::Function::New(env, ReencodeMessage, "reencodeMessage"));
   o.Set("inspectFrame", Napi::Function::New(env, InspectFrame, "inspectFrame"));
   o.Set("buildFrame", Napi::Function::New(env, BuildFrameJs, "buildFrame"));
+  o.Set("keyHash", Napi::Function::New(env, KeyHashJs, "keyHash"));
   o.Set("rankOf", Napi::Function::New(env, RankOfJs, "rankOf"));
   o.Set("packList", Napi::Function::New(env, PackListJs, "packList"));
   return o;

@@ -75,6 +75,7 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   ro.busy_poll_us = uint32_t(NumberOpt(o, "busyPollMicros", 0, 10000));
   ro.hello_interval_ms = uint32_t(NumberOpt(o, "helloIntervalMs", 0, 60000));
   ro.peer_timeout_ms = uint32_t(NumberOpt(o, "peerTimeoutMs", 1, 600000));
+  ro.arbiter_delay_ms = uint32_t(NumberOpt(o, "arbiterDelayMs", 0, 60000));
   if (!o.Get("sweepIntervalMs").IsUndefined()) ro.sweep_interval_ms = uint32_t(NumberOpt(o, "sweepIntervalMs", 10, 3600000));
   max_batch_ = uint32_t(NumberOpt(o, "maxBatch", 1, 65536));
   auto keyring = KeyringFrom(env, o.Get("keyring"));
@@ -84,20 +85,29 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   if (!socket) throw ErrnoError(env, err.code, err.syscall, err.address);
   responder_ = std::make_unique<Responder>(*table_, *endpoints_, std::move(socket), keyring, ro);
 
-  // The finalizer drops the reference taken below, once no call can reach
-  // this object any more.
+  // The TSFN's finalizer drops the reference this object takes on itself
+  // once its thread runs; it runs on this thread some time after the last
+  // Release. If the start fails, the constructor throws and node-addon-api
+  // deletes this object at once (its destructor does not run), so then the
+  // finalizer must not touch it and no reference may have been taken: the
+  // finalizer reaches the object only through `owner`, set on success.
+  auto owner = std::make_shared<JsResponder*>(nullptr);
   tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "affinityd.responder", 0, 1,
-                                        [this](Napi::Env) { Unref(); });
-  Ref();
+                                        [owner](Napi::Env) {
+                                          if (*owner) (*owner)->Unref();
+                                        });
   std::string start_err;
   if (!responder_->Start([this] {
         // I/O thread: never blocks; the queue holds at most one call because
         // of the responder's pending flag.
         tsfn_.NonBlockingCall([this](Napi::Env e, Napi::Function cb) { Deliver(e, cb); });
       }, &start_err)) {
-    tsfn_.Release();
+    closed_ = true;   // nothing left to shut down: the one Release is here
+    tsfn_.Release();  // its finalizer finds owner empty
     throw Napi::Error::New(env, "responder start failed: " + start_err);
   }
+  *owner = this;
+  Ref();
   napi_add_env_cleanup_hook(env, CleanupHook, this);
 }
 
@@ -245,6 +255,7 @@ Napi::Value JsResponder::JS_peers(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array a = Napi::Array::New(env);
   uint32_t i = 0;
+  const uint64_t now = WallClockMs();
   for (const PeerInfo& p : responder_->Peers()) {
     Napi::Object o = Napi::Object::New(env);
     uint16_t port = 0;
@@ -257,6 +268,7 @@ Napi::Value JsResponder::JS_peers(const Napi::CallbackInfo& info) {
     o.Set("accepted", double(p.accepted));
     o.Set("authFailures", double(p.auth_failures));
     o.Set("state", p.state);
+    o.Set("readyForMs", p.state == kNodeReady && p.ready_since_ms && now > p.ready_since_ms ? double(now - p.ready_since_ms) : 0.0);
     o.Set("duplicate", p.duplicate_until_ms > WallClockMs());
     o.Set("duplicateIncidents", double(p.duplicate_incidents));
     a.Set(i++, o);

@@ -173,16 +173,19 @@ Napi::Value JsAffinityTable::JS_clear(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(table_->Clear()));
 }
 
-// sweep(nowSeconds, maxSlots) -> removed
+// sweep(nowSeconds, maxEntries) -> removed
 Napi::Value JsAffinityTable::JS_sweep(const Napi::CallbackInfo& info) {
   uint32_t now = NowSecondsArg(info, 0);
-  uint32_t max = U32Arg(info, 1, "maxSlots");
+  uint32_t max = U32Arg(info, 1, "maxEntries");
   return Napi::Number::New(info.Env(), double(table_->Sweep(now, max)));
 }
 
 // entries(cursor, max, nowSeconds?) -> {cursor, done, entries: [{key, endpointId, ..., slot, keyHash}]}
-// Withdraw markers are included (endpointId 0xFFFFFFFF). slot + 1 is the
-// cursor that resumes after an entry; keyHash is DigestKeyHash.
+// Withdraw markers are included (endpointId 0xFFFFFFFF). Entries come by home
+// slot (AffinityTable::Iterate): a walk from 0 lists every entry present for
+// the whole walk exactly once. slot is the entry's home slot: entries(slot)
+// lists the entry again (and entries of the same home listed before it);
+// keyHash is DigestKeyHash.
 Napi::Value JsAffinityTable::JS_entries(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t cursor = U32Arg(info, 0, "cursor");
@@ -224,7 +227,9 @@ Napi::Value JsAffinityTable::JS_internEndpoint(const Napi::CallbackInfo& info) {
   std::memcpy(e.address, addr.Data(), addr.Length());
   e.port = uint16_t(port);
   e.name_len = uint8_t(name.Length());
-  std::memcpy(e.name, name.Data(), name.Length());
+  // An empty Buffer's data pointer may be null, and memcpy from null is
+  // undefined even for 0 octets.
+  if (name.Length() > 0) std::memcpy(e.name, name.Data(), name.Length());
   uint32_t id = endpoints_->Intern(e);
   return Napi::Number::New(info.Env(), id == EndpointRegistry::kNone ? -1.0 : double(id));
 }

@@ -1,12 +1,12 @@
 // `affinityd capture`: the cluster protocol on the wire, live from an
 // interface or from a pcap file, with the `pcap` package (libpcap). Runs in a
 // process of its own and ends it deliberately: pcap@3's close() leaves its
-// poll handle alive (see ENVIRONMENT.md), and decoded payloads are views into
+// poll handle alive (docs/capture.md), and decoded payloads are views into
 // one reused buffer, so every payload is copied before it is kept.
-import { writeSync } from 'node:fs';
+import { chmodSync, writeSync } from 'node:fs';
 
 import type { Keyring } from '../codec/frame';
-import { type CapturedMessage, decodeCaptured, formatLine, toJson } from './decode';
+import { CaptureDecoder, type CapturedMessage, formatLine, toJson } from './decode';
 import { formatSummary, SummaryBuilder } from './summary';
 
 export interface CaptureOptions {
@@ -90,11 +90,33 @@ function udpOf(pcap: Pcap, raw: unknown): Decoded | undefined {
   };
 }
 
+/**
+ * Writes a whole line to a file descriptor, synchronously: when standard
+ * output is a pipe whose reader is slow, the kernel takes part of it or
+ * answers EAGAIN, and the rest is written once there is room (a capture
+ * must not die, or lose lines, because its reader is busy).
+ */
+export function writeLine(fd: number, line: string): void {
+  const b = Buffer.from(line + '\n');
+  let off = 0;
+  while (off < b.length) {
+    try {
+      off += writeSync(fd, b, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // 1 ms for the reader
+    }
+  }
+}
+
 export function runCapture(o: CaptureOptions): Promise<number> {
   const pcap = loadPcap();
-  const out = (s: string) => writeSync(1, s + '\n');
+  const out = (s: string) => writeLine(1, s);
   const summary = o.summary ? new SummaryBuilder() : undefined;
+  const decoder = new CaptureDecoder(o.keyring);
   let session: Pcap;
+  // a capture holds client identities (usernames, discriminators): only its owner may read it
+  const umask = o.write ? process.umask(0o077) : undefined;
   try {
     session = o.file
       ? o.write
@@ -103,7 +125,10 @@ export function runCapture(o: CaptureOptions): Promise<number> {
       : new pcap.PcapSession(true, o.iface, o.filter, 16 << 20, 65535, o.write ?? null, false, 20, false);
   } catch (e) {
     throw o.file ? new CaptureUnavailable(`cannot read ${o.file}: ${(e as Error).message}`) : explainOpenError(e as Error, o.iface);
+  } finally {
+    if (umask !== undefined) process.umask(umask);
   }
+  if (o.write) chmodSync(o.write, 0o600); // libpcap keeps the mode of a file it overwrites
   return new Promise((resolve) => {
     let seen = 0;
     let done = false;
@@ -135,7 +160,7 @@ export function runCapture(o: CaptureOptions): Promise<number> {
       if (done) return;
       const u = udpOf(pcap, raw);
       if (!u) return;
-      const c: CapturedMessage = decodeCaptured(u.data, u.timeMs, u.src, u.dst, o.keyring);
+      const c: CapturedMessage = decoder.decode(u.data, u.timeMs, u.src, u.dst);
       if (summary) summary.add(c);
       else out(o.json ? JSON.stringify(toJson(c)) : formatLine(c));
       if (o.count && ++seen >= o.count) finish();

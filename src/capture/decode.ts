@@ -5,6 +5,7 @@ import { formatEndpoint } from '../codec/endpoint';
 import { classifyBody, type FrameHeader, HEADER_SIZE, inspectFrame, type Keyring, parseHeader, TAG_SIZE } from '../codec/frame';
 import { decodeDigest, decodeOrUndefined, decodeSyncChunk, decodeSyncRequest, decodeWithdraw } from '../codec/cluster-messages';
 import { MESSAGE_TYPE_NAMES, type Message, MessageType } from '../codec/messages';
+import { type ReplayResult, ReplayWindow } from '../codec/replay-window';
 
 export interface CapturedMessage {
   /** Capture time, ms since the epoch (with microseconds as a fraction). */
@@ -20,6 +21,8 @@ export interface CapturedMessage {
    * badTag, stale, unknownType, malformedBody.
    */
   readonly auth: string;
+  /** When auth is 'replay': which rule of the replay window refused it. */
+  readonly replay?: Exclude<ReplayResult, 'new'>;
   /** For SYNC_REQUEST, SYNC_CHUNK, WITHDRAW and DIGEST: what the body says, in brief. */
   readonly detail?: string;
 }
@@ -47,19 +50,50 @@ export function maintenanceDetail(type: number, body: Buffer): string | undefine
   return undefined;
 }
 
-export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: string, keyring?: Keyring, maxSkewMs = 30_000): CapturedMessage {
+/**
+ * One datagram, judged as a node judges it (docs/protocol.md section 5), in
+ * the same order: size, magic, version, length, key, tag, time (against the
+ * capture time), replay (with `replay`, the window of every sender seen so
+ * far; see CaptureDecoder), type, and the body, including the bodies of
+ * types 4-7 that a node decodes in JavaScript. Without a keyring the key
+ * and tag checks are skipped ('unchecked') and the rest still made.
+ */
+export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: string, keyring?: Keyring, maxSkewMs = 30_000, replay?: ReplayWindow): CapturedMessage {
   const { verdict, header } = parseHeader(data);
   if (!header) return { timeMs, src, dst, typeName: '?', auth: verdict };
   const typeName = MESSAGE_TYPE_NAMES[header.type] ?? `type-${header.type}`;
+  let r;
   if (keyring) {
     // the time check is against the capture time, not the reader's clock
-    const r = inspectFrame(data, { keyring, nowMs: BigInt(Math.round(timeMs)), maxSkewMs });
-    const detail = r.verdict === 'accepted' && r.body ? maintenanceDetail(header.type, r.body) : undefined;
-    return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'ok' : r.verdict, detail };
+    r = inspectFrame(data, { keyring, nowMs: BigInt(Math.round(timeMs)), maxSkewMs });
+    if (r.verdict !== 'accepted' && r.verdict !== 'unknownType' && r.verdict !== 'malformedBody') return { timeMs, src, dst, header, typeName, auth: r.verdict };
+  } else {
+    r = classifyBody(header, Buffer.from(data.subarray(HEADER_SIZE, data.length - TAG_SIZE)));
   }
-  const r = classifyBody(header, Buffer.from(data.subarray(HEADER_SIZE, data.length - TAG_SIZE)));
-  const detail = r.verdict === 'accepted' && r.body ? maintenanceDetail(header.type, r.body) : undefined;
-  return { timeMs, src, dst, header, typeName, message: r.message, auth: r.verdict === 'accepted' ? 'unchecked' : r.verdict, detail };
+  // check 10 comes before the type and body checks, and only frames that passed 1-9 move the window
+  if (replay) {
+    const seen = replay.check(header.senderNode, header.bootEpoch, header.sequence, timeMs);
+    if (seen !== 'new') return { timeMs, src, dst, header, typeName, auth: 'replay', replay: seen };
+  }
+  if (r.verdict !== 'accepted') return { timeMs, src, dst, header, typeName, auth: r.verdict };
+  let detail: string | undefined;
+  if (r.body && header.type >= MessageType.SyncRequest && header.type <= MessageType.Digest) {
+    // types 4-7: a node decodes these in JavaScript and refuses (counts) a body that does not decode
+    detail = maintenanceDetail(header.type, r.body);
+    if (detail === undefined) return { timeMs, src, dst, header, typeName, auth: 'malformedBody' };
+  }
+  return { timeMs, src, dst, header, typeName, message: r.message, auth: keyring ? 'ok' : 'unchecked', detail };
+}
+
+/** decodeCaptured over a stream of datagrams, with one replay window per sender as the nodes keep. */
+export class CaptureDecoder {
+  private readonly replay = new ReplayWindow();
+
+  constructor(private readonly keyring?: Keyring, private readonly maxSkewMs = 30_000) {}
+
+  decode(data: Buffer, timeMs: number, src: string, dst: string): CapturedMessage {
+    return decodeCaptured(data, timeMs, src, dst, this.keyring, this.maxSkewMs, this.replay);
+  }
 }
 
 const more = (n: number): string => (n > 1 ? ` (+${n - 1} more)` : '');
@@ -99,7 +133,7 @@ export function formatLine(c: CapturedMessage): string {
   if (d.rank !== undefined) parts.push(`rank<${d.rank}`);
   if (c.message?.type === MessageType.Hello) parts.push(`${['starting', 'ready', 'stopping'][c.message.hello.state]}, ${c.message.hello.entries} entries`);
   if (c.detail) parts.push(c.detail);
-  parts.push(`seq ${c.header.sequence}`, `key ${c.header.keyId}`, `auth ${c.auth}`);
+  parts.push(`seq ${c.header.sequence}`, `key ${c.header.keyId}`, `auth ${c.auth}${c.replay && c.replay !== 'replay' ? ` (${c.replay})` : ''}`);
   return parts.join(' ');
 }
 
@@ -119,5 +153,6 @@ export function toJson(c: CapturedMessage): Record<string, unknown> {
     ...d,
     ...(c.detail ? { detail: c.detail } : {}),
     auth: c.auth,
+    ...(c.replay ? { replay: c.replay } : {}),
   };
 }

@@ -65,10 +65,16 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     }
     // each node first asks the others for their table (bulk sync) and holds calls until then
     const synced = await Promise.all(nodes.map((n) => n.ready));
+    // a cluster that has just started settles first calls through an arbiter,
+    // a node ready for agreement.arbiterDelayMs (1 s): wait for them, as an
+    // operator's cluster has long been by the time its clients call
+    const t0 = Date.now();
+    while (!nodes.every((n) => n.link.members().filter((p) => p.arbiter).length >= o.nodes - 1) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
     const fronts = nodes.map((n) => n.frontends[0].address()!.port);
     out(`affinityd demo: ${o.nodes} nodes on ${group}:${port} (loopback multicast), front ends on 127.0.0.1:${fronts.join(', ')}`);
     out(`endpoints: ${endpoints.map((e, j) => `${['lns-a', 'lns-b', 'lns-c'][j]}=127.0.0.1:${e.port}`).join(', ')}; selection: ${o.policy}`);
     out(`ready after the bulk sync at start: ${synced.map((r, i) => `node ${i + 1} ${r?.end ?? 'ready'}${r?.sourceNode ? ` (from node ${r.sourceNode})` : ''}`).join(', ')}`);
+    out(`every node an arbiter for first calls after ${Date.now() - t0} ms (agreement.arbiterDelayMs 1000)`);
     out(`${o.clients} clients, each a bundle of ${o.links} links arriving at different nodes ${o.linkGapMs} ms apart\n`);
 
     const rows: { key: string; landed: string[] }[] = [];

@@ -1,82 +1,89 @@
 #!/usr/bin/env node
-// The affinityd command.
+// The affinityd command. Every command takes --help; `affinityd help` lists
+// them (usage.ts has the one description of each). Exit statuses are in
+// usage.ts EXIT_STATUS: 0 success, 1 error, 2 usage, 3 no entry, 4 clear not
+// confirmed.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import pino from 'pino';
-
-import { ConfigError, loadConfigFile, loadKeyFile } from '../daemon/config';
-import { createNode } from '../daemon/create-node';
 import { CaptureUnavailable, defaultFilter, runCapture } from '../capture/capture';
-import { POLICY_NAMES } from '../selection/policy';
-import { packageRoot } from '../util/package-root';
 import { ControlClientError } from '../control/client';
-import { systemdNotifier } from '../daemon/service-notifier';
-import { CONTROL_USAGE, controlCommand } from './control-cli';
+import { ConfigError, loadConfigFile, loadKeyFile } from '../daemon/config';
+import { checkHost, hostView } from '../daemon/host-check';
+import { POLICY_NAMES } from '../selection/policy';
+import { versionLine } from '../util/build-info';
+import { packageRoot } from '../util/package-root';
+import { controlCommand } from './control-cli';
 import { type DemoOptions, runDemo } from './demo';
-
-const USAGE = `usage: affinityd <command> [options]
-
-commands:
-  run --config FILE        start a node with its front ends (SIGHUP: reload the configuration;
-                           SIGINT/SIGTERM: drain, save the table and stop)
-  check-config FILE        validate a configuration file and its key file; exit 0 if good
-  capture (-i IFACE | -r FILE) [-w FILE] [-c N] [--filter BPF] [--port N]
-          [--json] [--summary] [--key-file FILE]
-                           the cluster protocol on the wire: one line per message, or
-                           a summary (latency, unanswered, failed checks, split bundles)
-  bench [--quick]          every benchmark, each against its baseline in the same run;
-                           results and plots in bench/results/ (needs the dev dependencies)
-  demo [--clients N] [--links N] [--gap MS] [--policy NAME]
-                           three nodes, three endpoints and a client workload on loopback;
-                           prints where every bundle landed; exit 0 only if none split
-` + CONTROL_USAGE;
+import { runNode } from './run';
+import { commandNamed, commandUsage, overallUsage, parse, UsageError } from './usage';
+import { describeSites } from '../sites/describe-sites';
+import { loadSiteSecrets } from '../sites/site-secrets';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined) {
+    process.stderr.write(overallUsage());
+    return 2;
+  }
+  if ((command === 'help' || command === 'version') && (rest.includes('--help') || rest.includes('-h'))) {
+    return process.stdout.write(commandUsage(commandNamed(command)!)), 0;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(versionLine() + '\n');
+    return 0;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    const topic = rest[0];
+    if (!topic) return process.stdout.write(overallUsage()), 0;
+    const c = commandNamed(topic);
+    if (!c) throw new UsageError('help', `no command "${topic}"`);
+    return process.stdout.write(commandUsage(c)), 0;
+  }
+  const help = commandNamed(command);
+  if (!help) throw new UsageError(undefined, `unknown command "${command}"`);
+  // --help before anything else: never a file named --help, never a benchmark run
+  if (rest.includes('--help') || rest.includes('-h')) return process.stdout.write(commandUsage(help)), 0;
+
   switch (command) {
     case 'run': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
-      if (!values.config) throw new ConfigError(['--config FILE is required'], 'run');
-      const config = loadConfigFile(values.config);
-      const log = pino({ level: config.log.level, base: { node: config.node.id } });
-      const notifier = systemdNotifier(process.env, (e) => log.warn({ err: e.message }, 'service manager notification failed'));
-      const node = await createNode(config, { logger: log, notifier, configFile: values.config });
-      // SIGHUP: reload; a bad file is logged by reloadFromFile and the running configuration stays
-      process.on('SIGHUP', () => {
-        try {
-          node.reloadFromFile();
-        } catch {
-          /* logged */
-        }
-      });
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info({ signal }, 'stopping: draining front ends, then saving the table');
-          void node.close(5000).then(resolve);
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-      });
-      return 0;
+      const { values, positionals } = parse('run', rest, { config: { type: 'string', short: 'c' } }, true);
+      if (positionals.length) throw new UsageError('run', `unexpected argument "${positionals[0]}" (the file goes after --config)`);
+      if (!values.config) throw new UsageError('run', '--config FILE is required');
+      return runNode(String(values.config));
     }
     case 'check-config': {
-      const file = rest[0];
-      if (!file) throw new ConfigError(['a FILE to check is required'], 'check-config');
+      const { values, positionals } = parse('check-config', rest, { offline: { type: 'boolean', default: false } }, true);
+      const file = positionals[0];
+      if (!file) throw new UsageError('check-config', 'a FILE to check is required');
+      if (positionals.length > 1) throw new UsageError('check-config', 'one FILE at a time');
       const c = loadConfigFile(file);
-      const ring = loadKeyFile(c.cluster.keyFile);
+      let ring;
+      try {
+        ring = loadKeyFile(c.cluster.keyFile);
+      } catch (e) {
+        throw new ConfigError((e instanceof ConfigError ? e.problems : [(e as Error).message]).map((p) => `cluster.keyFile (${c.cluster.keyFile}): ${p}`), file);
+      }
+      if (!values.offline) {
+        const host = checkHost(c, hostView());
+        for (const w of host.warnings) process.stderr.write(`${file}: warning: ${w}\n`);
+        if (host.problems.length) throw new ConfigError(host.problems, `${file} (on this host; --offline checks the file alone)`);
+      }
+      // the Redis password and TLS files with sites enabled (docs/sites.md)
+      const siteLine = c.sites.enabled ? describeSites(c.sites, loadSiteSecrets(c.sites)) : '';
       process.stdout.write(
-        `${file}: good. node ${c.node.id}, group ${c.cluster.group}:${c.cluster.port} on ${c.cluster.interface}, ` +
+        `${file}: good${values.offline ? ' (file only, not checked against this host)' : ''}. node ${c.node.id}, group ${c.cluster.group}:${c.cluster.port} on ${c.cluster.interface}, ` +
           `${c.endpoints.length} endpoint(s), ${c.frontends.length} front end(s), ${ring.keys.length} key(s), sending with key ${ring.sendKeyId}` +
-          `${c.radius.enabled ? `, RADIUS API on ${c.radius.listen.address}:${c.radius.listen.port}${c.radius.tokenFile ? ' with a token' : ''}` : ''}\n`,
+          `${c.radius.enabled ? `, RADIUS API on ${c.radius.listen.address}:${c.radius.listen.port}${c.radius.tokenFile ? ' with a token' : ''}` : ''}\n` +
+          siteLine,
       );
       return 0;
     }
     case 'capture': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
+      const { values, positionals } = parse(
+        'capture',
+        rest,
+        {
           interface: { type: 'string', short: 'i' },
           read: { type: 'string', short: 'r' },
           write: { type: 'string', short: 'w' },
@@ -87,28 +94,31 @@ async function main(argv: string[]): Promise<number> {
           summary: { type: 'boolean', default: false },
           'key-file': { type: 'string' },
         },
-      });
+        true,
+      );
       const problems: string[] = [];
+      if (positionals.length) problems.push(`unexpected argument "${positionals[0]}"`);
       if (!values.interface === !values.read) problems.push('give one of -i IFACE (live) or -r FILE (offline)');
       const count = values.count === undefined ? undefined : Number(values.count);
       if (count !== undefined && !(Number.isInteger(count) && count > 0)) problems.push('-c: a positive count');
       const port = Number(values.port);
       if (!(Number.isInteger(port) && port > 0 && port < 65536)) problems.push('--port: 1 to 65535');
-      if (problems.length) throw new ConfigError(problems, 'capture');
+      if (problems.length) throw new UsageError('capture', problems.join('; '));
       const code = await runCapture({
-        iface: values.interface,
-        file: values.read,
-        write: values.write,
+        iface: values.interface as string | undefined,
+        file: values.read as string | undefined,
+        write: values.write as string | undefined,
         count,
-        filter: values.filter ?? defaultFilter(port),
-        json: values.json,
-        summary: values.summary,
-        keyring: values['key-file'] ? loadKeyFile(values['key-file']) : undefined,
+        filter: (values.filter as string | undefined) ?? defaultFilter(port),
+        json: values.json as boolean,
+        summary: values.summary as boolean,
+        keyring: values['key-file'] ? loadKeyFile(values['key-file'] as string) : undefined,
       });
       // pcap@3 keeps a poll handle alive after close(): end the process deliberately
       process.exit(code);
     }
     case 'bench': {
+      parse('bench', rest, { quick: { type: 'boolean' } });
       const root = packageRoot();
       try {
         require.resolve('tsx', { paths: [root] });
@@ -119,9 +129,11 @@ async function main(argv: string[]): Promise<number> {
       return r.status ?? 1;
     }
     case 'demo': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { clients: { type: 'string', default: '24' }, links: { type: 'string', default: '3' }, gap: { type: 'string', default: '200' }, policy: { type: 'string', default: 'rendezvous' } },
+      const { values } = parse('demo', rest, {
+        clients: { type: 'string', default: '24' },
+        links: { type: 'string', default: '3' },
+        gap: { type: 'string', default: '200' },
+        policy: { type: 'string', default: 'rendezvous' },
       });
       const clients = Number(values.clients);
       const links = Number(values.links);
@@ -132,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
       if (!(Number.isInteger(links) && links >= 1 && links <= 16)) problems.push('--links: 1 to 16');
       if (!(linkGapMs >= 0 && linkGapMs <= 10000)) problems.push('--gap: 0 to 10000 ms');
       if (!POLICY_NAMES.includes(policy)) problems.push(`--policy: one of ${POLICY_NAMES.join(', ')}`);
-      if (problems.length) throw new ConfigError(problems, 'demo');
+      if (problems.length) throw new UsageError('demo', problems.join('; '));
       return runDemo({ clients, links, nodes: 3, linkGapMs, policy, out: (l) => process.stdout.write(l + '\n') });
     }
     case 'show':
@@ -141,15 +153,8 @@ async function main(argv: string[]): Promise<number> {
     case 'reload':
     case 'log-level':
       return controlCommand(command, rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return command ? 0 : 2;
     default:
-      process.stderr.write(`affinityd: unknown command "${command}"\n${USAGE}`);
-      return 2;
+      throw new UsageError(undefined, `unknown command "${command}"`);
   }
 }
 
@@ -158,6 +163,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
+    if (e instanceof UsageError) {
+      const c = e.command ? commandNamed(e.command) : undefined;
+      process.stderr.write(`affinityd${e.command ? ' ' + e.command : ''}: ${e.message}\n${c ? commandUsage(c) : overallUsage()}`);
+      process.exitCode = 2;
+      return;
+    }
     if (e instanceof ConfigError || e instanceof CaptureUnavailable || e instanceof ControlClientError) process.stderr.write(`affinityd: ${e.message}\n`);
     else if ((e as NodeJS.ErrnoException).code) process.stderr.write(`affinityd: ${(e as Error).message}\n`);
     else process.stderr.write(`affinityd: ${(e as Error).stack ?? e}\n`);

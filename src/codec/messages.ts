@@ -94,6 +94,8 @@ export interface Hello {
   readonly state: NodeState;
   readonly intervalMs: number;
   readonly entries: number;
+  /** READY: milliseconds since the sender became ready (saturating at 2^32-1); 0 otherwise. Arbiters count from it. */
+  readonly readyForMs?: number;
 }
 
 export type Message =
@@ -211,6 +213,7 @@ export function encodeHello(h: Hello): Buffer {
   put(o, 'state', u32(h.state, 'state'));
   put(o, 'intervalMs', u32(h.intervalMs, 'intervalMs'));
   put(o, 'entries', u32(h.entries, 'entries'));
+  put(o, 'readyForMs', u32(h.readyForMs ?? 0, 'readyForMs'));
   return encode(T.Hello, o);
 }
 
@@ -315,9 +318,9 @@ export function decodeClaim(body: Uint8Array): Claim {
 }
 
 export function decodeHello(body: Uint8Array): Hello {
-  const m = decode<{ state: number; intervalMs: number; entries: number }>(T.Hello, SCHEMA.Hello, body);
+  const m = decode<{ state: number; intervalMs: number; entries: number; readyForMs: number }>(T.Hello, SCHEMA.Hello, body);
   if (m.state > NodeState.Stopping) malformed(`HELLO state ${m.state} is not 0 to 2`);
-  return { state: m.state, intervalMs: m.intervalMs, entries: m.entries };
+  return { state: m.state, intervalMs: m.intervalMs, entries: m.entries, readyForMs: m.readyForMs };
 }
 
 /** Decodes a body of a type this codec knows; throws ProtocolError otherwise. */

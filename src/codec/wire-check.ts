@@ -1,7 +1,7 @@
 // Strict wire-format check of a protobuf body, run before protobufjs decodes
 // it. protobufjs is lenient in ways a network protocol must not be (it does not
 // check a known field's wire type, accepts over-long varints, reads groups);
-// the rules here are docs/protocol.md "Body encoding rules", the same ones
+// the rules here are docs/protocol.md section 7.2 "Decoding rules", the same ones
 // native/protobuf_wire.h enforces, so both codecs refuse the same bodies.
 import { ProtocolError } from './errors';
 

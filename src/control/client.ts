@@ -3,6 +3,7 @@
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 
+import { accessHint } from './access-hint';
 import type { ControlRequest } from './protocol';
 
 export class ControlClientError extends Error {
@@ -19,7 +20,7 @@ function open(path: string) {
     s.once('error', (e: NodeJS.ErrnoException) => {
       const hint =
         e.code === 'ENOENT' ? 'no such socket: is affinityd running, and is control.socket set to this path?'
-        : e.code === 'EACCES' ? 'permission denied: run as the affinityd user or a member of its group'
+        : e.code === 'EACCES' ? accessHint(path)
         : e.code === 'ECONNREFUSED' ? 'nobody is listening (a stale socket file?)'
         : e.message;
       reject(new ControlClientError(`control socket ${path}: ${hint}`));
@@ -49,24 +50,46 @@ export async function request(path: string, req: ControlRequest, timeoutMs = 30_
   }
 }
 
+/** How a monitor stream ended: stopped by this side, ended by the node (with its reason), or the connection broke. */
+export interface MonitorEnd {
+  readonly by: 'client' | 'node' | 'connection';
+  readonly reason?: string;
+}
+
 /** Streams monitor events to onEvent until the connection ends or stop() is called. */
-export async function monitor(path: string, onEvent: (e: Record<string, unknown>) => void): Promise<{ stop: () => void; ended: Promise<void> }> {
+export async function monitor(path: string, onEvent: (e: Record<string, unknown>) => void): Promise<{ stop: () => void; ended: Promise<MonitorEnd> }> {
   const { s, connected } = open(path);
   await connected;
   s.write(JSON.stringify({ cmd: 'monitor' }) + '\n');
   const rl = createInterface({ input: s });
   let first = true;
-  const ended = new Promise<void>((resolve, reject) => {
+  let end: MonitorEnd | undefined;
+  const ended = new Promise<MonitorEnd>((resolve, reject) => {
     rl.on('line', (l) => {
-      const o = JSON.parse(l);
+      let o;
+      try {
+        o = JSON.parse(l);
+      } catch {
+        return reject(new ControlClientError(`not a monitor line: ${l.slice(0, 200)}`));
+      }
       if (first) {
         first = false;
         if (!o.ok) return reject(new ControlClientError(o.error));
         return;
       }
+      if (o.kind === 'end') {
+        end = { by: 'node', reason: String(o.reason ?? '') };
+        return;
+      }
       onEvent(o);
     });
-    s.once('close', () => resolve());
+    s.once('close', () => resolve(end ?? { by: 'connection' }));
   });
-  return { stop: () => s.destroy(), ended };
+  return {
+    stop: () => {
+      end ??= { by: 'client' };
+      s.destroy();
+    },
+    ended,
+  };
 }

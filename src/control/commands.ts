@@ -63,10 +63,3 @@ export function showPeers(node: NodeView): PeerView[] {
   const now = Date.now();
   return node.peers().map(({ lastHeardMs, ...p }) => ({ ...p, lastHeardMsAgo: lastHeardMs ? now - lastHeardMs : null }));
 }
-
-export function clear(node: NodeAdmin, req: { client?: string; all?: boolean }): { withdrawn: number } {
-  if (req.all && req.client) throw new ControlError('clear: give a client or all, not both');
-  if (req.all) return { withdrawn: node.withdrawAll() };
-  if (!req.client) throw new ControlError('clear: give a client (DISCRIMINATOR/USERNAME) or all');
-  return { withdrawn: node.withdraw(req.client) ? 1 : 0 };
-}

@@ -25,7 +25,8 @@ export type ControlRequest =
   | { cmd: 'show-peers' }
   | { cmd: 'show-splits' }
   | { cmd: 'show-stats' }
-  | { cmd: 'clear'; client?: string; all?: boolean }
+  /** confirm (default true): ask the cluster afterwards whether any node still holds the cleared entries (clear.ts). */
+  | { cmd: 'clear'; client?: string; all?: boolean; confirm?: boolean }
   | { cmd: 'monitor' }
   | { cmd: 'reload' }
   | { cmd: 'set-log-level'; level: string };

@@ -6,7 +6,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 
 import type { NodeAdmin } from '../daemon/node-view';
 import type { Logger } from '../util/logger';
-import { clear, ControlError, showEntries, showEntry, showPeers } from './commands';
+import { clearEntries } from './clear';
+import { ControlError, showEntries, showEntry, showPeers } from './commands';
 import { ADMIN_COMMANDS, COMMANDS, type ControlLevel, type ControlRequest, MAX_REQUEST_OCTETS } from './protocol';
 
 const MAX_CLIENTS = 64;
@@ -23,6 +24,8 @@ export class ControlServer {
   readonly counters = { connections: 0, requests: 0, refused: 0, errors: 0 };
   private readonly server: Server;
   private readonly clients = new Set<Socket>();
+  /** Sockets with a monitor attached, and how to unsubscribe each. */
+  private readonly monitors = new Map<Socket, () => void>();
 
   constructor(private readonly node: NodeAdmin, readonly level: ControlLevel, private readonly log: Logger) {
     this.server = createServer((s) => this.accept(s));
@@ -57,11 +60,22 @@ export class ControlServer {
     }
     chmodSync(path, 0o660);
     if (group) chownSync(path, -1, groupId(group));
-    this.log.info({ path, level: this.level }, 'control socket listening');
+    this.log.info({ path, access: this.level }, 'control socket listening'); // not `level`: pino's own key
   }
 
+  /**
+   * Stops listening and ends every connection. Monitors are unsubscribed
+   * here, before the node closes what they watch, and told why their stream
+   * ends ({"kind":"end","reason":...}) instead of being cut off.
+   */
   close(): Promise<void> {
-    for (const c of this.clients) c.destroy();
+    for (const [s, off] of this.monitors) {
+      off();
+      if (!s.destroyed) s.end(JSON.stringify({ kind: 'end', reason: 'the node is stopping' }) + '\n');
+      setTimeout(() => s.destroy(), 1000).unref(); // a reader that never reads the last line
+    }
+    this.monitors.clear();
+    for (const c of this.clients) if (!c.writableEnded) c.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -143,7 +157,7 @@ export class ControlServer {
       case 'show-stats':
         return n.stats();
       case 'clear':
-        return clear(n, req);
+        return clearEntries(n, req);
       case 'reload':
         return n.reloadFromFile();
       case 'set-log-level': {
@@ -159,7 +173,7 @@ export class ControlServer {
   private monitor(s: Socket): void {
     s.write(JSON.stringify({ ok: true, result: { monitoring: true } }) + '\n');
     let dropped = 0;
-    const off = this.node.subscribeChanges((e) => {
+    const unsubscribe = this.node.subscribeChanges((e) => {
       // a slow reader loses events (counted) rather than growing our memory
       if (s.writableLength > 1 << 20) {
         dropped++;
@@ -171,6 +185,10 @@ export class ControlServer {
       }
       s.write(JSON.stringify(e) + '\n');
     });
+    const off = () => {
+      if (this.monitors.delete(s)) unsubscribe();
+    };
+    this.monitors.set(s, unsubscribe);
     s.once('close', off);
   }
 }

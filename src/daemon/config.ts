@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 import Ajv, { type ErrorObject } from 'ajv';
+import ipaddr from 'ipaddr.js';
 import { parseDocument } from 'yaml';
 
 import { validateEndpoint } from '../codec/endpoint';
@@ -14,6 +15,9 @@ import { radiusSecretProblems } from '../radius/secret-file';
 import { MAX_TUNNEL_PASSWORD_OCTETS } from '../radius/tunnel-attributes';
 import { RADIUS_CONFIG_SCHEMA, type RadiusConfig, radiusConfigProblems, TUNNEL_CONFIG_SCHEMA, type TunnelConfig } from '../radius/radius-config';
 import { POLICY_NAMES, type PolicyName } from '../selection/selection-policy';
+// ---- sites (issue 16): the schema block lives with the site layer ----
+import { SITES_SCHEMA, type SitesConfig, sitesConfigProblems } from '../sites/sites-config';
+// ---- end sites ----
 
 export type { FrontendConfig, IdentityMode } from '../frontend/frontend-config';
 
@@ -76,7 +80,8 @@ export interface Config {
     updateRepeats: number;
   };
   /** Agreement of concurrent first calls through the client's arbiter (docs/protocol.md, "CLAIM"). */
-  agreement: { enabled: boolean; retryMs: number; timeoutMs: number };
+  /** arbiterDelayMs: a node counts among the arbiters, and settles CLAIMs, once it has been ready this long (as its HELLOs say). */
+  agreement: { enabled: boolean; retryMs: number; timeoutMs: number; arbiterDelayMs: number };
   /** The live links of each client: live-split detection and repair. */
   links: { splitRepair: 'close' | 'report'; checkIntervalMs: number };
   selection: {
@@ -94,6 +99,9 @@ export interface Config {
   management: { enabled: boolean; address: string; port: number };
   /** The HTTP decision API FreeRADIUS calls (docs/radius.md). */
   radius: RadiusConfig;
+  // ---- sites (issue 16): joining other sites through Redis; src/sites/sites-config.ts ----
+  sites: SitesConfig;
+  // ---- end sites ----
 }
 
 type DeepPartial<T> = T extends (infer U)[] ? DeepPartial<U>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -108,9 +116,10 @@ export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    // no default: a cloned appliance must not silently become node 1 (checked in resolveConfig)
     node: {
-      type: 'object', additionalProperties: false, default: {}, restart: true,
-      properties: { id: { type: 'integer', minimum: 1, maximum: 4294967295, default: 1 } },
+      type: 'object', additionalProperties: false, required: ['id'], restart: true,
+      properties: { id: { type: 'integer', minimum: 1, maximum: 4294967295 } },
     },
     cluster: {
       type: 'object', additionalProperties: false, default: {},
@@ -182,6 +191,7 @@ export const CONFIG_SCHEMA = {
         enabled: { type: 'boolean', default: true },
         retryMs: ms(10, 60_000),
         timeoutMs: ms(1000, 600_000),
+        arbiterDelayMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1000, restart: true },
       },
     },
     links: {
@@ -234,6 +244,7 @@ export const CONFIG_SCHEMA = {
           idleTimeoutMs: ms(600_000, 86_400_000),
           maxPreambleOctets: { type: 'integer', minimum: 64, maximum: 65_541, default: 1024 },
           connectAttempts: { type: 'integer', minimum: 1, maximum: 16, default: 2 },
+          accessLog: { type: 'boolean', default: true },
         },
       },
     },
@@ -250,6 +261,9 @@ export const CONFIG_SCHEMA = {
       properties: { enabled: { type: 'boolean', default: false }, address: str('127.0.0.1'), port: { type: 'integer', minimum: 0, maximum: 65535, default: 9147 } },
     },
     radius: RADIUS_CONFIG_SCHEMA,
+    // ---- sites (issue 16): src/sites/sites-config.ts ----
+    sites: SITES_SCHEMA,
+    // ---- end sites ----
   },
 } as const;
 
@@ -289,11 +303,33 @@ function describe(e: ErrorObject): string {
 
 /** Defaults applied, schema and cross-field rules checked; throws ConfigError. */
 export function resolveConfig(input: unknown, source = 'config'): Config {
+  const { config, problems } = checkConfig(input, source);
+  if (problems.length) throw new ConfigError(problems, source);
+  return config;
+}
+
+/** resolveConfig's work: throws only for schema errors; the cross-field problems are returned, all of them. */
+function checkConfig(input: unknown, source: string): { config: Config; problems: string[] } {
   const c = structuredClone(input ?? {}) as Config;
-  if (!validate(c)) throw new ConfigError((validate.errors ?? []).map(describe), source);
-  const problems: string[] = [];
+  // --- validation (operations): node.id has no default, said in words an operator can act on
+  // (`node:` with nothing under it, or `id:` with no value, is YAML null: missing too)
+  const n = typeof c === 'object' && c !== null ? (c as { node?: unknown }).node : undefined;
+  const missingId = typeof c === 'object' && c !== null && (n === undefined || n === null || (typeof n === 'object' && ((n as { id?: unknown }).id === undefined || (n as { id?: unknown }).id === null)));
+  if (missingId) delete (c as { node?: unknown }).node; // only the one clear message below
+  const valid = validate(c);
+  const idProblem = `node.id: required, unique in the cluster (1 to 4294967295); there is no default, so that a copied configuration cannot make a second node 1`;
+  if (!valid) {
+    const schemaProblems = (validate.errors ?? []).filter((e) => !(e.keyword === 'required' && /^(node|id)$/.test((e.params as { missingProperty: string }).missingProperty) && missingId)).map(describe);
+    throw new ConfigError(missingId ? [idProblem, ...schemaProblems] : schemaProblems, source);
+  }
+  const problems: string[] = missingId ? [idProblem] : [];
+  // --- end of node.id validation
   const groupFamily = isIP(c.cluster.group);
   if (!groupFamily) problems.push(`cluster.group: "${c.cluster.group}" is not an IP address`);
+  // --- validation (operations): the group must be a multicast address
+  else if (ipaddr.parse(c.cluster.group).range() !== 'multicast') {
+    problems.push(`cluster.group: ${c.cluster.group} is not a multicast address (IPv4 224.0.0.0/4, e.g. 239.255.77.77; IPv6 ff00::/8, e.g. ff15::a:1)`);
+  }
   if (groupFamily === 4 && !isIP(c.cluster.interface)) {
     problems.push(`cluster.interface: an IPv4 group needs the interface's IPv4 address, got "${c.cluster.interface}"`);
   }
@@ -308,12 +344,24 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
   const ids = c.endpoints.map((e) => `${e.address}:${e.port}`);
   ids.forEach((id, i) => ids.indexOf(id) !== i && problems.push(`endpoints.${i}: ${id} is listed twice`));
   c.cluster.peers.forEach((p, i) => !isIP(p.address) && problems.push(`cluster.peers.${i}.address: "${p.address}" is not an IP address`));
+  const givenFrontNames = c.frontends.map((f) => f.name); // before defaults: port-0 defaults may repeat
   c.frontends.forEach((f, i) => {
     if (!isIP(f.listen.address)) problems.push(`frontends.${i}.listen.address: "${f.listen.address}" is not an IP address`);
     if (f.redirect && f.identity !== 'preamble') problems.push(`frontends.${i}.redirect: only the preamble identity can answer with a redirect`);
     if (!f.name) f.name = `${f.identity}@${f.listen.address}:${f.listen.port}`;
   });
+  // --- validation (operations): endpoint names label metrics and logs, so they must be unique
+  // (a defaulted name is the address:port, whose repetition is reported above)
+  const names = c.endpoints.map((e) => e.name);
   c.endpoints.forEach((e) => !e.name && (e.name = `${e.address}:${e.port}`));
+  names.forEach((n, i) => {
+    const first = names.indexOf(n);
+    if (n && first !== i) problems.push(`endpoints.${i}.name: "${n}" is already the name of endpoints.${first} (names label the metrics and logs of each endpoint)`);
+  });
+  givenFrontNames.forEach((n, i) => {
+    const first = givenFrontNames.indexOf(n);
+    if (n && first !== i) problems.push(`frontends.${i}.name: "${n}" is already the name of frontends.${first} (names label the metrics and logs of each front end)`);
+  });
   if (c.management.enabled && !isIP(c.management.address)) problems.push(`management.address: "${c.management.address}" is not an IP address`);
   problems.push(...radiusConfigProblems(c));
   if (c.control.socket && c.control.socket === c.control.readOnlySocket) problems.push('control.readOnlySocket: must differ from control.socket');
@@ -321,8 +369,10 @@ export function resolveConfig(input: unknown, source = 'config'): Config {
     const p = c.control[k];
     if (p && (!p.startsWith('/') || Buffer.byteLength(p) > 107)) problems.push(`control.${k}: an absolute path of at most 107 octets`);
   }
-  if (problems.length) throw new ConfigError(problems, source);
-  return c;
+  // ---- sites (issue 16) ----
+  problems.push(...sitesConfigProblems(c.sites));
+  // ---- end sites ----
+  return { config: c, problems };
 }
 
 /** Reads and resolves a YAML (or JSON) configuration file. */
@@ -335,11 +385,17 @@ export function loadConfigFile(path: string): Config {
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) throw new ConfigError(doc.errors.map((e) => e.message.split('\n')[0]), path);
-  const c = resolveConfig(doc.toJS(), path);
-  if (c.endpoints.length === 0) throw new ConfigError(['endpoints: at least one endpoint is needed to run a node'], path);
-  if (!c.cluster.keyFile) throw new ConfigError(['cluster.keyFile: required (a node never runs unauthenticated)'], path);
-  const secrets = radiusSecretProblems(c, MAX_TUNNEL_PASSWORD_OCTETS);
-  if (secrets.length) throw new ConfigError(secrets, path);
+  const { config: c, problems } = checkConfig(doc.toJS(), path);
+  // --- validation (operations): what a node started from a file needs beyond the library's rules
+  if (c.endpoints.length === 0) problems.push('endpoints: at least one endpoint is needed to run a node');
+  if (!c.cluster.keyFile) problems.push('cluster.keyFile: required (a node never runs unauthenticated)');
+  c.frontends.forEach((f, i) => {
+    if (f.listen.port === 0) problems.push(`frontends.${i}.listen.port: 0 would listen on a random port no client can know; give the port calls arrive on (e.g. 1723)`);
+  });
+  if (c.management.enabled && c.management.port === 0) problems.push('management.port: 0 would listen on a random port no scraper can know; give a port (default 9147)');
+  // --- end of operations validation
+  if (problems.length === 0) problems.push(...radiusSecretProblems(c, MAX_TUNNEL_PASSWORD_OCTETS));
+  if (problems.length) throw new ConfigError(problems, path);
   return c;
 }
 
@@ -348,19 +404,11 @@ export function loadConfigFile(path: string): Config {
  * comments. The file must not be readable or writable by group or others.
  */
 export function loadKeyFile(path: string): Keyring {
-  let st;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    throw new ConfigError([`cannot read the key file: ${(e as Error).message}`], path);
-  }
-  if ((st.mode & 0o077) !== 0) {
-    throw new ConfigError([`the key file is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`], path);
-  }
   const keys: { id: number; secret: Buffer }[] = [];
   let sendKeyId: number | undefined;
   const problems: string[] = [];
-  readFileSync(path, 'utf8')
+  readSecretFile(path, 'key file')
+    .toString('utf8')
     .split('\n')
     .forEach((raw, i) => {
       const line = raw.replace(/#.*/, '').trim();
@@ -384,4 +432,26 @@ export function loadKeyFile(path: string): Keyring {
     throw new ConfigError([(e as Error).message], path);
   }
   return ring;
+}
+
+/**
+ * A file that holds a secret (the cluster key, the Redis password, a TLS
+ * private key): it must not be readable or writable by group or others.
+ * Throws ConfigError naming the file and the fix.
+ */
+export function readSecretFile(path: string, what: string): Buffer {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new ConfigError([`cannot read the ${what}: ${(e as Error).message}`], path);
+  }
+  if ((st.mode & 0o077) !== 0) {
+    throw new ConfigError([`the ${what} is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`], path);
+  }
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new ConfigError([`cannot read the ${what}: ${(e as Error).message}`], path);
+  }
 }

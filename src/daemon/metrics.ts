@@ -5,6 +5,7 @@
 // front end, endpoint), never a username or discriminator.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+import { buildInfo } from '../util/build-info';
 import type { NodeStats } from './node-stats';
 
 type Stats = NodeStats;
@@ -20,6 +21,14 @@ export class NodeMetrics {
   constructor(private readonly node: { stats(): NodeStats }) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
+    // prom-client names three gauges *_total, which `promtool check metrics` refuses (the suffix is
+    // for counters); their per-type versions (nodejs_active_handles{type} ...) carry the same counts
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) r.removeSingleMetric(name);
+    const b = buildInfo();
+    new Gauge({ name: 'affinityd_build_info', help: 'Always 1; the labels say which build runs', labelNames: ['version', 'revision', 'nodejs'], registers: [r] }).set(
+      { version: b.version, revision: b.revision, nodejs: b.nodejs },
+      1,
+    );
     const stats = () => {
       // one stats() per scrape, shared by every metric's collect()
       const now = Date.now();
@@ -100,7 +109,7 @@ export class NodeMetrics {
     ]);
     counter('affinityd_calls_total', 'Connections accepted by a front end', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.accepted]));
     counter('affinityd_calls_connected_total', 'Calls connected to their endpoint', ['frontend'], (s) => s.frontends.map((f) => [{ frontend: f.name }, f.spliced]));
-    counter('affinityd_calls_refused_total', 'Calls closed before routing, by reason', ['frontend', 'reason'], (s) =>
+    counter('affinityd_calls_refused_total', 'Calls refused, by reason: bad identity, time-out, no endpoint, endpoint unavailable...', ['frontend', 'reason'], (s) =>
       s.frontends.flatMap((f) => Object.entries(f.refused).map(([reason, v]): [Labels, number] => [{ frontend: f.name, reason }, v])),
     );
     counter('affinityd_endpoint_connect_failures_total', 'Connections an endpoint refused or did not answer', ['frontend'], (s) =>

@@ -4,6 +4,7 @@
 // interfaces, not on the node (src/daemon/node.ts implements them), so the
 // node can wire them without an import circle.
 import type { DirectoryReader } from '../directory/directory';
+import type { KeyedClient, MaintenanceFrame, ReplyBatch } from '../transport/cluster-link';
 import type { ChangeEvent } from './change-feed';
 import type { Config } from './config';
 import type { NodeStats } from './node-stats';
@@ -59,6 +60,19 @@ export interface NodeView {
   subscribeChanges(listener: (e: ChangeEvent) => void): () => void;
 }
 
+/** What `clear` uses of the cluster side to confirm a withdrawal (src/control/clear.ts). */
+export interface ClearCluster {
+  readonly link: {
+    /** Nodes alive now. */
+    members(): readonly { readonly nodeId: number }[];
+    query(clients: readonly KeyedClient[], queryId: number, answerRank: number): void;
+    /** Sees REPLYs before the router (which still gets them unless the tap returns true); returns the remover. */
+    tapReplies(tap: (r: ReplyBatch) => boolean): () => void;
+    send(frames: readonly MaintenanceFrame[]): number;
+  };
+  readonly withdrawals: { readonly counters: { readonly sent: number } };
+}
+
 export interface NodeAdmin extends NodeView {
   /** Deletes the client's entry on every node; false if it had none. */
   withdraw(client: string): boolean;
@@ -67,4 +81,6 @@ export interface NodeAdmin extends NodeView {
   /** Re-reads the configuration file and applies what can change (SIGHUP). */
   reloadFromFile(): ReloadResult;
   setLogLevel(level: Config['log']['level']): void;
+  /** What `clear` uses to confirm a withdrawal with the cluster (src/control/clear.ts). */
+  readonly clearing: ClearCluster;
 }

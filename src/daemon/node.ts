@@ -65,7 +65,7 @@ export class AffinityNode implements NodeAdmin {
     this.directory = new NativeDirectory(table, lifetimes(c));
     let link: NativeLink | undefined;
     this.responder = new a.Responder(table, responderOptions(c, bootEpoch, keyring), (frames) => link?.deliver(frames));
-    this.link = link = new NativeLink(this.responder, { staticPeers: c.cluster.peers.map((p) => ({ nodeId: 0, ...p })), peerTimeoutMs: c.cluster.peerTimeoutMs, endpointOf: (id) => this.directory.endpointOf(id), endpointId: (e) => this.directory.endpointId(e) });
+    this.link = link = new NativeLink(this.responder, { staticPeers: c.cluster.peers.map((p) => ({ nodeId: 0, ...p })), peerTimeoutMs: c.cluster.peerTimeoutMs, arbiterDelayMs: c.agreement.arbiterDelayMs, endpointOf: (id) => this.directory.endpointOf(id), endpointId: (e) => this.directory.endpointId(e) });
     this.endpoints = new EndpointSet(c.endpoints);
     this.router = new Router(routerOptions(c), this.directory, this.link, this.endpoints, createPolicy(c.selection.policy), log);
     this.maintenance = new DirectoryMaintenance(this.directory, this.link, { nodeId: c.node.id, sync: c.sync, antiEntropy: c.antiEntropy }, log);
@@ -117,7 +117,7 @@ export class AffinityNode implements NodeAdmin {
   withdrawAll(): number {
     return this.maintenance.withdrawals.withdrawAll();
   }
-
+  get clearing(): NodeAdmin['clearing'] { return { link: this.link, withdrawals: this.maintenance.withdrawals }; } // clear's confirmation (control/clear.ts)
   /** 'syncing' until the bulk sync at start is done or timed out; then 'ready'. */
   get syncState(): 'syncing' | 'ready' {
     return this.maintenance.syncState;
@@ -221,7 +221,7 @@ export class AffinityNode implements NodeAdmin {
       await this.close();
       throw e;
     }
-    this.log.info({ node: this.nodeId, group: this.config.cluster.group, port: this.config.cluster.port, unicast: this.address() }, 'node started');
+    this.log.info({ group: this.config.cluster.group, port: this.config.cluster.port, unicast: this.address() }, 'node started');
     void ready.then(() => {
       if (!this.closed) this.notifier.notify('READY=1', `STATUS=${this.statusLine()}`);
     });
@@ -244,6 +244,6 @@ export class AffinityNode implements NodeAdmin {
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
     this.snapshots.save();
     this.responder.close();
-    this.log.info({ node: this.nodeId }, 'node closed');
+    this.log.info({}, 'node closed'); // the node id is in every line (the logger's base), not twice
   }
 }

@@ -48,6 +48,7 @@ export function responderOptions(c: Config, bootEpoch: number, keyring: Keyring)
     busyPollMicros: c.cluster.busyPollMicros,
     helloIntervalMs: c.cluster.helloIntervalMs,
     peerTimeoutMs: c.cluster.peerTimeoutMs,
+    arbiterDelayMs: c.agreement.arbiterDelayMs,
     keyring,
   };
 }

@@ -59,6 +59,12 @@ export interface AgreementOptions {
   readonly retryMs: number;
   /** Give up on the arbiters and decide alone after this long (counted and logged: a partition). */
   readonly timeoutMs: number;
+  /**
+   * A node counts among the arbiters once it has been ready this long (every
+   * node computes it from the HELLOs' ready_for_ms, so all switch to a new
+   * arbiter at about one moment). Undefined or 0: at once.
+   */
+  readonly arbiterDelayMs?: number;
 }
 
 export interface RouterOptions {
@@ -113,6 +119,8 @@ export interface RouterCounters {
   claimsLost: number;
   /** The arbiter stopped being alive or ready during a claim: the next rank took over. */
   arbiterChanges: number;
+  /** Proposals that waited because no ready node was an arbiter yet (a cluster that has just started). */
+  arbiterWaits: number;
   /** No arbiter answered within agreement.timeoutMs: decided alone (a partition). */
   agreementTimeouts: number;
   /** An arbiter answered with an entry another node made (claim 19's direct answer). */
@@ -148,6 +156,8 @@ interface Pending {
   readonly moveFrom?: Endpoint;
   /** This node's proposal, in the claim phase. */
   proposal?: KeyedEntry;
+  /** Counted among the QUERY time-outs already (agree() may run again while no arbiter is counted). */
+  timedOut?: boolean;
   resolve(r: Route): void;
   reject(e: Error): void;
 }
@@ -172,23 +182,40 @@ interface ClaimRound {
   sentMs?: number;
 }
 
+/** How often a proposal that found no arbiter counted yet (a cluster just started) looks again. */
+const ARBITER_WAIT_MS = 25;
+
+const isArbiter = (m: Member): boolean => m.arbiter ?? m.ready;
+
+/** Resends of an unanswered CLAIM back off to at most this far apart (unless the measured answer time is longer). */
+const MAX_CLAIM_BACKOFF_MS = 100;
+
 const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
 
 export class Router {
   readonly counters: RouterCounters = {
     routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryFrames: 0, queryRetries: 0, remoteHits: 0, lateUpdateHits: 0,
-    queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0,
+    queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0, arbiterWaits: 0,
     agreementTimeouts: 0, directHits: 0, selected: 0, rerouted: 0, updatesSent: 0, updateFrames: 0, updateRepeats: 0, repliesReceived: 0,
     repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, noEndpoint: 0, tableFull: 0,
   };
   /** Told of every route that did not come from the local table (misses and reroutes), with the time it took: monitoring and metrics. */
   observer?: (key: ClientKey, route: Route, ms: number) => void;
   /**
-   * This node's table is synced (the bulk sync at start is done): only then
-   * does it count itself among the arbiters (a starting node must not settle
-   * a client whose entry it has not received yet).
+   * This node's table is synced (the bulk sync at start is done): only then,
+   * and from agreement.arbiterDelayMs later, does it count itself among the
+   * arbiters (a starting node must not settle a client whose entry it has
+   * not received yet, nor before the others count it).
    */
-  ready = true;
+  get ready(): boolean {
+    return this.readyAt !== undefined;
+  }
+  set ready(v: boolean) {
+    if (!v) this.readyAt = undefined;
+    else if (this.readyAt === undefined) this.readyAt = performance.now();
+  }
+  /** When this node became ready (performance.now()); -Infinity: from the start. */
+  private readyAt: number | undefined = -Infinity;
   private readonly pending = new Map<string, Pending>();
   /** The misses of the routeBatch call under way. */
   private forming?: Pending[];
@@ -276,6 +303,11 @@ export class Router {
     return local < clients.length ? Promise.all(out as (Route | Promise<Route>)[]) : Promise.resolve(out as Route[]);
   }
 
+  /** An endpoint refused a call: out of selection (and /readyz) for the hold-down. */
+  endpointFailed(e: Endpoint): void {
+    this.endpoints.markFailed(e, this.o.failureHoldDownMs);
+  }
+
   /**
    * The client's endpoint refused or did not answer: take it out for the
    * hold-down time and move the client to another endpoint at a higher
@@ -284,7 +316,7 @@ export class Router {
    * moved the client already, go there.
    */
   reroute(key: ClientKey, failed: Endpoint): Promise<Route> {
-    this.endpoints.markFailed(failed, this.o.failureHoldDownMs);
+    this.endpointFailed(failed);
     const keyBytes = clientKeyBytes(key);
     const current = this.directory.lookup(keyBytes);
     if (current && !sameEndpoint(current.endpoint, failed) && !this.endpoints.isDown(current.endpoint)) return Promise.resolve(routeOf(current, 'local'));
@@ -479,18 +511,41 @@ export class Router {
     return { clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
   }
 
-  /** The nodes that may settle a client, in rank order: ready members and, when ready, this node. */
+  /** This node counts among the arbiters: ready for agreement.arbiterDelayMs. */
+  private selfArbiter(): boolean {
+    return this.readyAt !== undefined && performance.now() - this.readyAt >= (this.o.agreement.arbiterDelayMs ?? 0);
+  }
+
+  /**
+   * The nodes that may settle a client, in rank order: the members counted
+   * as arbiters and, when it is one, this node. Empty while every ready node
+   * is younger than arbiterDelayMs (a cluster that has just started).
+   */
   private arbiters(keyBytes: Buffer, members: readonly Member[]): number[] {
-    const ids = members.filter((m) => m.ready).map((m) => m.nodeId);
-    if (this.ready) ids.push(this.o.nodeId);
+    const ids = members.filter(isArbiter).map((m) => m.nodeId);
+    if (this.selfArbiter()) ids.push(this.o.nodeId);
     return rankOrder(clientRankHash(keyBytes), ids);
+  }
+
+  /**
+   * The client's arbiter; 'wait' when ready nodes exist but none is an
+   * arbiter yet (settling before the others count the same arbiters could
+   * settle one client twice); this node when it is alone or agreement is off.
+   */
+  private arbiterOf(keyBytes: Buffer, members: readonly Member[]): number | 'wait' {
+    if (!this.o.agreement.enabled) return this.o.nodeId;
+    const first = this.arbiters(keyBytes, members)[0];
+    if (first !== undefined) return first;
+    return members.some((m) => m.ready) || (this.ready && members.length > 0) ? 'wait' : this.o.nodeId;
   }
 
   /** Proposes an entry for each pending to its arbiter (or settles it here), grouped by arbiter. */
   private agree(ps: Pending[], moveVersion?: number): void {
     const members = this.link.members();
     const byArbiter = new Map<number, Pending[]>();
+    const waiting: Pending[] = [];
     for (const p of ps) {
+      if (p.phase === 'done') continue;
       p.phase = 'claim';
       // one read for both questions: the native I/O thread may store the
       // winner's UPDATE at any moment, and a first entry proposed above it
@@ -501,7 +556,10 @@ export class Router {
         p.resolve(routeOf(held as StoredEntry, 'remote'));
         continue;
       }
-      if (moveVersion === undefined) this.counters.queryTimeouts++;
+      if (moveVersion === undefined && !p.timedOut) {
+        p.timedOut = true;
+        this.counters.queryTimeouts++;
+      }
       try {
         // above a live withdraw marker, so the new entry beats the delete everywhere
         p.proposal = this.propose(p, moveVersion ?? (held?.version ?? 0) + 1);
@@ -509,10 +567,19 @@ export class Router {
         p.reject(e as Error);
         continue;
       }
-      const arbiter = this.o.agreement.enabled ? (this.arbiters(p.keyBytes, members)[0] ?? this.o.nodeId) : this.o.nodeId;
+      const arbiter = this.arbiterOf(p.keyBytes, members);
+      if (arbiter === 'wait') {
+        waiting.push(p);
+        continue;
+      }
       const list = byArbiter.get(arbiter) ?? [];
       list.push(p);
       byArbiter.set(arbiter, list);
+    }
+    if (waiting.length) {
+      // the cluster has just started: ask again once an arbiter is counted
+      this.counters.arbiterWaits += waiting.length;
+      setTimeout(() => this.agree(waiting, moveVersion), ARBITER_WAIT_MS).unref();
     }
     for (const [arbiter, list] of byArbiter) {
       if (arbiter === this.o.nodeId) {
@@ -552,14 +619,17 @@ export class Router {
     if (retry) this.counters.claimRetries += open.length;
     clearTimeout(r.timer);
     // resent after the retransmission time-out, then twice as long each time
-    // (at most 16x): a busy arbiter settling thousands of proposals (a
-    // storm) is not flooded with copies of what it is already answering
+    // up to 100 ms (or the time-out itself, when the arbiter answers slower):
+    // a busy arbiter settling thousands of proposals (a storm) is not flooded
+    // with copies of what it is already answering, and random loss still
+    // gets a dozen tries a second
     r.tries = (r.tries ?? 0) + 1;
     if (r.tries === 1) r.sentMs = performance.now();
     // the tick waits for one I/O phase first: timers run before I/O in a turn
     // of the event loop, and after a stall (a storm's busy loop, GC) the
     // answer may already be waiting to be read
-    r.timer = setTimeout(() => setImmediate(() => this.claimTick(r)), Math.min(this.o.agreement.timeoutMs, this.claimRto() * Math.min(16, 2 ** (r.tries - 1))));
+    const rto = this.claimRto();
+    r.timer = setTimeout(() => setImmediate(() => this.claimTick(r)), Math.min(this.o.agreement.timeoutMs, rto * 2 ** (r.tries - 1), Math.max(rto, MAX_CLAIM_BACKOFF_MS)));
     r.timer.unref();
   }
 
@@ -588,30 +658,55 @@ export class Router {
   private claimTick(r: ClaimRound): void {
     const open = [...r.pendings.values()].filter((p) => p.phase === 'claim');
     if (open.length === 0) return void this.claims.delete(r.claimId);
-    if (performance.now() - r.startedMs >= this.o.agreement.timeoutMs) {
-      this.claims.delete(r.claimId);
-      this.counters.agreementTimeouts += open.length;
-      this.log.warn({ arbiter: r.arbiter.nodeId, clients: open.length, waitedMs: Math.round(performance.now() - r.startedMs) }, 'agreement: no arbiter answered; deciding alone (a partition? live-split detection will tell)');
-      for (const p of open) this.settleHere(p);
-      return;
-    }
     const members = this.link.members();
-    if (!members.some((m) => m.nodeId === r.arbiter.nodeId && m.ready)) {
+    const arbiter = members.find((m) => m.nodeId === r.arbiter.nodeId && isArbiter(m));
+    const waited = performance.now() - r.startedMs;
+    const timeout = this.o.agreement.timeoutMs;
+    if (arbiter && waited >= timeout) {
+      // Lost CLAIMs or answers are only a delay: while the arbiter is heard
+      // (HELLOs), keep asking. Decide alone when it has been silent for the
+      // time-out too (a partition, before the peer time-out removes it), or
+      // after four time-outs of asking one that is heard but never answers.
+      const silentMs = arbiter.lastHeardMs === undefined ? Infinity : Date.now() - arbiter.lastHeardMs;
+      if (silentMs >= timeout || waited >= 4 * timeout) {
+        this.claims.delete(r.claimId);
+        this.counters.agreementTimeouts += open.length;
+        this.log.warn(
+          { arbiter: r.arbiter.nodeId, clients: open.length, waitedMs: Math.round(waited), arbiterSilentMs: Number.isFinite(silentMs) ? Math.round(silentMs) : null },
+          silentMs >= timeout ? 'agreement: the arbiter is not heard; deciding alone (a partition? live-split detection will tell)' : 'agreement: the arbiter is heard but never answered; deciding alone (unicast blocked? live-split detection will tell)',
+        );
+        for (const p of open) this.settleHere(p);
+        return;
+      }
+    }
+    if (!arbiter) {
       // the arbiter left or stopped being ready: its proposals go to the next rank
       this.claims.delete(r.claimId);
       this.counters.arbiterChanges += open.length;
-      const regroup = new Map<number, Pending[]>();
-      for (const p of open) {
-        const next = this.arbiters(p.keyBytes, members)[0] ?? this.o.nodeId;
-        regroup.set(next, [...(regroup.get(next) ?? []), p]);
-      }
-      for (const [arbiter, list] of regroup) {
-        if (arbiter === this.o.nodeId) list.forEach((p) => this.settleHere(p));
-        else this.sendClaims({ claimId: this.newId(), arbiter: members.find((m) => m.nodeId === arbiter)!, pendings: new Map(list.map((p) => [p.k, p])), startedMs: r.startedMs }, false);
-      }
-      return;
+      return this.reclaim(open, r.startedMs);
     }
     this.sendClaims(r, true);
+  }
+
+  /**
+   * Proposals whose arbiter left, sent as they are to the next rank (or
+   * settled here); while no arbiter is counted yet, again a moment later.
+   */
+  private reclaim(ps: Pending[], startedMs: number): void {
+    const members = this.link.members();
+    const open = ps.filter((p) => p.phase === 'claim');
+    const waiting: Pending[] = [];
+    const regroup = new Map<number, Pending[]>();
+    for (const p of open) {
+      const next = this.arbiterOf(p.keyBytes, members);
+      if (next === 'wait') waiting.push(p);
+      else regroup.set(next, [...(regroup.get(next) ?? []), p]);
+    }
+    if (waiting.length) setTimeout(() => this.reclaim(waiting, startedMs), ARBITER_WAIT_MS).unref();
+    for (const [arbiter, list] of regroup) {
+      if (arbiter === this.o.nodeId) list.forEach((p) => this.settleHere(p));
+      else this.sendClaims({ claimId: this.newId(), arbiter: members.find((m) => m.nodeId === arbiter)!, pendings: new Map(list.map((p) => [p.k, p])), startedMs }, false);
+    }
   }
 
   /**

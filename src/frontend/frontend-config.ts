@@ -19,4 +19,6 @@ export interface FrontendConfig {
   maxPreambleOctets: number;
   /** Endpoints tried for one call before giving up (the first plus reroutes). */
   connectAttempts: number;
+  /** One info line per call when it ends (HAProxy's tcplog); refused calls are logged at warn either way. */
+  accessLog: boolean;
 }

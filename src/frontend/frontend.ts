@@ -58,6 +58,9 @@ function connectTo(e: Endpoint, timeoutMs: number, reads: EndpointReads): Promis
   });
 }
 
+/** Milliseconds to 0.001 for the logs. */
+const ms = (x: number) => Math.round(x * 1000) / 1000;
+
 export class Frontend {
   readonly counters: FrontendCounters = {
     accepted: 0, active: 0, identified: 0, refused: {}, proxyHealthChecks: 0, clientClosedEarly: 0, redirected: 0,
@@ -116,9 +119,17 @@ export class Frontend {
     await closed;
   }
 
-  private refuse(s: Socket, reason: string, detail: string): void {
+  /** What the access log says about one call (accessLog): built up as the call goes. */
+  private callRecord(s: Socket, t0: number) {
+    const peer = s.remoteAddress ? `${s.remoteFamily === 'IPv6' ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort}` : undefined;
+    return { frontend: this.config.name, peer, t0, client: undefined as string | undefined, identifyMs: undefined as number | undefined, routeMs: undefined as number | undefined };
+  }
+
+  private refuse(s: Socket, reason: string, detail: string, call?: ReturnType<Frontend['callRecord']>): void {
     this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
-    this.log.debug({ frontend: this.config.name, peer: s.remoteAddress, reason, detail }, 'call refused');
+    // one line per refused call, at warn (docs/operations.md, "Logs")
+    const { t0, ...rest } = call ?? this.callRecord(s, performance.now());
+    this.log.warn({ ...rest, outcome: 'refused', reason, detail, totalMs: ms(performance.now() - t0) }, 'call refused');
     if (this.config.identity === 'preamble' && reason !== 'malformedPreamble' && reason !== 'oversizePreamble') {
       s.end(encodeCallResponse({ status: CallStatus.Rejected, reason: detail }));
     } else {
@@ -132,6 +143,7 @@ export class Frontend {
 
   private async handle(s: Socket): Promise<void> {
     const t0 = performance.now();
+    const call = this.callRecord(s, t0);
     this.counters.accepted++;
     this.counters.active++;
     this.sockets.add(s);
@@ -148,39 +160,57 @@ export class Frontend {
       if (e instanceof NoCallError) {
         if (e.reason === 'proxyLocal') this.counters.proxyHealthChecks++;
         else this.counters.clientClosedEarly++;
+        // not a call (a proxy's health check, a client that left): debug only
+        this.log.debug({ frontend: call.frontend, peer: call.peer, reason: e.reason }, 'no call');
         s.end();
         return;
       }
-      this.refuse(s, e instanceof ProtocolError ? e.code : 'badIdentity', (e as Error).message);
+      this.refuse(s, e instanceof ProtocolError ? e.code : 'badIdentity', (e as Error).message, call);
       return;
     }
     this.counters.identified++;
     // the canonical key octets, made once for the route decision and the live link
     const keyBytes = clientKeyBytes(key);
+    call.client = formatClientKey(key);
+    call.identifyMs = ms(performance.now() - t0);
     let route: Route;
     try {
       route = await this.router.route(key, keyBytes);
     } catch (e) {
       if (e instanceof NoEndpointError) {
         this.counters.rejectedNoEndpoint++;
-        this.refuse(s, 'noEndpoint', e.message);
+        this.refuse(s, 'noEndpoint', e.message, call);
         return;
       }
       throw e;
     }
+    call.routeMs = ms(performance.now() - t0 - call.identifyMs);
     if (this.config.redirect) {
       this.counters.redirected++;
       s.end(encodeCallResponse({ status: CallStatus.Redirect, endpoint: route.endpoint }));
+      if (this.config.accessLog) {
+        const { t0: _, ...rec } = call;
+        this.log.info({ ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'redirected', totalMs: ms(performance.now() - t0) }, 'call');
+      }
       return;
     }
-    await this.connectAndSplice(s, key, keyBytes, route, rest, t0);
+    await this.connectAndSplice(s, key, keyBytes, route, rest, call);
   }
 
-  private async connectAndSplice(s: Socket, key: ClientKey, keyBytes: Buffer, route: Route, rest: Buffer, t0: number): Promise<void> {
+  private async connectAndSplice(s: Socket, key: ClientKey, keyBytes: Buffer, route: Route, rest: Buffer, call: ReturnType<Frontend['callRecord']>): Promise<void> {
+    const t0 = call.t0;
     let upstream: Socket | undefined;
     let reads: EndpointReads;
-    for (let attempt = 1; ; attempt++) {
-      if (s.destroyed) return;
+    let attempt = 1;
+    const tc = performance.now();
+    const left = () => {
+      // the client went away while its endpoint was being connected: still one line for the call
+      if (!this.config.accessLog) return;
+      const { t0: _, ...rec } = call;
+      this.log.info({ ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'clientLeft', attempts: attempt, totalMs: ms(performance.now() - t0) }, 'call');
+    };
+    for (; ; attempt++) {
+      if (s.destroyed) return left();
       try {
         reads = new EndpointReads();
         upstream = await connectTo(route.endpoint, this.config.connectTimeoutMs, reads);
@@ -188,25 +218,28 @@ export class Frontend {
       } catch (e) {
         this.counters.endpointConnectFailures++;
         this.log.warn(
-          { client: formatClientKey(key), endpoint: formatEndpoint(route.endpoint), err: (e as Error).message, attempt },
-          'endpoint refused the call; rerouting',
+          { frontend: call.frontend, client: call.client, endpoint: formatEndpoint(route.endpoint), err: (e as Error).message, attempt },
+          attempt >= this.config.connectAttempts ? 'endpoint refused the call' : 'endpoint refused the call; rerouting',
         );
         if (attempt >= this.config.connectAttempts) {
-          this.refuse(s, 'endpointUnavailable', `endpoint ${formatEndpoint(route.endpoint)} unavailable: ${(e as Error).message}`);
+          // out for the hold-down like an endpoint a reroute left, so /readyz and selection see it
+          this.router.endpointFailed(route.endpoint);
+          this.refuse(s, 'endpointUnavailable', `endpoint ${formatEndpoint(route.endpoint)} unavailable: ${(e as Error).message}`, call);
           return;
         }
         try {
           route = await this.router.reroute(key, route.endpoint);
         } catch (err) {
           this.counters.rejectedNoEndpoint++;
-          this.refuse(s, 'noEndpoint', (err as Error).message);
+          this.refuse(s, 'noEndpoint', (err as Error).message, call);
           return;
         }
       }
     }
+    const connectMs = ms(performance.now() - tc);
     if (s.destroyed) {
       upstream.destroy();
-      return;
+      return left();
     }
     const state = this.endpoints.find(route.endpoint);
     if (state) state.connections++;
@@ -214,6 +247,7 @@ export class Frontend {
     if (rest.length) upstream.write(rest);
     this.counters.spliced++;
     this.onCallSetup?.(performance.now() - t0);
+    const setupMs = ms(performance.now() - t0);
     const linkId = `frontend:${this.config.name}:${this.nextCall++}`;
     const up = upstream;
     this.links?.add({
@@ -227,6 +261,17 @@ export class Frontend {
     });
     const r = await splice(s, upstream, reads, this.config.idleTimeoutMs);
     this.links?.remove(linkId);
+    if (this.config.accessLog) {
+      // one line per call when it ends, as HAProxy's tcplog: who, where, how long, how much, how it ended
+      const { t0: _, ...rec } = call;
+      this.log.info(
+        {
+          ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'connected', attempts: attempt, connectMs, setupMs,
+          totalMs: ms(performance.now() - t0), bytesFromClient: r.bytesFromClient, bytesToClient: r.bytesToClient, end: r.reason,
+        },
+        'call',
+      );
+    }
     // looked up again: a configuration reload may have replaced the state object
     const after = this.endpoints.find(route.endpoint);
     if (after && after.connections > 0) after.connections--;

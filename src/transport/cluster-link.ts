@@ -16,6 +16,13 @@ export interface Peer {
 export interface Member extends Peer {
   /** It announced READY: its table is synced, it answers and arbitrates. */
   readonly ready: boolean;
+  /** When a frame of its was last accepted (ms since the epoch); undefined: not known. */
+  readonly lastHeardMs?: number;
+  /**
+   * Counted among the arbiters: ready for at least agreement.arbiterDelayMs,
+   * as its HELLOs say (docs/protocol.md "Arbiters"). undefined: as ready.
+   */
+  readonly arbiter?: boolean;
 }
 
 /** One entry of a REPLY, as the router needs it (the native side decodes REPLYs once). */

@@ -22,6 +22,10 @@ interface Member {
   up: boolean;
   /** Synced: counted among the arbiters. */
   ready: boolean;
+  /** Cut off (the first seconds of a partition): still a member, but nothing reaches it or comes from it, and it is not heard. */
+  mutedSinceMs?: number;
+  /** When it became ready (Date.now()). */
+  readySinceMs: number;
 }
 
 export type MemoryLink = ClusterLink & MaintenanceLink;
@@ -39,7 +43,7 @@ export class MemoryCluster {
   constructor(private readonly random: () => number = Math.random) {}
 
   join(nodeId: number, directory: Directory): MemoryLink {
-    const m: Member = { nodeId, directory, up: true, ready: true, handlers: new Map() };
+    const m: Member = { nodeId, directory, up: true, ready: true, readySinceMs: -Infinity, handlers: new Map() };
     this.members.set(nodeId, m);
     return {
       query: (clients, queryId, answerRank, to) => {
@@ -53,9 +57,13 @@ export class MemoryCluster {
       },
       claim: (to, claimId, proposals) => {
         this.sent.claims++;
+        if (this.dropClaims) return void this.sent.lost++;
         for (const other of this.others(m, to)) this.deliver(() => this.arbitrate(other, m, claimId, proposals));
       },
-      members: () => [...this.members.values()].filter((x) => x !== m && x.up).map((x): LiveMember => ({ ...peer(x), ready: x.ready })),
+      members: () =>
+        [...this.members.values()]
+          .filter((x) => x !== m && x.up)
+          .map((x): LiveMember => ({ ...peer(x), ready: x.ready, lastHeardMs: x.mutedSinceMs ?? Date.now(), arbiter: x.ready && Date.now() - x.readySinceMs >= this.arbiterDelayMs })),
       peers: () => [...this.members.values()].filter((x) => x !== m && x.up).map(peer),
       onReply: (h) => {
         m.replyHandler = h;
@@ -81,15 +89,33 @@ export class MemoryCluster {
     this.members.get(nodeId)!.up = up;
   }
 
+  /**
+   * Cuts a node off without it leaving the others' member lists (as in the
+   * seconds before their peer time-out): nothing it sends or is sent
+   * arrives, and it is no longer heard. undefined: heard again.
+   */
+  mute(nodeId: number, muted: boolean): void {
+    this.members.get(nodeId)!.mutedSinceMs = muted ? Date.now() : undefined;
+  }
+
+  /** Every CLAIM (and so its answer) is lost while the arbiters are still heard: an asymmetric failure. */
+  dropClaims = false;
+
   /** A node that is not ready (syncing) is alive but no arbiter, and settles no CLAIM. */
   setReady(nodeId: number, ready: boolean): void {
-    this.members.get(nodeId)!.ready = ready;
+    const m = this.members.get(nodeId)!;
+    if (ready && !m.ready) m.readySinceMs = Date.now();
+    m.ready = ready;
   }
+
+  /** A ready member counts as an arbiter (and settles CLAIMs) once it has been ready this long (agreement.arbiterDelayMs). */
+  arbiterDelayMs = 0;
 
   /** Who a frame from m reaches: one member (unicast) or every other (multicast, unless dropMulticast). */
   private others(m: Member, to?: Peer): Member[] {
     if (!to && this.dropMulticast) return [];
-    return [...this.members.values()].filter((x) => x !== m && (!to || to.nodeId === x.nodeId));
+    if (m.mutedSinceMs !== undefined) return [];
+    return [...this.members.values()].filter((x) => x !== m && x.mutedSinceMs === undefined && (!to || to.nodeId === x.nodeId));
   }
 
   private deliver(fn: () => void): void {
@@ -119,7 +145,7 @@ export class MemoryCluster {
 
   /** The arbiter's answer to a CLAIM: first writer wins, every proposal answered; a node that is not ready stays silent. */
   private arbitrate(d: Member, claimant: Member, claimId: number, proposals: readonly Entry[]): void {
-    if (!d.up || !d.ready) return;
+    if (!d.up || !d.ready || Date.now() - d.readySinceMs < this.arbiterDelayMs) return;
     const entries = proposals.map((p): ReplyEntry => {
       const keyBytes = clientKeyBytes(p.clientKey);
       const c = d.directory.claim(keyBytes, p);

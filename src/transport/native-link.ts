@@ -39,6 +39,8 @@ export interface NativeLinkOptions {
   readonly endpointOf: (id: number) => Endpoint;
   /** The registry id of an Endpoint, interning it (-1: the registry is full). */
   readonly endpointId: (e: Endpoint) => number;
+  /** A ready peer counts among the arbiters once it has been ready this long. */
+  readonly arbiterDelayMs: number;
 }
 
 /** Canonical keys laid end to end, as sendList takes them. */
@@ -56,6 +58,8 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
   private cached?: { atMs: number; members: Member[] };
   /** Proposals this node stored as the clients' arbiter (while the responder's change feed is on). */
   onClaimSettled?: (settled: ReplyBatch) => void;
+  /** See REPLYs before the router; one that returns true keeps the REPLY (the clear confirmation's answers). */
+  private readonly taps = new Set<(reply: ReplyBatch) => boolean>();
 
   constructor(private readonly responder: NativeResponder, private readonly o: NativeLinkOptions) {}
 
@@ -104,14 +108,17 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
     }
   }
 
-  /** Alive: heard within the peer time-out and not stopping; ready: it said so in its last HELLO. Cached for 50 ms. */
+  /** Alive: heard within the peer time-out and not stopping; ready: it said so in its last HELLO; arbiter: ready for arbiterDelayMs. Cached for 10 ms. */
   members(): readonly Member[] {
     const now = Date.now();
-    if (this.cached && now - this.cached.atMs < 50) return this.cached.members;
+    if (this.cached && now - this.cached.atMs < 10) return this.cached.members;
     const members = this.responder
       .peers()
       .filter((p) => now - p.lastHeardMs <= this.o.peerTimeoutMs && p.state !== NodeState.Stopping && !p.duplicate)
-      .map((p) => ({ nodeId: p.nodeId, address: p.address, port: p.port, ready: p.state === NodeState.Ready }));
+      .map((p) => {
+        const ready = p.state === NodeState.Ready;
+        return { nodeId: p.nodeId, address: p.address, port: p.port, ready, lastHeardMs: p.lastHeardMs, arbiter: ready && p.readyForMs >= this.o.arbiterDelayMs };
+      });
     this.cached = { atMs: now, members };
     return members;
   }
@@ -128,6 +135,12 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
     this.handler = handler;
   }
 
+  /** Adds a tap (see taps); returns the function that removes it. */
+  tapReplies(tap: (reply: ReplyBatch) => boolean): () => void {
+    this.taps.add(tap);
+    return () => this.taps.delete(tap);
+  }
+
   onMessage(type: number, handler: (body: Buffer, from: Peer, unicast: boolean) => void): void {
     this.handlers.set(type, handler);
   }
@@ -142,7 +155,11 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
       if (f.data[0] === COMPACT_REPLY || f.data[0] === CLAIM_SETTLED) {
         const r = readCompactReply(f.data, this.o.endpointOf);
         const batch = { queryId: r.queryId, from: { nodeId: r.senderNode, address: f.address, port: f.port }, entries: r.entries };
-        if (f.data[0] === COMPACT_REPLY) this.handler?.(batch);
+        if (f.data[0] === COMPACT_REPLY) {
+          let kept = false;
+          for (const t of this.taps) kept = t(batch) || kept;
+          if (!kept) this.handler?.(batch);
+        }
         else this.onClaimSettled?.(batch);
         continue;
       }

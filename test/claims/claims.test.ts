@@ -1,4 +1,4 @@
-// One test per claim of ../shared/reference/claims.txt (1-8, 10-17, 19),
+// One test per claim of docs/claims.md (1-8, 10-17, 19),
 // each on real sockets: three nodes on loopback multicast with front ends,
 // three TCP endpoints, and a listener on the group that decodes every frame
 // the nodes multicast.

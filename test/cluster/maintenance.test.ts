@@ -18,13 +18,21 @@ const ENDPOINTS = [
 const key = (i: number) => `1:0a00${(i >> 8).toString(16).padStart(2, '0')}${(i & 255).toString(16).padStart(2, '0')}/user${i}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, ms: number, ok: () => boolean): Promise<void> {
-  const end = Date.now() + ms;
+/**
+ * Waits for what must happen. The bound only catches a hang: on a busy
+ * machine (CI, stress-ng on both cores) things are slow, not wrong (issue
+ * 13, item 10), so it is generous and the time taken is returned.
+ */
+async function until(what: string, ms: number, ok: () => boolean): Promise<number> {
+  const t0 = Date.now();
+  const end = t0 + Math.max(ms, HANG_MS);
   while (!ok()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    if (Date.now() > end) throw new Error(`${what}: not within ${Math.max(ms, HANG_MS)} ms`);
     await sleep(20);
   }
+  return Date.now() - t0;
 }
+const HANG_MS = 60_000;
 
 async function untilAsync(what: string, ms: number, ok: () => Promise<boolean>): Promise<void> {
   const end = Date.now() + ms;
@@ -82,8 +90,10 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     const N = 3000;
     await a.routeBatch(Array.from({ length: N }, (_, i) => key(i)));
     assert.ok(a.withdraw(key(7)));
+    const t0 = Date.now();
     const b = await start(2, { sync: { windowChunks: 8 } });
     const o = await b.ready;
+    const syncSeconds = Math.ceil((Date.now() - t0) / 1000);
     assert.equal(o?.end, 'complete');
     assert.equal(o?.sourceNode, 1);
     assert.equal(b.directory.stats().size, N, 'every entry and the marker arrived');
@@ -92,7 +102,10 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
       const y = lookup(b, key(i))!;
       assert.deepEqual(y.endpoint, x.endpoint);
       assert.equal(y.version, x.version);
-      assert.ok(Math.abs(y.expiresSeconds - x.expiresSeconds) <= 1, 'expiry agrees');
+      // a copy expires at its arrival + the remaining lifetime it was sent with: no earlier than the
+      // original (1 s of rounding), no later than the sync took, measured here (the protocol's rule, not a speed)
+      const d = y.expiresSeconds - x.expiresSeconds;
+      assert.ok(d >= -1 && d <= syncSeconds + 1, `expiry differs by ${d} s; the sync took up to ${syncSeconds} s`);
     }
     assert.equal(lookup(b, key(7))!.endpoint, undefined, 'the withdraw marker was synced');
     assert.equal((await b.directory.digest(64)).equals(await a.directory.digest(64)), true);
@@ -124,8 +137,9 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     assert.equal(lookup(a, key(1))!.endpoint, undefined);
     assert.equal(a.directory.lookup(clientKeyBytes(parseClientKey(key(1)))), undefined);
     // the old entry arrives again (a late or replayed-by-a-peer UPDATE): ignored
+    const ignored = b.responder.stats().updatesIgnored;
     a.link.update([{ clientKey: parseClientKey(key(1)), keyBytes: clientKeyBytes(parseClientKey(key(1))), endpoint: first.endpoint, version: first.version, originNode: 1, ttlSeconds: 600 }]);
-    await sleep(100);
+    await until('b hears the old UPDATE (and ignores it)', 2000, () => b.responder.stats().updatesIgnored > ignored);
     assert.equal(lookup(b, key(1))!.endpoint, undefined, 'the marker keeps the older entry out');
     const again = await b.route(key(1));
     assert.equal(again.source, 'selected');
@@ -150,8 +164,7 @@ describe('cluster maintenance on loopback (bulk sync, withdraw, digests)', funct
     for (let i = 0; i < 10; i++) assert.equal(lookup(b, key(1000 + i))!.endpoint!.name, 'lns-c');
     assert.equal(a.maintenance.applier.counters.conflictsRepaired, 50);
     assert.ok(a.maintenance.antiEntropy!.counters.digestMismatches >= 1);
-    await sleep(700);
-    assert.ok(a.maintenance.antiEntropy!.counters.digestsMatched + b.maintenance.antiEntropy!.counters.digestsMatched >= 1, 'then they match');
+    await until('then the digests match', 10_000, () => a.maintenance.antiEntropy!.counters.digestsMatched + b.maintenance.antiEntropy!.counters.digestsMatched >= 1);
   });
 
   it('withdrawAll clears every node', async () => {

@@ -7,6 +7,15 @@
 // traffic running (no message lost). Selection is round-robin here, which
 // makes different choices at different nodes: only the protocol keeps a
 // bundle together, not a shared hash.
+//
+// On a busy machine (CI, other tests, stress-ng on both cores) everything
+// here is slower, and nothing here may fail for that (issue 13, item 10):
+// each test asserts what must hold (no split, no link lost, no entry lost,
+// every bad frame counted), waits for convergence with a bound that only
+// catches a hang, reports its timings, and bounds the one latency it judges
+// by a floor measured in the same run (QUERY answers under the flood against
+// the same probe without it). Each test is self-contained: it does not rely
+// on the previous one having converged.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,6 +30,8 @@ import { type Bundle, failures, GROUP, NetnsCluster, PORT, splits, tsx, UNICAST_
 import { haveCommand, requireOrSkip } from '../helpers/require';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits for what must happen are bounded only to catch a hang: a busy machine is slow, not wrong. */
+const HANG_MS = 300_000;
 
 /** Runs a fixture in host h and resolves with its one JSON line. */
 function fixture(c: NetnsCluster, h: number, script: string, arg: object): { child: ChildProcess; result: Promise<any> } { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -44,7 +55,7 @@ async function until(what: string, ms: number, ok: () => Promise<boolean>): Prom
 }
 
 describe('faults in network namespaces: loss, SIGKILL, partition, floods, key rotation', function () {
-  this.timeout(600_000);
+  this.timeout(1_800_000);
   let lan: Lan | undefined;
   let dir = '';
   let c: NetnsCluster;
@@ -62,7 +73,8 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
         // time-outs with room for a 2-core VM running three nodes, 10,000 clients and their endpoints
         'query: { count: 6, intervalMs: 15, timeoutMs: 50, updateRepeats: 3 }',
         'selection: { policy: round-robin }',
-        'sync: { timeoutMs: 20000, retryMs: 200, retries: 5 }',
+        // timeoutMs bounds a sync that hangs, not a slow one (a busy machine took 18 s for 10,000 entries)
+        'sync: { timeoutMs: 300000, retryMs: 200, retries: 5 }',
         'antiEntropy: { intervalMs: 1000, buckets: 64 }',
         'log: { level: info }',
       ].join('\n'),
@@ -83,13 +95,13 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
     lossy.push(...c.bundles({ clients: 10_000, links: 2, prefix: 'lossy', gapMs: 5, startGapMs: 3, sequential: true }));
     const secs = (Date.now() - t0) / 1000;
     const dropped = c.removeLoss();
-    console.log(`      10000 bundles x 2 links in ${secs.toFixed(1)} s; ${dropped} cluster datagrams dropped by nftables; split bundles: ${splits(lossy).length}`);
+    console.log(`      10000 bundles x 2 links in ${secs.toFixed(1)} s; ${dropped} cluster datagrams dropped by nftables; links that failed: ${failures(lossy).length}; split bundles: ${splits(lossy).length}`);
     assert.ok(dropped > 10_000, `the loss rule dropped only ${dropped}: the test did not test loss`);
     assert.deepEqual(failures(lossy).slice(0, 5), []);
     assert.deepEqual(splits(lossy).slice(0, 5), []);
     // and once the loss stops, the digests bring every node the entries it missed
     const left = await c.disagreement();
-    const convergeMs = await until('every node holds every entry after the loss', 60_000, async () => {
+    const convergeMs = await until('every node holds every entry after the loss', HANG_MS, async () => {
       const d = await c.disagreement();
       return d.differing.length === 0 && d.missing === 0;
     });
@@ -97,8 +109,14 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
   });
 
   it('a node killed with SIGKILL and restarted syncs and routes its clients as before: entries lost 0', async () => {
+    // start from a cluster that agrees (the previous test waits for it too, but may have failed before)
+    const agreeMs = await until('every node agrees before the kill', HANG_MS, async () => {
+      const d = await c.disagreement();
+      return d.differing.length === 0 && d.missing === 0;
+    });
     const before = await c.entries(0);
-    assert.ok(before.size >= 10_000, `node 1 holds ${before.size} entries`);
+    const landed = lossy.filter((b) => b.landed.every((l) => /^lns-[abc]$/.test(l))).length;
+    assert.ok(before.size >= landed, `node 1 holds ${before.size} entries for ${landed} bundles that landed (agreed after ${agreeMs} ms)`);
     await c.kill(2, 'SIGKILL');
     const t0 = Date.now();
     await c.start(2); // resolves at "bulk sync done"
@@ -135,7 +153,7 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
     const during = splits(across).length;
     const split = await c.disagreement();
     const dropped = c.heal();
-    const healMs = await until('every node agrees after the heal', 30_000, async () => {
+    const healMs = await until('every node agrees after the heal', HANG_MS, async () => {
       const d = await c.disagreement();
       return d.differing.length === 0 && d.missing === 0;
     });
@@ -180,6 +198,12 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
       target: { address: c.lan.hosts[0].ipv4, port: UNICAST_PORT }, keys, count: 1000, everyMs: 2,
     }).result;
     const { sent, ms: floodMs } = (await flood.result) as { sent: Record<string, number>; ms: number };
+    // the same probe again without the flood: with the one before, the floor of this run
+    const quietAfter = await fixture(c, 4, 'test/fixtures/prober.ts', {
+      nodeId: 97, group: GROUP, port: PORT, interface: c.lan.hosts[4].ipv4, keyHex: '5e'.repeat(32), keyId: 1,
+      target: { address: c.lan.hosts[0].ipv4, port: UNICAST_PORT }, keys, count: 400, everyMs: 2,
+    }).result;
+    const quietP99 = Math.max(baseline.p99Ms, quietAfter.p99Ms);
     await sleep(500);
     const s1 = await c.stats(0);
     const dv = (k: string) => (s1.responder.verdicts[k] ?? 0) - (s0.responder.verdicts[k] ?? 0);
@@ -187,7 +211,8 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
     console.log(
       `      flood sent ${JSON.stringify(sent)} in ${(floodMs / 1000).toFixed(1)} s; node 1 counted badMagic ${dv('badMagic')}, truncated ${dv('truncated')}, oversize ${dv('oversize')}, badTag ${dv('badTag')}, unknownKey ${dv('unknownKey')}, ` +
         `replay ${dv('replay')}, stale ${dv('stale')}; kernel drops ${kernelDrops}\n` +
-        `      QUERY answers at node 1: p99 ${baseline.p99Ms.toFixed(2)} ms quiet, ${probe.p99Ms.toFixed(2)} ms under the flood (max ${probe.maxMs.toFixed(2)}); answered ${probe.answered}/${probe.sent}`,
+        `      QUERY answers at node 1: p99 ${baseline.p99Ms.toFixed(2)} ms quiet before, ${quietAfter.p99Ms.toFixed(2)} ms quiet after, ${probe.p99Ms.toFixed(2)} ms under the flood ` +
+        `(${(probe.p99Ms / quietP99).toFixed(1)}x the quiet p99; max ${probe.maxMs.toFixed(2)}); answered ${probe.answered}/${probe.sent}`,
     );
     assert.ok(sent.garbage > 1000 && sent.replay > 1000, 'the flood ran');
     // every bad datagram is counted: by a verdict, or by the kernel when the socket buffer was full
@@ -199,9 +224,10 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
     // the peer the forger claimed to be is charged with the failures
     const peers = (await request(c.control(0), { cmd: 'show-peers' })) as { nodeId: number; authFailures: number }[];
     assert.ok(peers.find((p) => p.nodeId === 2)!.authFailures >= dv('badTag') * 0.9);
-    // answers within the nodes' own bound: before a querier's QUERY time-out (50 ms here)
+    // every QUERY answered (the prober waits for late answers too), and the flood does not make
+    // answers an order slower than the same probe without it, on this machine, in this run
     assert.ok(probe.answered >= probe.sent * 0.99, `${probe.answered} of ${probe.sent} answered`);
-    assert.ok(probe.p99Ms < 50, `p99 ${probe.p99Ms} ms under the flood`);
+    assert.ok(probe.p99Ms <= Math.max(50, 10 * quietP99), `p99 ${probe.p99Ms.toFixed(2)} ms under the flood; quiet p99 ${quietP99.toFixed(2)} ms`);
     // no entry changed
     const after = await c.entries(0);
     for (const [client, e] of before) assert.equal(after.get(client)?.endpoint, e.endpoint, client);
@@ -214,7 +240,7 @@ describe('faults in network namespaces: loss, SIGKILL, partition, floods, key ro
       for (let i = 0; i < 3; i++) {
         const n = c.logs[i].length;
         c.procs[i]!.kill('SIGHUP');
-        await until(`node ${i + 1} reloads (${step})`, 5000, async () => c.logs[i].slice(n).some((l) => l.includes('configuration reloaded')));
+        await until(`node ${i + 1} reloads (${step})`, HANG_MS, async () => c.logs[i].slice(n).some((l) => l.includes('configuration reloaded')));
       }
     };
     const k1 = `1 ${'5e'.repeat(32)}`;

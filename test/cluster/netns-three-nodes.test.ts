@@ -57,7 +57,8 @@ describe('three nodes in network namespaces (affinityd run)', function () {
           'log: { level: info }',
         ].join('\n'),
       );
-      const check = spawnSync(tsx('src/cli/main.ts')[0], [...tsx('src/cli/main.ts').slice(1), 'check-config', cfg], { encoding: 'utf8' });
+      // checked where it will run: check-config also checks the host's addresses (here, the namespace's)
+      const check: { status: number | null; stderr: string } = spawnSync(lan.exec(i)[0], [...lan.exec(i).slice(1), ...tsx('src/cli/main.ts'), 'check-config', cfg], { encoding: 'utf8' });
       assert.equal(check.status, 0, check.stderr);
       const n = spawn(lan.exec(i)[0], [...lan.exec(i).slice(1), ...tsx('src/cli/main.ts'), 'run', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(n);

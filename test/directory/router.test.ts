@@ -69,7 +69,8 @@ describe('router (pure, in-memory cluster)', () => {
   });
 
   it('takes the endpoint from a REPLY when another directory knows the client', async () => {
-    const { nodes } = cluster(2);
+    // QUERYs 300 ms apart: the REPLY (1 ms away) comes before a second one, however busy the machine
+    const { nodes } = cluster(2, { queryIntervalMs: 300, queryTimeoutMs: 300 });
     nodes[1].directory.apply(clientKeyBytes(alice), { endpoint: endpoints[2], version: 4, originNode: 2, ttlSeconds: 600 });
     const r = await nodes[0].router.route(alice);
     assert.deepEqual({ source: r.source, name: r.endpoint.name, version: r.version, origin: r.originNode }, { source: 'remote', name: 'lns-c', version: 4, origin: 2 });
@@ -161,6 +162,55 @@ describe('router (pure, in-memory cluster)', () => {
     }
   });
 
+  it('a cluster that has just started: proposals wait until an arbiter is counted (arbiterDelayMs), then one settles each client', async () => {
+    const delay = 200;
+    const { c, nodes } = cluster(3, { agreement: { enabled: true, retryMs: 5, timeoutMs: 500, arbiterDelayMs: delay } }, 'round-robin');
+    c.arbiterDelayMs = delay;
+    // every node becomes ready now (its bulk sync done), as after a restart of all
+    for (const [i, n] of nodes.entries()) {
+      c.setReady(i + 1, false);
+      n.router.ready = false;
+    }
+    for (const [i, n] of nodes.entries()) {
+      c.setReady(i + 1, true);
+      n.router.ready = true;
+    }
+    const t0 = performance.now();
+    let split = 0;
+    await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const k = parseClientKey(`2:198.51.100.1/young-${i}`);
+        const r = await Promise.all(nodes.map((n) => n.router.route(k)));
+        if (new Set(r.map((x) => x.endpoint.name)).size > 1) split++;
+      }),
+    );
+    assert.equal(split, 0);
+    assert.ok(performance.now() - t0 >= delay - 5, 'nobody settled before an arbiter was counted');
+    assert.ok(nodes.reduce((s, n) => s + n.router.counters.arbiterWaits, 0) > 0);
+    assert.equal(nodes.reduce((s, n) => s + n.router.counters.agreementTimeouts, 0), 0);
+  });
+
+  it('a node that joins a running cluster is no arbiter until arbiterDelayMs has passed, for everyone at once', async () => {
+    const delay = 150;
+    const { c, nodes } = cluster(3, { agreement: { enabled: true, retryMs: 5, timeoutMs: 500, arbiterDelayMs: delay } }, 'round-robin');
+    c.arbiterDelayMs = delay;
+    // node 3 restarts: not ready, then ready (young) while nodes 1 and 2 route clients whose arbiter it will be
+    c.setReady(3, false);
+    nodes[2].router.ready = false;
+    c.setReady(3, true);
+    nodes[2].router.ready = true;
+    const mine = [...Array(400).keys()].map((i) => parseClientKey(`0/joiner-${i}`)).filter((x) => arbiterOf(x, [1, 2, 3]) === 3).slice(0, 20);
+    let split = 0;
+    await Promise.all(
+      mine.map(async (k) => {
+        const r = await Promise.all(nodes.map((n) => n.router.route(k)));
+        if (new Set(r.map((x) => x.endpoint.name)).size > 1) split++;
+      }),
+    );
+    assert.equal(split, 0);
+    assert.equal(nodes.reduce((s, n) => s + n.router.counters.agreementTimeouts, 0), 0);
+  });
+
   it('a dead arbiter: the next rank takes over, and still one endpoint per client', async () => {
     const { c, nodes } = cluster(3, {}, 'round-robin');
     const k = [...Array(200).keys()].map((i) => parseClientKey(`0/dead-arbiter-${i}`)).find((x) => arbiterOf(x, [1, 2, 3]) === 3)!;
@@ -182,12 +232,39 @@ describe('router (pure, in-memory cluster)', () => {
   it('no arbiter at all (a partition): decides alone after agreement.timeoutMs, counted', async () => {
     const { c, nodes } = cluster(2, { agreement: { enabled: true, retryMs: 5, timeoutMs: 60 } });
     const k = [...Array(200).keys()].map((i) => parseClientKey(`0/alone-${i}`)).find((x) => arbiterOf(x, [1, 2]) === 2)!;
-    c.loss = 1; // nothing gets through, but node 2 still counts as a member
+    c.mute(2, true); // cut off and not heard, but still a member (its peer time-out has not passed)
     const t0 = performance.now();
     const r = await nodes[0].router.route(k);
     assert.equal(r.source, 'selected');
     assert.ok(performance.now() - t0 >= 60);
     assert.equal(nodes[0].router.counters.agreementTimeouts, 1);
+  });
+
+  it('an arbiter that is heard but whose answers never come: asked for four time-outs, then decided alone', async () => {
+    const { c, nodes } = cluster(2, { agreement: { enabled: true, retryMs: 5, timeoutMs: 60 } });
+    const k = [...Array(200).keys()].map((i) => parseClientKey(`0/deaf-${i}`)).find((x) => arbiterOf(x, [1, 2]) === 2)!;
+    c.dropClaims = true; // HELLOs get through, CLAIMs do not
+    const t0 = performance.now();
+    const r = await nodes[0].router.route(k);
+    const waited = performance.now() - t0;
+    assert.equal(r.source, 'selected');
+    assert.ok(waited >= 4 * 60, `decided after ${waited} ms: a heard arbiter is asked for four time-outs`);
+    assert.equal(nodes[0].router.counters.agreementTimeouts, 1);
+    assert.ok(nodes[0].router.counters.claimRetries >= 4, 'and asked again and again meanwhile');
+  });
+
+  it('heavy loss while the arbiter is heard: every proposal is settled by the arbiter, none alone', async () => {
+    // agreement.timeoutMs 500: a heard arbiter is asked for 2 s, about 20 times
+    const { c, nodes } = cluster(3, { queryCount: 1, queryIntervalMs: 2, queryTimeoutMs: 4 }, 'round-robin');
+    c.loss = 0.3; // a CLAIM round trip fails one time in two
+    let split = 0;
+    for (let i = 0; i < 60; i++) {
+      const k = parseClientKey(`2:198.51.100.1/halved-${i}`);
+      const r = await Promise.all(nodes.map((n) => n.router.route(k)));
+      if (new Set(r.map((x) => x.endpoint.name)).size > 1) split++;
+    }
+    assert.equal(split, 0);
+    assert.equal(nodes.reduce((s, n) => s + n.router.counters.agreementTimeouts, 0), 0, 'decided alone although the arbiter was heard');
   });
 
   it('the arbiter answers with the entry it holds: a direct answer from the node that made it (claim 19)', async () => {

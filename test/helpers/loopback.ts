@@ -28,7 +28,7 @@ export class TestNode {
     this.responder = new a.Responder(
       this.table,
       // no HELLOs unless a test asks: they would add to the counts tests make
-      standaloneResponderOptions({ nodeId, bootEpoch: this.bootEpoch, group: net.group, port: net.port, interface: '127.0.0.1', keyring, helloIntervalMs: 0, ...extra }),
+      standaloneResponderOptions({ nodeId, bootEpoch: this.bootEpoch, group: net.group, port: net.port, interface: '127.0.0.1', keyring, helloIntervalMs: 0, arbiterDelayMs: 0, ...extra }),
       (frames) => frames.forEach((f) => this.inbound.push(f)),
     );
   }

@@ -15,7 +15,7 @@ export type MessageJson =
   | { reply: { queryId: number; entries: EntryJson[] } }
   | { update: { entries: EntryJson[] } }
   | { claim: { claimId: number; proposals: EntryJson[] } }
-  | { hello: { state: number; intervalMs: number; entries: number } };
+  | { hello: { state: number; intervalMs: number; entries: number; readyForMs?: number } };
 
 const entryToJson = (e: Entry): EntryJson => ({
   clientKey: formatClientKey(e.clientKey),
@@ -76,6 +76,6 @@ export function nativeToJson(type: number, o: Record<string, unknown>): MessageJ
     case MessageType.Claim:
       return { claim: { claimId: o.claimId as number, proposals: (o.proposals as NEntry[]).map(entry) } };
     default:
-      return { hello: { state: o.state as number, intervalMs: o.intervalMs as number, entries: o.entries as number } };
+      return { hello: { state: o.state as number, intervalMs: o.intervalMs as number, entries: o.entries as number, readyForMs: o.readyForMs as number } };
   }
 }

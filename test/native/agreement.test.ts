@@ -98,6 +98,31 @@ describe('native agreement, liveness and identity (addon in process)', function 
     assert.deepEqual([st.claimsWon, st.claimsLost], [30, 30]);
   });
 
+  it('arbiters: a node settles CLAIMs once it has been ready for arbiterDelayMs, and its HELLOs tell peers how long it has been', async () => {
+    const net = testGroup();
+    const arb = open(1, net, testKeyring(), { helloIntervalMs: 100, arbiterDelayMs: 600 });
+    const peer = open(2, net, testKeyring(), { helloIntervalMs: 100 });
+    const c = key('0/young-arbiter');
+    const claim = (id: number) =>
+      peer.responder.send([{ type: MessageType.Claim, body: encodeClaim({ claimId: id, proposals: [{ clientKey: c, endpoint: lns(2), version: 1, originNode: 2, ttlSeconds: 600 }] }), address: '127.0.0.1', port: arb.responder.address().port }]);
+    const t0 = Date.now();
+    arb.responder.setState(NodeState.Ready);
+    await until(() => (peer.responder.peers().find((p) => p.nodeId === 1)?.readyForMs ?? 0) > 0, 2000, 'the peer hearing how long the arbiter has been ready');
+    claim(1);
+    await sleep(100);
+    if (Date.now() - t0 < 600) {
+      // still young (a slow machine may be past it already: then this part proves nothing and is not asserted)
+      assert.equal(arb.responder.stats().claimsNotReady, 1, 'a node ready for less than arbiterDelayMs settles nothing');
+      assert.equal(arb.table.stats().size, 0);
+    }
+    await until(() => Date.now() - t0 >= 650, 2000, 'the delay');
+    const heard = peer.responder.peers().find((p) => p.nodeId === 1)!;
+    assert.ok(heard.readyForMs >= 500, `the peer's estimate of the arbiter's age: ${heard.readyForMs} ms`);
+    claim(2);
+    await until(() => peer.frames.some((f) => frameType(f) === MessageType.Reply), 2000, 'answered once old enough');
+    assert.equal(arb.responder.stats().claimsWon, 1);
+  });
+
   it('CLAIM races with the arbiter\'s own claims and with UPDATEs: one winner per client, whatever the order', async function () {
     const a = addonOrSkip(this);
     const net = testGroup();

@@ -207,7 +207,8 @@ describe('operations: control sockets, metrics, health (a running node)', functi
     await until(() => events.some(fromB));
     assert.ok(events.some((e) => e.kind === 'selected' && e.client === key(600) && e.fromNode === 1), JSON.stringify(events));
     assert.ok(events.some(fromB), JSON.stringify(events));
-    assert.deepEqual(await request(admin, { cmd: 'clear', client: key(600) }), { withdrawn: 1 });
+    const one = (await request(admin, { cmd: 'clear', client: key(600) })) as { withdrawn: number; withdrawsSent: number; confirmation?: { confirmed: boolean } };
+    assert.deepEqual([one.withdrawn, one.withdrawsSent, one.confirmation?.confirmed], [1, 1, true]);
     await until(() => events.some((e) => e.kind === 'withdraw'));
     assert.ok(events.some((e) => e.kind === 'withdraw' && e.client === key(600) && e.endpoint === undefined));
     await until(() => b.maintenance.withdrawals.counters.applied >= 1);

@@ -230,7 +230,7 @@ describe('radius: the decision API of real nodes (loopback)', function () {
   });
 
   it('a request that does not arrive whole in time is cut off and counted', async () => {
-    const api = new RadiusApi({ route: () => Promise.reject(new Error('unused')), tunnels: () => { throw new Error('unused'); }, accounting: new RadiusAccounting({ links: new LiveLinks(), held: () => undefined, withdraw() {}, reassert() {}, endpointFor: () => undefined }, { releaseGraceSeconds: 1, maxSessions: 1 }, recordingLogger().logger), closing: () => false }, resolveConfig({}).radius, recordingLogger().logger);
+    const api = new RadiusApi({ route: () => Promise.reject(new Error('unused')), tunnels: () => { throw new Error('unused'); }, accounting: new RadiusAccounting({ links: new LiveLinks(), held: () => undefined, withdraw() {}, reassert() {}, endpointFor: () => undefined }, { releaseGraceSeconds: 1, maxSessions: 1 }, recordingLogger().logger), closing: () => false }, resolveConfig({ node: { id: 1 } }).radius, recordingLogger().logger);
     const server = new RadiusHttpServer(api, { maxRequestOctets: 4096, requestTimeoutMs: 300 }, recordingLogger().logger);
     const { port } = await server.listen(0, '127.0.0.1');
     try {

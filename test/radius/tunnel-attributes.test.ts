@@ -69,7 +69,7 @@ describe('radius: tunnel attributes and their configuration', () => {
   });
 
   it('the radius section: defaults, and each bad setting named with its reason', () => {
-    const c = resolveConfig({});
+    const c = resolveConfig({ node: { id: 1 } });
     assert.deepEqual(c.radius, {
       enabled: false, listen: { address: '127.0.0.1', port: 9148 }, tokenFile: '', maxRequestOctets: 65536, answerTimeoutMs: 1500, badRequest: 'reject',
       username: { realm: 'keep', realmFormat: 'suffix', realmDelimiter: '@' }, discriminator: { class: 'none', attribute: 'Calling-Station-Id' },
@@ -77,7 +77,7 @@ describe('radius: tunnel attributes and their configuration', () => {
     });
     const problems = (input: unknown) => {
       try {
-        resolveConfig(input);
+        resolveConfig({ node: { id: 1 }, ...(input as object) });
       } catch (e) {
         return (e as ConfigError).problems;
       }
@@ -110,6 +110,7 @@ describe('radius: tunnel attributes and their configuration', () => {
     writeFileSync(
       file,
       [
+        'node: { id: 1 }',
         `cluster: { keyFile: ${key} }`,
         'endpoints:',
         `  - { name: lns-a, address: 198.51.100.10, port: 1701, tunnel: { passwordFile: ${open} } }`,

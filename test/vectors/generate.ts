@@ -34,9 +34,10 @@ const valid: { description: string; type: number; message: MessageJson }[] = [
   { description: 'UPDATE of three entries', type: 3, message: { update: { entries: [entry('0/a', '203.0.113.5', 443, 'a', 1, 1, 10), entry('0/b', '203.0.113.6', 443, 'b', 2, 1, 20), entry('0/c', '203.0.113.7', 443, 'c', 3, 1, 0)] } } },
   { description: 'CLAIM of one proposal', type: 8, message: { claim: { claimId: 77, proposals: [entry('2:192.0.2.7/alice', '198.51.100.10', 1701, 'lns-1', 1, 3, 3600)] } } },
   { description: 'CLAIM of two proposals, claim id 0', type: 8, message: { claim: { claimId: 0, proposals: [entry('0/x', '198.51.100.10', 1701, 'lns-1', 1, 3, 3600), entry('1:aa/y', '198.51.100.11', 1701, 'lns-2', 5, 3, 0)] } } },
-  { description: 'HELLO, ready', type: 9, message: { hello: { state: 1, intervalMs: 500, entries: 123456 } } },
-  { description: 'HELLO, starting, all defaults', type: 9, message: { hello: { state: 0, intervalMs: 0, entries: 0 } } },
-  { description: 'HELLO, stopping', type: 9, message: { hello: { state: 2, intervalMs: 1000, entries: 7 } } },
+  { description: 'HELLO, ready', type: 9, message: { hello: { state: 1, intervalMs: 500, entries: 123456, readyForMs: 1500 } } },
+  { description: 'HELLO, ready for longer than 2^32 ms (saturated)', type: 9, message: { hello: { state: 1, intervalMs: 500, entries: 1, readyForMs: 4294967295 } } },
+  { description: 'HELLO, starting, all defaults', type: 9, message: { hello: { state: 0, intervalMs: 0, entries: 0, readyForMs: 0 } } },
+  { description: 'HELLO, stopping', type: 9, message: { hello: { state: 2, intervalMs: 1000, entries: 7, readyForMs: 0 } } },
 ];
 
 // Bodies that decode although an encoder would never write them; the
@@ -119,7 +120,7 @@ addFrame('REPLY under key 2 (rotation: both keys accepted)', h(2, { keyId: 2, se
 addFrame('UPDATE', h(3, { senderNode: 4294967295 }), body10, 'accepted');
 addFrame('SYNC_REQUEST with an empty body (a JS-side type, passed on)', h(4), Buffer.alloc(0), 'accepted');
 addFrame('type 10 is unknown', h(10), Buffer.alloc(0), 'unknownType');
-addFrame('HELLO', h(9), encodeMessage(messageFromJson({ hello: { state: 1, intervalMs: 500, entries: 3 } })), 'accepted');
+addFrame('HELLO', h(9), encodeMessage(messageFromJson({ hello: { state: 1, intervalMs: 500, entries: 3, readyForMs: 20 } })), 'accepted');
 addFrame('from this node id in another boot epoch (selfNode 99): another process with this id', h(1, { senderNode: 99, bootEpoch: 1 }), body0, 'duplicateNode');
 addFrame('type 0 is unknown', h(0), Buffer.alloc(0), 'unknownType');
 addFrame('QUERY with a malformed body, validly signed', h(1), Buffer.from('0801', 'hex'), 'malformedBody');

@@ -60,7 +60,11 @@ export class BulkSync {
       };
       attempt();
     });
-    void this.ready.then((o) => log.info({ ...o, ms: Math.round(o.ms) }, o.end === 'timed-out' ? 'bulk sync timed out: ready without the whole table' : 'bulk sync done: ready'));
+    void this.ready.then((o) => {
+      // a node that failed to start (or stops while syncing) never became ready: do not say it did
+      if (o.end === 'cancelled') return log.info({ ...o, ms: Math.round(o.ms) }, 'bulk sync stopped: the node is closing');
+      log.info({ ...o, ms: Math.round(o.ms) }, o.end === 'timed-out' ? 'bulk sync timed out: ready without the whole table' : 'bulk sync done: ready');
+    });
   }
 
   stop(): void {
