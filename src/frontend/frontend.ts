@@ -10,6 +10,7 @@ import { ProtocolError } from '../codec/errors';
 import type { FrontendConfig } from './frontend-config';
 import { NoEndpointError, type Route, type Router } from '../directory/router';
 import type { EndpointSet } from '../selection/endpoint-set';
+import { CallRecord, ms } from './call-record';
 import { NoCallError, readIdentity } from './identity';
 import { CallStatus, encodeCallResponse } from './preamble';
 import { EndpointReads, splice } from './splice';
@@ -41,16 +42,26 @@ function connectTo(e: Endpoint, timeoutMs: number, reads: EndpointReads): Promis
   return new Promise((resolve, reject) => {
     // no Nagle toward the endpoint either: a call carries small frames both ways
     const s = connect({ host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, onread: reads.onread });
+    let settled = false;
     const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
       s.destroy();
       reject(Object.assign(new Error(`connect to ${formatEndpoint(e)} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
-    s.once('connect', () => {
+    // 'on' and left in place, not 'once' or removed: taking a listener off
+    // turns the socket's listener table into a slow dictionary (a V8
+    // 'delete'), for every call; the error listener is inert once connected
+    // (the splice adds its own)
+    s.on('connect', () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      s.removeAllListeners('error');
       resolve(s);
     });
-    s.once('error', (err) => {
+    s.on('error', (err) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       s.destroy();
       reject(err);
@@ -58,8 +69,6 @@ function connectTo(e: Endpoint, timeoutMs: number, reads: EndpointReads): Promis
   });
 }
 
-/** Milliseconds to 0.001 for the logs. */
-const ms = (x: number) => Math.round(x * 1000) / 1000;
 
 export class Frontend {
   readonly counters: FrontendCounters = {
@@ -119,17 +128,11 @@ export class Frontend {
     await closed;
   }
 
-  /** What the access log says about one call (accessLog): built up as the call goes. */
-  private callRecord(s: Socket, t0: number) {
-    const peer = s.remoteAddress ? `${s.remoteFamily === 'IPv6' ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort}` : undefined;
-    return { frontend: this.config.name, peer, t0, client: undefined as string | undefined, identifyMs: undefined as number | undefined, routeMs: undefined as number | undefined };
-  }
-
-  private refuse(s: Socket, reason: string, detail: string, call?: ReturnType<Frontend['callRecord']>): void {
+  private refuse(s: Socket, reason: string, detail: string, call?: CallRecord): void {
     this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
     // one line per refused call, at warn (docs/operations.md, "Logs")
-    const { t0, ...rest } = call ?? this.callRecord(s, performance.now());
-    this.log.warn({ ...rest, outcome: 'refused', reason, detail, totalMs: ms(performance.now() - t0) }, 'call refused');
+    const c = call ?? new CallRecord(this.config.name, s, performance.now());
+    this.log.warn(c.refused(reason, detail), 'call refused');
     if (this.config.identity === 'preamble' && reason !== 'malformedPreamble' && reason !== 'oversizePreamble') {
       s.end(encodeCallResponse({ status: CallStatus.Rejected, reason: detail }));
     } else {
@@ -143,7 +146,7 @@ export class Frontend {
 
   private async handle(s: Socket): Promise<void> {
     const t0 = performance.now();
-    const call = this.callRecord(s, t0);
+    const call = new CallRecord(this.config.name, s, t0);
     this.counters.accepted++;
     this.counters.active++;
     this.sockets.add(s);
@@ -161,7 +164,7 @@ export class Frontend {
         if (e.reason === 'proxyLocal') this.counters.proxyHealthChecks++;
         else this.counters.clientClosedEarly++;
         // not a call (a proxy's health check, a client that left): debug only
-        this.log.debug({ frontend: call.frontend, peer: call.peer, reason: e.reason }, 'no call');
+        this.log.debug({ frontend: call.frontend, peer: call.peer(), reason: e.reason }, 'no call');
         s.end();
         return;
       }
@@ -171,8 +174,8 @@ export class Frontend {
     this.counters.identified++;
     // the canonical key octets, made once for the route decision and the live link
     const keyBytes = clientKeyBytes(key);
-    call.client = formatClientKey(key);
-    call.identifyMs = ms(performance.now() - t0);
+    call.client = key;
+    call.identifyMs = call.sinceAccept();
     let route: Route;
     try {
       route = await this.router.route(key, keyBytes);
@@ -188,16 +191,13 @@ export class Frontend {
     if (this.config.redirect) {
       this.counters.redirected++;
       s.end(encodeCallResponse({ status: CallStatus.Redirect, endpoint: route.endpoint }));
-      if (this.config.accessLog) {
-        const { t0: _, ...rec } = call;
-        this.log.info({ ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'redirected', totalMs: ms(performance.now() - t0) }, 'call');
-      }
+      if (this.config.accessLog) this.log.info(call.redirected(formatEndpoint(route.endpoint), route.source), 'call');
       return;
     }
     await this.connectAndSplice(s, key, keyBytes, route, rest, call);
   }
 
-  private async connectAndSplice(s: Socket, key: ClientKey, keyBytes: Buffer, route: Route, rest: Buffer, call: ReturnType<Frontend['callRecord']>): Promise<void> {
+  private async connectAndSplice(s: Socket, key: ClientKey, keyBytes: Buffer, route: Route, rest: Buffer, call: CallRecord): Promise<void> {
     const t0 = call.t0;
     let upstream: Socket | undefined;
     let reads: EndpointReads;
@@ -206,8 +206,7 @@ export class Frontend {
     const left = () => {
       // the client went away while its endpoint was being connected: still one line for the call
       if (!this.config.accessLog) return;
-      const { t0: _, ...rec } = call;
-      this.log.info({ ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'clientLeft', attempts: attempt, totalMs: ms(performance.now() - t0) }, 'call');
+      this.log.info(call.clientLeft(formatEndpoint(route.endpoint), route.source, attempt), 'call');
     };
     for (; ; attempt++) {
       if (s.destroyed) return left();
@@ -218,7 +217,7 @@ export class Frontend {
       } catch (e) {
         this.counters.endpointConnectFailures++;
         this.log.warn(
-          { frontend: call.frontend, client: call.client, endpoint: formatEndpoint(route.endpoint), err: (e as Error).message, attempt },
+          { frontend: call.frontend, client: formatClientKey(key), endpoint: formatEndpoint(route.endpoint), err: (e as Error).message, attempt },
           attempt >= this.config.connectAttempts ? 'endpoint refused the call' : 'endpoint refused the call; rerouting',
         );
         if (attempt >= this.config.connectAttempts) {
@@ -263,14 +262,7 @@ export class Frontend {
     this.links?.remove(linkId);
     if (this.config.accessLog) {
       // one line per call when it ends, as HAProxy's tcplog: who, where, how long, how much, how it ended
-      const { t0: _, ...rec } = call;
-      this.log.info(
-        {
-          ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'connected', attempts: attempt, connectMs, setupMs,
-          totalMs: ms(performance.now() - t0), bytesFromClient: r.bytesFromClient, bytesToClient: r.bytesToClient, end: r.reason,
-        },
-        'call',
-      );
+      this.log.info(call.connected(formatEndpoint(route.endpoint), route.source, attempt, connectMs, setupMs, r.bytesFromClient, r.bytesToClient, r.reason), 'call');
     }
     // looked up again: a configuration reload may have replaced the state object
     const after = this.endpoints.find(route.endpoint);
