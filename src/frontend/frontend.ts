@@ -2,7 +2,7 @@
 // (identity.ts), asks the router where the client goes, connects it there
 // and splices both directions; or, in redirect mode, answers with the
 // endpoint and closes. Every connection ends in a counted outcome.
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type NetConnectOpts, type Server, type Socket } from 'node:net';
 
 import { type Endpoint, formatEndpoint } from '../codec/endpoint';
 import { type ClientKey, clientKeyBytes, formatClientKey } from '../codec/client-key';
@@ -40,8 +40,14 @@ export interface FrontendCounters {
 /** Connects to an endpoint, its reads going to `reads`; rejects on refusal, error or time-out. */
 function connectTo(e: Endpoint, timeoutMs: number, reads: EndpointReads): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    // no Nagle toward the endpoint either: a call carries small frames both ways
-    const s = connect({ host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, onread: reads.onread });
+    // no Nagle toward the endpoint either: a call carries small frames both
+    // ways. emitClose, autoDestroy and decodeStrings are the values net.Socket
+    // sets on its copy of these options anyway; given here, its copy has them
+    // already and V8 need not build new hidden classes for it on every call.
+    const s = connect({
+      host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, onread: reads.onread,
+      emitClose: false, autoDestroy: true, decodeStrings: false,
+    } as NetConnectOpts);
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;
