@@ -20,6 +20,12 @@
 // it for a TCP relay: kernel splicing (`option splice-auto`) and 64 KiB
 // buffers (`tune.bufsize 65536`), threads as many as cores (its default).
 // docs/design.md ("Front ends") has the measurements behind these choices.
+// Neither proxy writes a log line: HAProxy has no `log` target, and the node
+// keeps its default access log (it builds each call's line) into a silent
+// logger. Every connection comes from 127.0.0.1: one client to the node
+// (peer-address identity) and one source to HAProxy's stick table, so each
+// sends all of them to one endpoint, as the direct path and the bare splice
+// do (the same endpoint process); same client, payload and concurrency.
 // With --compare-node-flags="FLAGS", a second node started with those Node
 // options is measured in the same rounds ("affinityd+flags"), to show what
 // a change of the unit would do.
