@@ -5,6 +5,7 @@ import type { ClearReport } from '../control/clear';
 import { monitor, request } from '../control/client';
 import { DEFAULT_SOCKET, type EntryView, type PeerView } from '../control/protocol';
 import type { SplitView } from '../links/split-detector';
+import { formatSiteDirectory, type SiteDirectoryView } from '../sites/views';
 import { parse, UsageError } from './usage';
 
 function table(rows: string[][]): string {
@@ -101,6 +102,9 @@ async function show(rest: string[]): Promise<number> {
           String(p.accepted), String(p.authFailures), p.syncState,
         ]),
       ]));
+      // with sites on (docs/sites.md), the site directory after the peers
+      const { sites } = (await request(socket, { cmd: 'show-stats' })) as { sites?: SiteDirectoryView };
+      if (sites) out('\n' + formatSiteDirectory(sites));
       return 0;
     }
     case 'splits': {

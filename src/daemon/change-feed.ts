@@ -23,6 +23,8 @@ export type ChangeKind =
   | 'remote'
   /** a peer answered a direct QUERY */
   | 'direct'
+  /** sites: another site had decided the client first (the site directory); this node adopted it */
+  | 'site'
   /** a peer's UPDATE changed this node's table */
   | 'update'
   /** this node, as the client's arbiter, stored a peer's proposal (CLAIM) */

@@ -59,6 +59,7 @@ export class NodeMetrics {
       [{ source: 'direct' }, s.router.directHits],
       [{ source: 'selected' }, s.router.selected],
       [{ source: 'rerouted' }, s.router.rerouted],
+      [{ source: 'site' }, s.router.siteAdopted],
     ]);
     counter('affinityd_route_misses_total', 'Call requests not in the local table', [], (s) => one(s.router.misses));
     counter('affinityd_routes_held_for_sync_total', 'Call requests that waited for the bulk sync at start', [], (s) => one(s.router.heldForSync));

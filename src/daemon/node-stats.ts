@@ -11,6 +11,14 @@ import type { NativeLink } from '../transport/native-link';
 import type { SplitDetector } from '../links/split-detector';
 import type { IdentityWatch } from './identity-watch';
 import type { RadiusStats } from '../radius/radius-service';
+import type { CrossSiteCounters } from '../directory/cross-site';
+import type { SiteDirectoryView } from '../sites/views';
+
+/** `show stats`' `sites`: the site directory, the router's decisions across sites, the table's write-backs. */
+export type SiteStats = SiteDirectoryView & {
+  crossSite: CrossSiteCounters;
+  writeBack: { runs: number; records: number; last?: { written: number; unchanged: number; conflicts: number; failed: number; skipped: number; ms: number } };
+};
 import type { SnapshotKeeper } from './snapshots';
 
 export interface StatsSources {
@@ -31,6 +39,8 @@ export interface StatsSources {
   readonly peersHeard: number;
   /** The RADIUS API, when it runs. */
   readonly radius?: { stats(): RadiusStats };
+  /** Sites (docs/sites.md), when enabled: the site directory as `show peers` prints it. */
+  readonly sites?: { view(): SiteStats | undefined };
 }
 
 export function collectStats(s: StatsSources) {
@@ -58,6 +68,7 @@ export function collectStats(s: StatsSources) {
     links: { live: s.liveLinks, strayLinks: s.splits.strayLinks, splitClients: s.splits.splitClients, ...s.splits.counters },
     identity: { ...s.identity.counters },
     radius: s.radius?.stats(),
+    sites: s.sites?.view(),
   };
 }
 

@@ -32,6 +32,7 @@ import { type Readiness, readiness } from './readiness';
 import { reloadNode, reloadNodeFromFile } from './reload';
 import { type ServiceNotifier, silentNotifier } from './service-notifier';
 import { OperatorSide } from './operator-side';
+import { type SiteWiring, siteWiring } from './site-wiring';
 import { SnapshotKeeper } from './snapshots';
 
 export class AffinityNode implements NodeAdmin {
@@ -51,6 +52,8 @@ export class AffinityNode implements NodeAdmin {
   /** Live-split detection and repair over `links`. */
   readonly splits: SplitDetector;
   readonly identity: IdentityWatch;
+  /** Sites joined through Redis (docs/sites.md), when sites.enabled. */
+  readonly sites?: SiteWiring;
   private readonly operator: OperatorSide;
   private closed = false;
   /** Set by createNode from NodeOptions.configFile. */
@@ -81,17 +84,14 @@ export class AffinityNode implements NodeAdmin {
       this.changes.route(key, route, ms);
     };
     for (const f of this.frontends) f.onCallSetup = (ms) => this.metrics.callSetup.observe({ frontend: f.config.name }, ms / 1000);
+    this.sites = siteWiring(c, { directory: this.directory, router: this.router, links: this.links, withdrawals: this.maintenance.withdrawals, metrics: this.metrics }, log);
     this.operator = new OperatorSide(this, this.metrics, notifier, log);
   }
 
-  get nodeId(): number {
-    return this.config.node.id;
-  }
+  get nodeId(): number { return this.config.node.id; }
 
   /** True once close() has begun. */
-  get isClosing(): boolean {
-    return this.closed;
-  }
+  get isClosing(): boolean { return this.closed; }
 
   /** Where a call request from this client goes (claims 1-8): ProtocolError for a bad key, NoEndpointError when no endpoint can take it. */
   route(key: ClientKey | string): Promise<Route> {
@@ -129,14 +129,10 @@ export class AffinityNode implements NodeAdmin {
   }
 
   /** Where the management listener (/metrics, /healthz, /readyz) listens, when on. */
-  managementAddress(): { address: string; port: number } | undefined {
-    return this.operator.managementAddress();
-  }
+  managementAddress(): { address: string; port: number } | undefined { return this.operator.managementAddress(); }
 
   /** The unicast address other nodes reach this one at. */
-  address(): { address: string; port: number } {
-    return this.responder.address();
-  }
+  address(): { address: string; port: number } { return this.responder.address(); }
 
   /** Saves the directory now (also on an interval and at close, with directory.snapshotFile). */
   snapshot(): number {
@@ -148,7 +144,7 @@ export class AffinityNode implements NodeAdmin {
       nodeId: this.nodeId, router: this.router, responder: this.responder, directory: this.directory, link: this.link,
       frontends: this.frontends, endpoints: this.endpoints, healthChecks: this.health.checks,
       maintenance: this.maintenance, snapshots: this.snapshots, peersHeard: this.link.members().length,
-      splits: this.splits, liveLinks: this.links.size, identity: this.identity, radius: this.operator.radius,
+      splits: this.splits, liveLinks: this.links.size, identity: this.identity, radius: this.operator.radius, sites: this.sites,
     });
   }
 
@@ -168,6 +164,7 @@ export class AffinityNode implements NodeAdmin {
       frontends: this.frontends.map((f) => ({ name: f.config.name, listening: !!f.address() })),
       healthyEndpoints: this.endpoints.healthy().length,
       duplicateNodeId: this.identity.selfDuplicate,
+      warnings: this.sites?.warnings(),
     });
   }
 
@@ -210,6 +207,7 @@ export class AffinityNode implements NodeAdmin {
     this.health.start();
     this.splits.start();
     this.identity.start();
+    this.sites?.start();
     this.snapshots.every(this.config.directory.snapshotIntervalSeconds);
     try {
       for (const f of this.frontends) {
@@ -242,6 +240,7 @@ export class AffinityNode implements NodeAdmin {
     this.maintenance.stop();
     await this.operator.close();
     await Promise.all(this.frontends.map((f) => f.close(drainMs)));
+    await this.sites?.close();
     this.snapshots.save();
     this.responder.close();
     this.log.info({}, 'node closed'); // the node id is in every line (the logger's base), not twice

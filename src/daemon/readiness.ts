@@ -3,6 +3,8 @@
 export interface Readiness {
   ready: boolean;
   reasons: string[];
+  /** What an operator should know that does not make the node unready (sites: Redis down); absent when there is none. */
+  warnings?: string[];
 }
 
 export interface ReadinessInputs {
@@ -13,6 +15,7 @@ export interface ReadinessInputs {
   readonly healthyEndpoints: number;
   /** Another process sends with this node's id. */
   readonly duplicateNodeId?: { address: string; port: number; bootEpoch: number };
+  readonly warnings?: readonly string[];
 }
 
 export function readiness(i: ReadinessInputs): Readiness {
@@ -22,5 +25,5 @@ export function readiness(i: ReadinessInputs): Readiness {
   for (const f of i.frontends) if (!f.listening) reasons.push(`front end ${f.name} not listening`);
   if (i.healthyEndpoints === 0) reasons.push('no endpoint can take a client');
   if (i.duplicateNodeId) reasons.push(`duplicate node id: another process (${i.duplicateNodeId.address}:${i.duplicateNodeId.port}, boot epoch ${i.duplicateNodeId.bootEpoch}) sends with this node's id`);
-  return { ready: reasons.length === 0, reasons };
+  return { ready: reasons.length === 0, reasons, ...(i.warnings?.length ? { warnings: [...i.warnings] } : {}) };
 }

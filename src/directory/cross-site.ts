@@ -1,26 +1,25 @@
-// The decision across sites (docs/sites.md), as the router takes it: after
-// the site's own agreement has settled an entry for a client, every node of
-// the site that routed the client claims that same entry in the site
-// directory (Redis). The first writer across sites wins; all nodes of one
-// site ask with one entry, so they all get one answer:
-//   - won (or lost to this very entry, written by a node of this site
-//     first): the site's entry stands;
-//   - lost to another site's entry W: the node adopts W. If W would lose to
-//     the site's entry by the version rule (W is older, or as old with a
-//     lower origin node), the node stores W's endpoint one version above
-//     the site's entry, with W's origin node: every node of the site
-//     computes the same adoption, so it replaces the site's entry
-//     everywhere in the site, on the endpoint the other site chose;
-//   - site-local (Redis did not answer within its budget): the site's entry
+// The decision across sites (docs/sites.md), as the router takes it. A node
+// whose miss nobody in its site answered claims its proposal in the site
+// directory (Redis) before it proposes it to its site's arbiter; the first
+// writer across sites wins, and every claimant gets the same answer:
+//   - won: the proposal (its version perhaps raised above a withdraw
+//     marker) is what the node proposes in its site;
+//   - lost to an entry W with the same endpoint: the proposal stands;
+//   - lost to an entry W of a version at least the proposal's: the node
+//     proposes W itself (an adoption: W's endpoint, version and origin), so
+//     every node of every site that asks ends up proposing the same entry;
+//   - lost to an older W on another endpoint: the proposal is a later
+//     decision (made above a withdraw marker held here), published by the
+//     version rule like a move;
+//   - site-local (Redis did not answer within its budget): the proposal
 //     stands; the site directory journals it and reconciles it later.
-// A move (a reroute at a higher version) is published by the version rule
-// instead: superseded by a record Redis holds means adopting it alike.
+// A move (a reroute at a higher version) is published by the version rule:
+// superseded by a record Redis holds means adopting that one.
 import type { Endpoint } from '../codec/endpoint';
 import { sameEndpoint } from '../codec/endpoint';
 import type { Entry } from '../codec/messages';
 import type { SiteDirectory } from '../sites/site-directory';
 import type { KeyedEntry } from '../transport/cluster-link';
-import { newer } from './memory-directory';
 
 export interface CrossSiteDecision {
   /** The entry the client goes with: the site's, one the site directory raised above a marker, or an adoption. */
@@ -43,11 +42,10 @@ export interface CrossSiteCounters {
 const sameEntry = (a: Pick<Entry, 'endpoint' | 'version' | 'originNode'>, b: Pick<Entry, 'endpoint' | 'version' | 'originNode'>): boolean =>
   a.version === b.version && a.originNode === b.originNode && sameEndpoint(a.endpoint, b.endpoint);
 
-/** What a node of this site stores for a client another site won with w, where the site had agreed on e. */
+/** The entry a node proposes for a client whose proposal e lost to w in the site directory: w itself, for e's client. */
 export function adoption(e: KeyedEntry, w: Pick<Entry, 'endpoint' | 'version' | 'originNode' | 'ttlSeconds'>): KeyedEntry {
   const endpoint: Endpoint = { address: w.endpoint.address, port: w.endpoint.port, name: w.endpoint.name };
-  if (newer(w.version, w.originNode, e.version, e.originNode)) return { ...e, endpoint, version: w.version, originNode: w.originNode, ttlSeconds: w.ttlSeconds || e.ttlSeconds };
-  return { ...e, endpoint, version: e.version + 1, originNode: w.originNode, ttlSeconds: w.ttlSeconds || e.ttlSeconds };
+  return { ...e, endpoint, version: w.version, originNode: w.originNode, ttlSeconds: w.ttlSeconds || e.ttlSeconds };
 }
 
 export class CrossSite {
@@ -66,7 +64,8 @@ export class CrossSite {
       this.counters.siteLocal += agreed.length;
       return agreed.map((entry) => ({ entry, from: 'site', siteLocal: true }));
     }
-    return agreed.map((e, i): CrossSiteDecision => {
+    const later: number[] = [];
+    const decisions = agreed.map((e, i): CrossSiteDecision => {
       const o = outcomes[i];
       if (o.outcome === 'site-local') {
         this.counters.siteLocal++;
@@ -76,13 +75,21 @@ export class CrossSite {
         this.counters.won++;
         return { entry: sameEntry(o.entry, e) ? e : { ...e, version: o.entry.version }, from: 'site', siteLocal: false };
       }
-      if (sameEntry(o.winner, e)) {
+      // Redis holds an entry already: see the rules at the top
+      if (sameEndpoint(o.winner.endpoint, e.endpoint)) {
         this.counters.won++;
         return { entry: e, from: 'site', siteLocal: false };
       }
+      if (o.winner.version < e.version) later.push(i);
       this.counters.adopted++;
       return { entry: adoption(e, o.winner), from: 'other-site', siteLocal: false };
     });
+    // later decisions than Redis's: published (moves), not adopted
+    for (const i of later) {
+      this.counters.adopted--;
+      decisions[i] = await this.move(agreed[i]);
+    }
+    return decisions;
   }
 
   /** A move this node made: published by the version rule; a newer entry Redis holds is adopted instead. */

@@ -30,6 +30,7 @@ import type { EndpointSet } from '../selection/endpoint-set';
 import type { SelectionPolicy } from '../selection/selection-policy';
 import type { ClusterLink, KeyedEntry, Member, Peer, ReplyBatch, ReplyEntry } from '../transport/cluster-link';
 import { type Logger, silentLogger } from '../util/logger';
+import type { CrossSite, CrossSiteDecision } from './cross-site';
 import type { Directory, StoredEntry } from './directory';
 import { clientRankHash, rankOrder } from './ranks';
 
@@ -43,7 +44,9 @@ export type RouteSource =
   /** nobody knew the client: this node selected the endpoint, the arbiter agreed, and it was announced */
   | 'selected'
   /** the client's endpoint failed: this node selected another and announced it */
-  | 'rerouted';
+  | 'rerouted'
+  /** sites (docs/sites.md): another site had decided the client first; this node adopted that entry */
+  | 'site';
 
 export interface Route {
   readonly endpoint: Endpoint;
@@ -140,11 +143,15 @@ export interface RouterCounters {
   repliesWithdrawn: number;
   /** Call requests that waited for the bulk sync at start. */
   heldForSync: number;
+  /** Sites: proposals and moves the site directory answered before they were taken, and routes that took another site's entry instead. */
+  siteConfirmed: number;
+  siteAdopted: number;
   noEndpoint: number;
   tableFull: number;
 }
 
-type Phase = 'query' | 'claim' | 'done';
+/** query: QUERYs out; site: claimed in the site directory (sites), not yet proposed; claim: proposed to the arbiter; done: resolved. */
+type Phase = 'query' | 'claim' | 'site' | 'done';
 
 interface Pending {
   readonly clientKey: ClientKey;
@@ -156,6 +163,8 @@ interface Pending {
   readonly moveFrom?: Endpoint;
   /** This node's proposal, in the claim phase. */
   proposal?: KeyedEntry;
+  /** Sites: the proposal is another site's entry, which the site directory answered with. */
+  adopted?: boolean;
   /** Counted among the QUERY time-outs already (agree() may run again while no arbiter is counted). */
   timedOut?: boolean;
   resolve(r: Route): void;
@@ -190,6 +199,9 @@ const isArbiter = (m: Member): boolean => m.arbiter ?? m.ready;
 /** Resends of an unanswered CLAIM back off to at most this far apart (unless the measured answer time is longer). */
 const MAX_CLAIM_BACKOFF_MS = 100;
 
+/** The counter a route's source adds to (rerouted ones are counted when the move begins). */
+type CountedSource = 'selected' | 'directHits' | 'remoteHits' | 'lateUpdateHits' | 'siteAdopted';
+
 const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource): Route => ({ endpoint: e.endpoint, source, version: e.version, originNode: e.originNode });
 
 export class Router {
@@ -197,8 +209,14 @@ export class Router {
     routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryFrames: 0, queryRetries: 0, remoteHits: 0, lateUpdateHits: 0,
     queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0, arbiterWaits: 0,
     agreementTimeouts: 0, directHits: 0, selected: 0, rerouted: 0, updatesSent: 0, updateFrames: 0, updateRepeats: 0, repliesReceived: 0,
-    repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, noEndpoint: 0, tableFull: 0,
+    repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, siteConfirmed: 0, siteAdopted: 0, noEndpoint: 0, tableFull: 0,
   };
+  /**
+   * Sites (docs/sites.md), set by the node when `sites.enabled`: a first
+   * entry is claimed in the site directory before the site agrees on it, a
+   * move is published there before it is taken.
+   */
+  crossSite?: CrossSite;
   /** Told of every route that did not come from the local table (misses and reroutes), with the time it took: monitoring and metrics. */
   observer?: (key: ClientKey, route: Route, ms: number) => void;
   /**
@@ -539,21 +557,24 @@ export class Router {
     return members.some((m) => m.ready) || (this.ready && members.length > 0) ? 'wait' : this.o.nodeId;
   }
 
-  /** Proposes an entry for each pending to its arbiter (or settles it here), grouped by arbiter. */
+  /**
+   * Proposes an entry for each pending to its arbiter (or settles it here),
+   * grouped by arbiter. With sites on, a first entry is claimed in the site
+   * directory first, and the site agrees on what it answered (this node's
+   * proposal, or another site's entry): nothing is stored before then, so no
+   * link of the site can be sent anywhere else meanwhile.
+   */
   private agree(ps: Pending[], moveVersion?: number): void {
-    const members = this.link.members();
-    const byArbiter = new Map<number, Pending[]>();
-    const waiting: Pending[] = [];
+    const proposed: Pending[] = [];
     for (const p of ps) {
-      if (p.phase === 'done') continue;
+      if (p.phase === 'done' || p.phase === 'site') continue;
       p.phase = 'claim';
       // one read for both questions: the native I/O thread may store the
       // winner's UPDATE at any moment, and a first entry proposed above it
       // would be a move that beats it
       const held = moveVersion === undefined ? this.directory.peek(p.keyBytes) : undefined;
       if (held?.endpoint) {
-        this.counters.lateUpdateHits++;
-        p.resolve(routeOf(held as StoredEntry, 'remote'));
+        this.take(p, held as StoredEntry, 'remote', 'lateUpdateHits', false);
         continue;
       }
       if (moveVersion === undefined && !p.timedOut) {
@@ -567,6 +588,43 @@ export class Router {
         p.reject(e as Error);
         continue;
       }
+      proposed.push(p);
+    }
+    if (!this.crossSite || moveVersion !== undefined || proposed.length === 0) return this.toArbiters(proposed, moveVersion);
+    for (const p of proposed) p.phase = 'site';
+    this.crossSite.decide(proposed.map((p) => p.proposal!)).then(
+      (ds) => {
+        const next: Pending[] = [];
+        ds.forEach((d, i) => {
+          const p = proposed[i];
+          if (p.phase !== 'site') return;
+          this.counters.siteConfirmed++;
+          p.phase = 'claim';
+          p.proposal = this.keyed(p, d.entry);
+          p.adopted = d.from === 'other-site';
+          next.push(p);
+        });
+        this.toArbiters(next, moveVersion);
+      },
+      (e) => proposed.forEach((p) => p.reject(e as Error)),
+    );
+  }
+
+  /** The proposals to their arbiters, by arbiter; while no arbiter is counted yet (a cluster just started), again a moment later. */
+  private toArbiters(ps: Pending[], moveVersion: number | undefined, again = false): void {
+    const members = this.link.members();
+    const byArbiter = new Map<number, Pending[]>();
+    const waiting: Pending[] = [];
+    for (const p of ps) {
+      if (p.phase !== 'claim') continue;
+      if (again && moveVersion === undefined) {
+        // an UPDATE from a node that decided while this one waited is as good as a REPLY
+        const held = this.directory.peek(p.keyBytes);
+        if (held?.endpoint) {
+          this.take(p, held as StoredEntry, 'remote', 'lateUpdateHits', false);
+          continue;
+        }
+      }
       const arbiter = this.arbiterOf(p.keyBytes, members);
       if (arbiter === 'wait') {
         waiting.push(p);
@@ -579,7 +637,7 @@ export class Router {
     if (waiting.length) {
       // the cluster has just started: ask again once an arbiter is counted
       this.counters.arbiterWaits += waiting.length;
-      setTimeout(() => this.agree(waiting, moveVersion), ARBITER_WAIT_MS).unref();
+      setTimeout(() => this.toArbiters(waiting, moveVersion, true), ARBITER_WAIT_MS).unref();
     }
     for (const [arbiter, list] of byArbiter) {
       if (arbiter === this.o.nodeId) {
@@ -715,7 +773,7 @@ export class Router {
    * this node's, and the route taken.
    */
   private settle(p: Pending, agreed: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, won: boolean, held?: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>): void {
-    if (p.phase === 'done') return;
+    if (p.phase === 'done' || p.phase === 'site') return;
     if (won) this.counters.claimsWon++;
     else this.counters.claimsLost++;
     if (!held) {
@@ -724,15 +782,59 @@ export class Router {
       // stored: the agreed entry is the one held; ignored: something at least as new is
       held = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? agreed) : agreed;
     }
-    const ours = won && held.originNode === this.o.nodeId && held.version === agreed.version;
-    if (ours) {
-      this.announceLater({ clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint: held.endpoint, version: held.version, originNode: held.originNode, ttlSeconds: this.o.entryTtlSeconds });
-      if (p.moveFrom) return p.resolve(routeOf(held, 'rerouted'));
-      this.counters.selected++;
-      return p.resolve(routeOf(held, 'selected'));
+    // ours: this node's proposal stands (another site's entry, when the site directory answered with it)
+    const ours = won && held.version === agreed.version && (held.originNode === this.o.nodeId || !!p.adopted);
+    if (ours && p.adopted) this.take(p, held, 'site', 'siteAdopted', true);
+    else if (ours) this.take(p, held, p.moveFrom ? 'rerouted' : 'selected', p.moveFrom ? undefined : 'selected', true);
+    else this.take(p, held, p.moveFrom ? 'rerouted' : 'direct', 'directHits', false);
+  }
+
+  /**
+   * The route the site decided for p, taken. With sites on, a move is
+   * published in the site directory first (by the version rule): a newer
+   * entry another site made meanwhile is adopted instead. (First entries
+   * were claimed there before the site agreed on them: agree().)
+   * announce: this node made the entry and announces it (UPDATE).
+   */
+  private take(p: Pending, held: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, source: RouteSource, counter: CountedSource | undefined, announce: boolean): void {
+    if (!this.crossSite || !p.moveFrom || !announce) {
+      if (counter) this.counters[counter]++;
+      if (announce) this.announceLater(this.keyed(p, held));
+      return p.resolve(routeOf(held, source));
     }
-    this.counters.directHits++;
-    p.resolve(routeOf(held, 'direct'));
+    p.phase = 'site';
+    void this.crossSite.move(this.keyed(p, held)).then((d) => this.moved(p, held, d));
+  }
+
+  /** The site directory's answer to a move this node made: it stands (announced), or another site's newer entry is stored, announced and taken. */
+  private moved(p: Pending, held: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, d: CrossSiteDecision): void {
+    if (p.phase !== 'site') return;
+    this.counters.siteConfirmed++;
+    if (d.from === 'site') {
+      this.announceLater(this.keyed(p, held));
+      return p.resolve(routeOf(held, 'rerouted'));
+    }
+    const stored = this.directory.apply(p.keyBytes, d.entry);
+    if (stored === 'full') this.counters.tableFull++;
+    const now = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? d.entry) : d.entry;
+    if (stored !== 'ignored') this.announceLater(this.keyed(p, now));
+    this.counters.siteAdopted++;
+    p.resolve(routeOf(now, 'site'));
+  }
+
+  private keyed(p: Pending, e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'> & { ttlSeconds?: number }): KeyedEntry {
+    return { clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint: e.endpoint, version: e.version, originNode: e.originNode, ttlSeconds: e.ttlSeconds || this.o.entryTtlSeconds };
+  }
+
+  /**
+   * An entry decided elsewhere (sites: a conflict Redis resolved), stored by
+   * the version rule and, if it changed the table, announced (UPDATE) so
+   * every node of the site holds it.
+   */
+  adopt(e: KeyedEntry): void {
+    const r = this.directory.apply(e.keyBytes, e);
+    if (r === 'full') this.counters.tableFull++;
+    else if (r !== 'ignored') this.announceLater(e);
   }
 
   /** UPDATEs of one turn of the event loop share frames; repeated updateRepeats times for lossy links. */
@@ -787,8 +889,7 @@ export class Router {
         this.counters.repliesWithdrawn++;
         continue;
       }
-      this.counters.remoteHits++;
-      p.resolve(routeOf(held ?? e, 'remote'));
+      this.take(p, held ?? e, 'remote', 'remoteHits', false);
     }
     batch?.wake?.();
   }
@@ -802,7 +903,7 @@ export class Router {
       const p = round.pendings.get(e.keyBytes.toString('latin1'));
       if (!p || p.phase !== 'claim') continue;
       const mine = p.proposal!;
-      const won = e.originNode === this.o.nodeId && sameEndpoint(e.endpoint, mine.endpoint) && e.version >= mine.version;
+      const won = sameEndpoint(e.endpoint, mine.endpoint) && (p.adopted ? e.version === mine.version && e.originNode === mine.originNode : e.originNode === this.o.nodeId && e.version >= mine.version);
       this.settle(p, e, won);
     }
     if ([...round.pendings.values()].every((p) => p.phase !== 'claim')) {

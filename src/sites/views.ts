@@ -6,7 +6,7 @@
 // its load balancer at once because a shared database is down would turn a
 // degraded mode into an outage. /readyz stays 200 and says it in `warnings`.
 import type { RedisSiteDirectory } from './redis-site-directory';
-import type { SiteCounters } from './site-directory';
+import type { SiteCounters, SiteDirectory } from './site-directory';
 
 export interface SiteDirectoryView {
   site: string;
@@ -52,7 +52,7 @@ export function siteDirectoryView(d: RedisSiteDirectory, now = Date.now()): Site
 }
 
 /** Lines for the `warnings` of /readyz (empty when all is well). */
-export function siteReadinessWarnings(d: RedisSiteDirectory | undefined, now = Date.now()): string[] {
+export function siteReadinessWarnings(d: SiteDirectory | undefined, now = Date.now()): string[] {
   if (!d) return [];
   const out: string[] = [];
   const s = d.state;

@@ -163,6 +163,12 @@ export class RedisServer {
     return execFileSync(a[0], [...a.slice(1), ...args], { encoding: 'utf8' });
   }
 
+  /** redis-cli's output as octets (values that are not text). */
+  cliBuffer(...args: string[]): Buffer {
+    const a = this.cliArgs();
+    return execFileSync(a[0], [...a.slice(1), ...args]);
+  }
+
   /**
    * Many keys' values as octets, through a plain client of its own (not the
    * code under test), one MGET per 500 keys.

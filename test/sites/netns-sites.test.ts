@@ -1,11 +1,13 @@
-// The two-site harness for the end-to-end runs (docs/sites.md, "Testing
-// across sites"): two sites of two `affinityd run` nodes each in network
-// namespaces, each site its own multicast domain, joined by a router to
-// the endpoints, the clients and a real redis-server (ACL user, password
-// file) in a namespace of its own. Shown here: the cluster protocol stays
-// within a site (peers and UPDATEs), Redis is reachable from every node of
-// both sites with the node's own `sites:` configuration, and a client
-// claimed from both sites gets one decision.
+// Two sites in network namespaces (docs/sites.md, "Testing across sites"):
+// two sites of two `affinityd run` nodes each, each site its own multicast
+// domain, joined by a router to the endpoints, the clients and a real
+// redis-server (ACL user, password file) in a namespace of its own. Shown
+// here: the cluster protocol stays within a site (peers and UPDATEs), Redis
+// is reachable from every node of both sites with the node's own `sites:`
+// configuration, a bundle whose links reach both sites at once lands on one
+// endpoint under round-robin (Redis holds it), and with Redis killed every
+// call still connects; restarted empty, Redis is refilled from the nodes'
+// tables and both sites end up on one endpoint per client.
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { request } from '../../src/control/client';
 import type { PeerView } from '../../src/control/protocol';
 import { addonOrSkip } from '../helpers/addon';
 import { netnsUnavailable } from '../helpers/netns';
+import { decodeRecord } from '../../src/sites/site-record';
 import { failures, NetnsCluster, splits, tsx } from '../helpers/netns-cluster';
 import { REDIS_ADDRESS, SitesNet } from '../helpers/netns-sites';
 import { RedisServer, redisUnavailable } from '../helpers/redis-server';
@@ -32,7 +35,7 @@ describe('two sites in network namespaces, Redis between them (harness)', functi
   const sitesYaml = (i: number) =>
     [
       'antiEntropy: { intervalMs: 500 }',
-      // local state decides: without the site layer in the router, links at both sites at once can split
+      // local state decides: without the site layer in the router, links at both sites at once would split
       'selection: { policy: round-robin }',
       'sites:',
       '  enabled: true',
@@ -112,10 +115,56 @@ describe('two sites in network namespaces, Redis between them (harness)', functi
     assert.match(redis!.cli('--raw', 'GET', 'affinityd:2:10.9.9.100/both@sites'), /site-0/);
   });
 
-  it('reaches every front end of both sites from the clients (the site layer is not wired into the router yet)', () => {
-    const b = cluster!.bundles({ clients: 40, links: 2, prefix: 'both', gapMs: 0, startGapMs: 5, fronts: [0, 1, 2, 3].map((i) => cluster!.front(i)) });
+  /** Redis's endpoint for each client (undefined: no record), read with redis-cli in Redis's namespace (not the code under test). */
+  const inRedis = async (keys: string[]): Promise<(string | undefined)[]> =>
+    keys.map((k) => {
+      const v = redis!.cliBuffer('--raw', 'GET', `affinityd:${k}`);
+      if (v.length <= 1) return undefined; // "\n": nil
+      const r = decodeRecord(v.subarray(0, v.length - 1));
+      return r.kind === 'entry' ? r.entry.endpoint.name : undefined;
+    });
+  /** How many of these clients Redis holds a record for (one script, GETs only: the documented ACL). */
+  const keysInRedis = (keys: string[]): number =>
+    Number(redis!.cli('--raw', 'EVAL', "local n = 0 for _, k in ipairs(KEYS) do if redis.call('GET', k) then n = n + 1 end end return n", String(keys.length), ...keys.map((k) => `affinityd:${k}`)).trim());
+
+  it('a bundle whose links reach both sites at the same moment lands on one endpoint (round-robin), and Redis holds it', async () => {
+    const b = cluster!.bundles({ clients: 200, links: 4, prefix: 'both', gapMs: 0, startGapMs: 2, fronts: [0, 1, 2, 3].map((i) => cluster!.front(i)) });
     assert.deepEqual(failures(b), []);
-    // until the router asks Redis, a bundle whose links reach both sites at once may split: a baseline for the lead's run
-    console.log(`      baseline without the site layer: ${splits(b).length} of ${b.length} two-link bundles split across the sites`);
+    assert.deepEqual(splits(b), [], 'no bundle split across the sites');
+    const where = b.map((x) => x.landed[0]);
+    assert.deepEqual(await inRedis(b.map((x) => x.key)), where, 'Redis holds every client\'s endpoint');
+    assert.deepEqual((await cluster!.disagreement()).endpoints, [], 'every node of both sites holds the same endpoint');
+    // each client was claimed in Redis by a node of each site before that site agreed on it
+    const st = await Promise.all([0, 1, 2, 3].map(async (i) => (await request(cluster!.control(i), { cmd: 'show-stats' })) as { sites: { state: string }; router: { siteConfirmed: number } }));
+    assert.deepEqual(st.map((x) => x.sites.state), ['up', 'up', 'up', 'up']);
+    for (const site of [0, 1]) {
+      const n = net!.nodesOf(site).reduce((a, i) => a + st[i].router.siteConfirmed, 0);
+      assert.ok(n >= b.length, `site ${site}: ${n} claims in Redis for ${b.length} clients`);
+    }
+  });
+
+  it('Redis killed during calls at both sites: every call connects; restarted empty, it is refilled and both sites agree', async () => {
+    await redis!.kill();
+    const b = cluster!.bundles({ clients: 100, links: 2, prefix: 'outage', gapMs: 0, startGapMs: 2, fronts: [cluster!.front(0), cluster!.front(2)] });
+    assert.deepEqual(failures(b), [], 'no call waited for Redis or failed');
+    // links at two sites while neither reaches Redis may split (docs/sites.md, "What can still split")
+    console.log(`      during the outage: ${splits(b).length} of ${b.length} two-site bundles split (each site decided alone)`);
+    const ready = (await request(cluster!.control(0), { cmd: 'show-stats' })) as { sites: { state: string } };
+    assert.equal(ready.sites.state, 'down');
+    await redis!.launch(); // empty: no persistence
+    // the nodes reconnect (sites.retry), write their tables back, and the conflicts resolve by the version rule
+    const keys = b.map((x) => x.key);
+    let back = 0;
+    let disagree: string[] = keys;
+    for (let i = 0; i < 300 && (back < keys.length || disagree.length > 0); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      back = keysInRedis(keys);
+      disagree = (await cluster!.disagreement()).endpoints;
+    }
+    assert.equal(back, keys.length, 'every client is back in Redis');
+    assert.deepEqual(disagree, [], 'every node of both sites holds one endpoint per client');
+    const held = await inRedis(keys);
+    const t = await cluster!.entries(0);
+    assert.deepEqual(keys.map((k) => t.get(k)?.endpointName ?? undefined), held, 'and it is the one Redis holds');
   });
 });

@@ -17,6 +17,8 @@ export interface WithdrawalOptions {
 export class Withdrawals {
   /** Told of every marker stored, made here (from = this node) or received (monitoring). */
   observer?: (w: Withdraw, from: number) => void;
+  /** Told of every marker made here (sites write it to the site directory). */
+  onMadeHere?: (w: Withdraw) => void;
   readonly counters = { sent: 0, received: 0, applied: 0, ignored: 0, full: 0, malformed: 0 };
 
   constructor(private readonly directory: Directory, private readonly link: MaintenanceLink, private readonly o: WithdrawalOptions) {
@@ -56,6 +58,7 @@ export class Withdrawals {
     const w: Withdraw = { clientKey, version: held.version + 1, originNode: this.o.nodeId, ttlSeconds: this.directory.lifetimes.withdrawSeconds };
     this.directory.apply(keyBytes, w);
     this.observer?.(w, this.o.nodeId);
+    this.onMadeHere?.(w);
     return w;
   }
 
