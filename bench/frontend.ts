@@ -2,18 +2,53 @@
 // endpoint directly and against HAProxy with a source stick table, in one
 // run and with the same client: new connections per second (connect, read
 // the endpoint's greeting, close; 8 at a time), their latency, and bulk
-// throughput on one connection (64 MiB up, echoed back down).
-// Usage: tsx bench/frontend.ts [seconds]
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// throughput on one connection (256 MiB up, echoed back down).
+//
+// A fourth path, a bare Node splice (bench/fixtures/frontend-splice.ts:
+// accept, connect, pipe), shows what any front end on Node's net reaches here.
+// The paths are measured in interleaved rounds (direct, Node splice,
+// affinityd, HAProxy, then again), so a burst of other work on this shared machine
+// lands on all of them; each ratio is taken within a round, and the median
+// and range over the rounds are reported. For each path it also reports the
+// CPU time per connection and per MiB of every process (from /proc): the
+// proxy, the endpoint and this client, which says where the time goes and
+// whether the client is the bottleneck.
+//
+// The node runs from the compiled dist/ (built here if a source is newer),
+// with the Node options of the shipped unit (contrib/systemd/affinityd.service),
+// as `affinityd run` runs; HAProxy is tuned for the job as a user would tune
+// it for a TCP relay: kernel splicing (`option splice-auto`) and 64 KiB
+// buffers (`tune.bufsize 65536`), threads as many as cores (its default).
+// docs/design.md ("Front ends") has the measurements behind these choices.
+// Neither proxy writes a log line: HAProxy has no `log` target, and the node
+// keeps its default access log (it builds each call's line) into a silent
+// logger. Every connection comes from 127.0.0.1: one client to the node
+// (peer-address identity) and one source to HAProxy's stick table, so each
+// sends all of them to one endpoint, as the direct path and the bare splice
+// do (the same endpoint process); same client, payload and concurrency.
+// With --compare-node-flags="FLAGS", a second node started with those Node
+// options is measured in the same rounds ("affinityd+flags"), to show what
+// a change of the unit would do.
+// Usage: tsx bench/frontend.ts [seconds per measurement] [rounds] [--compare-node-flags="..."]
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { fmt, writeResult } from './lib';
 
-const seconds = Number(process.argv[2] ?? 3);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const seconds = Number(positional[0] ?? 3);
+const rounds = Number(positional[1] ?? (seconds < 2 ? 2 : 4));
+const compareFlags = process.argv
+  .find((a) => a.startsWith('--compare-node-flags='))
+  ?.slice('--compare-node-flags='.length)
+  .split(/\s+/)
+  .filter(Boolean);
+const CONCURRENCY = 8;
+const BULK_OCTETS = 256 << 20;
 const root = join(__dirname, '..');
 
 function start(cmd: string[], ready: RegExp): Promise<{ child: ChildProcess; line: string }> {
@@ -22,6 +57,55 @@ function start(cmd: string[], ready: RegExp): Promise<{ child: ChildProcess; lin
     createInterface({ input: child.stdout! }).on('line', (l) => ready.test(l) && resolve({ child, line: l }));
     child.once('exit', (c) => reject(new Error(`${cmd.join(' ')} exited ${c}`)));
   });
+}
+
+/** Compiles dist/ if any source of the node or the fixtures is newer than its output. */
+function ensureCompiled(): void {
+  const stale: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) {
+        const out = join(root, 'dist', relative(root, p).replace(/\.ts$/, '.js'));
+        if (!existsSync(out) || statSync(out).mtimeMs < statSync(p).mtimeMs) stale.push(relative(root, p));
+      }
+    }
+  };
+  walk(join(root, 'src'));
+  walk(join(root, 'bench', 'fixtures'));
+  if (!stale.length) return;
+  console.log(`compiling dist/ (${stale.length} sources newer than their output, e.g. ${stale[0]})`);
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+}
+
+/** The Node options in the shipped unit's ExecStart (between the node binary and the script). */
+function unitNodeFlags(): string[] {
+  const unit = readFileSync(join(root, 'contrib', 'systemd', 'affinityd.service'), 'utf8');
+  const line = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '';
+  const words = line.trim().split(/\s+/).slice(1);
+  const flags: string[] = [];
+  for (const w of words) {
+    if (!w.startsWith('-')) break;
+    flags.push(w);
+  }
+  return flags;
+}
+
+/** CPU time (user + system) of a process so far, in microseconds; 0 where /proc is missing. */
+function cpuUs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) / 100) * 1e6; // clock ticks of 10 ms (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+function selfCpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
 }
 
 function oneConnection(port: number): Promise<number> {
@@ -37,20 +121,29 @@ function oneConnection(port: number): Promise<number> {
   });
 }
 
-async function setupRate(port: number): Promise<{ perSecond: number; p50us: number; p99us: number }> {
+interface Setup {
+  perSecond: number;
+  p50us: number;
+  p99us: number;
+}
+
+async function setupRate(port: number): Promise<Setup & { connections: number }> {
+  for (let i = 0; i < 100; i++) await oneConnection(port); // warm
   const lat: number[] = [];
-  const end = Date.now() + seconds * 1000;
+  const t0 = Date.now();
+  const end = t0 + seconds * 1000;
   await Promise.all(
-    Array.from({ length: 8 }, async () => {
+    Array.from({ length: CONCURRENCY }, async () => {
       while (Date.now() < end) lat.push(await oneConnection(port));
     }),
   );
+  const elapsed = (Date.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
-  return { perSecond: Math.round(lat.length / seconds), p50us: lat[Math.floor(lat.length / 2)], p99us: lat[Math.floor(lat.length * 0.99)] };
+  return { perSecond: Math.round(lat.length / elapsed), p50us: Math.round(lat[Math.floor(lat.length / 2)]), p99us: Math.round(lat[Math.floor(lat.length * 0.99)]), connections: lat.length };
 }
 
+/** MiB/s through one connection, both directions counted (BULK_OCTETS up, the same echoed down). */
 function throughput(port: number): Promise<number> {
-  const total = 64 << 20;
   return new Promise((resolve, reject) => {
     const s = connect({ host: '127.0.0.1', port });
     let got = -1; // the greeting line is not payload
@@ -62,7 +155,7 @@ function throughput(port: number): Promise<number> {
         const chunk = Buffer.alloc(1 << 16, 1);
         let sent = 0;
         const pump = () => {
-          while (sent < total) {
+          while (sent < BULK_OCTETS) {
             sent += chunk.length;
             if (!s.write(chunk)) return void s.once('drain', pump);
           }
@@ -71,17 +164,49 @@ function throughput(port: number): Promise<number> {
         return;
       }
       got += d.length;
-      if (got >= total) {
-        const mbps = (2 * total) / (1 << 20) / (Number(process.hrtime.bigint() - t0) / 1e9);
+      if (got >= BULK_OCTETS) {
+        const mibps = (2 * BULK_OCTETS) / (1 << 20) / (Number(process.hrtime.bigint() - t0) / 1e9);
         s.destroy();
-        resolve(mbps);
+        resolve(mibps);
       }
     });
     s.on('error', reject);
   });
 }
 
+interface PathRound {
+  setup: Setup;
+  throughputMiBps: number;
+  /** CPU microseconds per connection (setup phase) and per MiB carried (bulk phase), by process. */
+  cpuPerConnectionUs: { proxy: number; endpoint: number; client: number };
+  cpuPerMiBUs: { proxy: number; endpoint: number; client: number };
+}
+
+async function measure(port: number, proxyPid: number | undefined, endpointPid: number): Promise<PathRound> {
+  const c0 = [cpuUs(proxyPid), cpuUs(endpointPid), selfCpuUs()];
+  const setup = await setupRate(port);
+  const c1 = [cpuUs(proxyPid), cpuUs(endpointPid), selfCpuUs()];
+  const throughputMiBps = await throughput(port);
+  const c2 = [cpuUs(proxyPid), cpuUs(endpointPid), selfCpuUs()];
+  const mib = (2 * BULK_OCTETS) / (1 << 20);
+  const per = (a: number[], b: number[], n: number) => ({
+    proxy: proxyPid ? Math.round((b[0] - a[0]) / n) : 0,
+    endpoint: Math.round((b[1] - a[1]) / n),
+    client: Math.round((b[2] - a[2]) / n),
+  });
+  const { connections, ...s } = setup;
+  return { setup: s, throughputMiBps: Math.round(throughputMiBps), cpuPerConnectionUs: per(c0, c1, connections), cpuPerMiBUs: per(c1, c2, mib) };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const range = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+const r2 = (x: number) => Number(x.toFixed(2));
+
 async function main(): Promise<void> {
+  ensureCompiled();
   const children: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'affinityd-bench-'));
   try {
@@ -89,19 +214,48 @@ async function main(): Promise<void> {
     // the client's thousands of connections cycle through
     const o = Math.floor(Math.random() * 500);
     const epPorts = [21100 + o, 21600 + o, 22100 + o];
-    const eps = await start([process.execPath, '--import', 'tsx', 'test/fixtures/endpoint-server.ts', '127.0.0.1', ...epPorts.map((p, i) => `ep${i}:${p}`)], /^ready$/);
+    const eps = await start([process.execPath, 'dist/bench/fixtures/frontend-endpoint.js', '127.0.0.1', ...epPorts.map((p, i) => `ep${i}:${p}`)], /^ready$/);
     children.push(eps.child);
-    const node = await start(
-      [process.execPath, '--import', 'tsx', 'bench/fixtures/frontend-node.ts', '239.255.93.1', String(34000 + Math.floor(Math.random() * 1000)), '127.0.0.1', ...epPorts.map(String)],
-      /^ready /,
-    );
-    children.push(node.child);
+    const nodeFlags = unitNodeFlags();
+    const startNode = async (flags: string[]) => {
+      // a group of its own for each node: they are separate clusters with the same node id
+      const group = `239.255.93.${1 + Math.floor(Math.random() * 250)}`;
+      const n = await start([process.execPath, ...flags, 'dist/bench/fixtures/frontend-node.js', group, String(34000 + Math.floor(Math.random() * 1000)), '127.0.0.1', ...epPorts.map(String)], /^ready /);
+      children.push(n.child);
+      return n;
+    };
+    const node = await startNode(nodeFlags);
     const [, nodePort, decisionUs] = node.line.split(' ');
-    let haproxyPort: number | undefined;
+    const compared = compareFlags ? await startNode([...nodeFlags, ...compareFlags]) : undefined;
+    const floor = await start([process.execPath, 'dist/bench/fixtures/frontend-splice.js', String(epPorts[0])], /^ready /);
+    children.push(floor.child);
+    let haproxy: { port: number; pid: number } | undefined;
     let haproxySkip = '';
     const hp = 23000 + Math.floor(Math.random() * 1000);
     const cfg = join(dir, 'haproxy.cfg');
-    writeFileSync(cfg, ['global', '  maxconn 4000', 'defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s', 'frontend calls', `  bind 127.0.0.1:${hp}`, '  default_backend eps', 'backend eps', '  balance roundrobin', '  stick-table type ip size 1m expire 30m', '  stick on src', ...epPorts.map((p, i) => `  server ep${i} 127.0.0.1:${p}`), ''].join('\n'));
+    writeFileSync(
+      cfg,
+      [
+        'global',
+        '  maxconn 4000',
+        '  tune.bufsize 65536',
+        'defaults',
+        '  mode tcp',
+        '  option splice-auto',
+        '  timeout connect 2s',
+        '  timeout client 30s',
+        '  timeout server 30s',
+        'frontend calls',
+        `  bind 127.0.0.1:${hp}`,
+        '  default_backend eps',
+        'backend eps',
+        '  balance roundrobin',
+        '  stick-table type ip size 1m expire 30m',
+        '  stick on src',
+        ...epPorts.map((p, i) => `  server ep${i} 127.0.0.1:${p}`),
+        '',
+      ].join('\n'),
+    );
     try {
       const h = spawn('haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
@@ -117,33 +271,104 @@ async function main(): Promise<void> {
           await new Promise((r) => setTimeout(r, 100));
         }
       }
-      haproxyPort = hp;
+      haproxy = { port: hp, pid: h.pid! };
     } catch (e) {
       haproxySkip = `HAProxy not measured: ${(e as Error).message}`;
     }
-    const paths: [string, number][] = [['direct', epPorts[0]], ['affinityd', Number(nodePort)], ...(haproxyPort ? [['haproxy', haproxyPort] as [string, number]] : [])];
-    const out: Record<string, { setup: Awaited<ReturnType<typeof setupRate>>; throughputMiBps: number }> = {};
-    for (const [name, port] of paths) out[name] = { setup: await setupRate(port), throughputMiBps: Math.round(await throughput(port)) };
-    const ratio = (a: string, b: string, f: (x: (typeof out)[string]) => number) => (out[a] && out[b] ? Number((f(out[a]) / f(out[b])).toFixed(2)) : undefined);
+    const paths: { name: string; port: number; pid?: number }[] = [
+      { name: 'direct', port: epPorts[0] },
+      { name: 'node-splice', port: Number(floor.line.split(' ')[1]), pid: floor.child.pid },
+      { name: 'affinityd', port: Number(nodePort), pid: node.child.pid },
+      ...(compared ? [{ name: 'affinityd+flags', port: Number(compared.line.split(' ')[1]), pid: compared.child.pid }] : []),
+      ...(haproxy ? [{ name: 'haproxy', port: haproxy.port, pid: haproxy.pid }] : []),
+    ];
+    const byRound: Record<string, PathRound[]> = {};
+    for (let r = 0; r < rounds; r++) {
+      for (const p of paths) {
+        const m = await measure(p.port, p.pid, eps.child.pid!);
+        (byRound[p.name] ??= []).push(m);
+        console.log(
+          `round ${r + 1}/${rounds} ${p.name.padEnd(10)} ${fmt(m.setup.perSecond).padStart(8)} conn/s  p50 ${m.setup.p50us} us  p99 ${m.setup.p99us} us  bulk ${m.throughputMiBps} MiB/s` +
+            `  | CPU us/conn proxy ${m.cpuPerConnectionUs.proxy} endpoint ${m.cpuPerConnectionUs.endpoint} client ${m.cpuPerConnectionUs.client}` +
+            `; us/MiB proxy ${m.cpuPerMiBUs.proxy} endpoint ${m.cpuPerMiBUs.endpoint} client ${m.cpuPerMiBUs.client}`,
+        );
+      }
+    }
+    // per path: medians over the rounds (and the range)
+    const summary = (xs: PathRound[]) => {
+      const pick = (f: (x: PathRound) => number) => median(xs.map(f));
+      return {
+        setup: { perSecond: pick((x) => x.setup.perSecond), p50us: pick((x) => x.setup.p50us), p99us: pick((x) => x.setup.p99us) },
+        setupPerSecondRange: range(xs.map((x) => x.setup.perSecond)),
+        throughputMiBps: pick((x) => x.throughputMiBps),
+        throughputMiBpsRange: range(xs.map((x) => x.throughputMiBps)),
+        cpuPerConnectionUs: { proxy: pick((x) => x.cpuPerConnectionUs.proxy), endpoint: pick((x) => x.cpuPerConnectionUs.endpoint), client: pick((x) => x.cpuPerConnectionUs.client) },
+        cpuPerMiBUs: { proxy: pick((x) => x.cpuPerMiBUs.proxy), endpoint: pick((x) => x.cpuPerMiBUs.endpoint), client: pick((x) => x.cpuPerMiBUs.client) },
+        rounds: xs,
+      };
+    };
+    const out = Object.fromEntries(Object.entries(byRound).map(([k, v]) => [k, summary(v)]));
+    // a ratio within each round, then the median and range over the rounds
+    const ratio = (a: string, b: string, f: (x: PathRound) => number) => {
+      if (!byRound[a] || !byRound[b]) return undefined;
+      const xs = byRound[a].map((x, i) => f(x) / f(byRound[b][i]));
+      return { median: r2(median(xs)), range: range(xs).map(r2) as [number, number], rounds: xs.map(r2) };
+    };
+    const setupVsDirect = ratio('affinityd', 'direct', (x) => x.setup.perSecond)!;
+    const setupVsHaproxy = ratio('affinityd', 'haproxy', (x) => x.setup.perSecond);
+    const bulkVsDirect = ratio('affinityd', 'direct', (x) => x.throughputMiBps)!;
+    const bulkVsHaproxy = ratio('affinityd', 'haproxy', (x) => x.throughputMiBps);
+    // the bare Node splice, for what any front end on Node's net can reach here
+    const floorVsHaproxy = { setup: ratio('node-splice', 'haproxy', (x) => x.setup.perSecond), bulk: ratio('node-splice', 'haproxy', (x) => x.throughputMiBps) };
+    const vsFloor = { setup: ratio('affinityd', 'node-splice', (x) => x.setup.perSecond)!, bulk: ratio('affinityd', 'node-splice', (x) => x.throughputMiBps)! };
+    const flagged = compared
+      ? {
+          flags: compareFlags,
+          setupVsHaproxy: ratio('affinityd+flags', 'haproxy', (x) => x.setup.perSecond),
+          bulkVsHaproxy: ratio('affinityd+flags', 'haproxy', (x) => x.throughputMiBps),
+          cpuPerMiBVsUnitFlags: ratio('affinityd+flags', 'affinityd', (x) => x.cpuPerMiBUs.proxy),
+          cpuPerConnectionVsUnitFlags: ratio('affinityd+flags', 'affinityd', (x) => x.cpuPerConnectionUs.proxy),
+        }
+      : undefined;
     const result = {
       seconds,
+      rounds,
+      concurrency: CONCURRENCY,
+      bulkMiB: (2 * BULK_OCTETS) / (1 << 20),
+      nodeFlags,
+      haproxyConfig: haproxy ? readFileSync(cfg, 'utf8') : undefined,
       ...out,
       decisionUs: Number(decisionUs),
       decisionShareOfSetupLatency: Number((Number(decisionUs) / out.affinityd.setup.p50us).toFixed(4)),
-      setupRateVsDirect: ratio('affinityd', 'direct', (x) => x.setup.perSecond),
-      setupRateVsHaproxy: ratio('affinityd', 'haproxy', (x) => x.setup.perSecond),
-      throughputVsDirect: ratio('affinityd', 'direct', (x) => x.throughputMiBps),
-      throughputVsHaproxy: ratio('affinityd', 'haproxy', (x) => x.throughputMiBps),
+      setupRateVsDirect: setupVsDirect.median,
+      setupRateVsHaproxy: setupVsHaproxy?.median,
+      throughputVsDirect: bulkVsDirect.median,
+      throughputVsHaproxy: bulkVsHaproxy?.median,
+      ratios: { setupVsDirect, setupVsHaproxy, bulkVsDirect, bulkVsHaproxy, nodeSpliceVsHaproxy: floorVsHaproxy, vsNodeSplice: vsFloor },
+      comparedNodeFlags: flagged,
       haproxySkipped: haproxySkip || undefined,
     };
+    console.log(`node options from the unit: ${nodeFlags.join(' ') || '(none)'}`);
+    console.log(`\nmedians over ${rounds} rounds (${seconds} s of connections, ${CONCURRENCY} at a time, and ${result.bulkMiB} MiB of bulk per path and round):`);
     for (const [name, r] of Object.entries(out)) {
-      console.log(`${name.padEnd(10)} ${fmt(r.setup.perSecond).padStart(8)} conn/s  setup p50 ${r.setup.p50us.toFixed(0)} us  p99 ${r.setup.p99us.toFixed(0)} us  bulk ${r.throughputMiBps} MiB/s`);
+      console.log(
+        `${name.padEnd(10)} ${fmt(r.setup.perSecond).padStart(8)} conn/s (${r.setupPerSecondRange.join('-')})  setup p50 ${r.setup.p50us} us  p99 ${r.setup.p99us} us  ` +
+          `bulk ${r.throughputMiBps} MiB/s (${r.throughputMiBpsRange.join('-')})  | CPU ${r.cpuPerConnectionUs.proxy} us/conn, ${r.cpuPerMiBUs.proxy} us/MiB in the proxy`,
+      );
     }
     if (haproxySkip) console.log(haproxySkip);
+    const show = (x?: { median: number; range: [number, number] }) => (x ? `${x.median}x (${x.range[0]}-${x.range[1]})` : '-');
     console.log(
-      `affinityd vs direct: ${result.setupRateVsDirect}x conn/s, ${result.throughputVsDirect}x bulk; vs HAProxy: ${result.setupRateVsHaproxy ?? '-'}x conn/s, ${result.throughputVsHaproxy ?? '-'}x bulk; ` +
+      `affinityd vs HAProxy: ${show(setupVsHaproxy)} conn/s, ${show(bulkVsHaproxy)} bulk; vs direct: ${show(setupVsDirect)} conn/s, ${show(bulkVsDirect)} bulk; ` +
         `endpoint decision ${result.decisionUs} us = ${(result.decisionShareOfSetupLatency * 100).toFixed(1)}% of setup latency`,
     );
+    console.log(`a bare Node splice vs HAProxy: ${show(floorVsHaproxy.setup)} conn/s, ${show(floorVsHaproxy.bulk)} bulk; affinityd vs that splice: ${show(vsFloor.setup)} conn/s, ${show(vsFloor.bulk)} bulk`);
+    if (flagged) {
+      console.log(
+        `affinityd with ${flagged.flags!.join(' ')}: ${show(flagged.setupVsHaproxy)} HAProxy's conn/s, ${show(flagged.bulkVsHaproxy)} its bulk; ` +
+          `proxy CPU ${show(flagged.cpuPerConnectionVsUnitFlags)} per connection and ${show(flagged.cpuPerMiBVsUnitFlags)} per MiB of the node as the unit starts it`,
+      );
+    }
     writeResult('frontend', result);
   } finally {
     for (const c of children) c.kill('SIGKILL');

@@ -2,7 +2,7 @@
 // (identity.ts), asks the router where the client goes, connects it there
 // and splices both directions; or, in redirect mode, answers with the
 // endpoint and closes. Every connection ends in a counted outcome.
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type NetConnectOpts, type Server, type Socket } from 'node:net';
 
 import { type Endpoint, formatEndpoint } from '../codec/endpoint';
 import { type ClientKey, clientKeyBytes, formatClientKey } from '../codec/client-key';
@@ -10,9 +10,10 @@ import { ProtocolError } from '../codec/errors';
 import type { FrontendConfig } from './frontend-config';
 import { NoEndpointError, type Route, type Router } from '../directory/router';
 import type { EndpointSet } from '../selection/endpoint-set';
+import { CallRecord, ms } from './call-record';
 import { NoCallError, readIdentity } from './identity';
 import { CallStatus, encodeCallResponse } from './preamble';
-import { splice } from './splice';
+import { EndpointReads, splice } from './splice';
 import type { LiveLinks } from '../links/live-links';
 import type { Logger } from '../util/logger';
 
@@ -36,20 +37,37 @@ export interface FrontendCounters {
 }
 
 
-/** Connects to an endpoint; rejects on refusal, error or time-out. */
-function connectTo(e: Endpoint, timeoutMs: number): Promise<Socket> {
+/** Connects to an endpoint, its reads going to `reads`; rejects on refusal, error or time-out. */
+function connectTo(e: Endpoint, timeoutMs: number, reads: EndpointReads): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: e.address, port: e.port, allowHalfOpen: true });
+    // no Nagle toward the endpoint either: a call carries small frames both
+    // ways. emitClose, autoDestroy and decodeStrings are the values net.Socket
+    // sets on its copy of these options anyway; given here, its copy has them
+    // already and V8 need not build new hidden classes for it on every call.
+    const s = connect({
+      host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, onread: reads.onread,
+      emitClose: false, autoDestroy: true, decodeStrings: false,
+    } as NetConnectOpts);
+    let settled = false;
     const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
       s.destroy();
       reject(Object.assign(new Error(`connect to ${formatEndpoint(e)} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
-    s.once('connect', () => {
+    // 'on' and left in place, not 'once' or removed: taking a listener off
+    // turns the socket's listener table into a slow dictionary (a V8
+    // 'delete'), for every call; the error listener is inert once connected
+    // (the splice adds its own)
+    s.on('connect', () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      s.removeAllListeners('error');
       resolve(s);
     });
-    s.once('error', (err) => {
+    s.on('error', (err) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       s.destroy();
       reject(err);
@@ -57,8 +75,6 @@ function connectTo(e: Endpoint, timeoutMs: number): Promise<Socket> {
   });
 }
 
-/** Milliseconds to 0.001 for the logs. */
-const ms = (x: number) => Math.round(x * 1000) / 1000;
 
 export class Frontend {
   readonly counters: FrontendCounters = {
@@ -80,7 +96,8 @@ export class Frontend {
 
   listen(): Promise<{ address: string; port: number }> {
     return new Promise((resolve, reject) => {
-      const server = createServer({ allowHalfOpen: true }, (s) =>
+      // noDelay: set on each accepted socket as it is accepted, without a call per connection from here
+      const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) =>
         this.handle(s).catch((e) => {
           // A bug, not a bad client: log it, count it, and keep serving everyone else.
           this.counters.refused.internalError = (this.counters.refused.internalError ?? 0) + 1;
@@ -117,17 +134,11 @@ export class Frontend {
     await closed;
   }
 
-  /** What the access log says about one call (accessLog): built up as the call goes. */
-  private callRecord(s: Socket, t0: number) {
-    const peer = s.remoteAddress ? `${s.remoteFamily === 'IPv6' ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort}` : undefined;
-    return { frontend: this.config.name, peer, t0, client: undefined as string | undefined, identifyMs: undefined as number | undefined, routeMs: undefined as number | undefined };
-  }
-
-  private refuse(s: Socket, reason: string, detail: string, call?: ReturnType<Frontend['callRecord']>): void {
+  private refuse(s: Socket, reason: string, detail: string, call?: CallRecord): void {
     this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
     // one line per refused call, at warn (docs/operations.md, "Logs")
-    const { t0, ...rest } = call ?? this.callRecord(s, performance.now());
-    this.log.warn({ ...rest, outcome: 'refused', reason, detail, totalMs: ms(performance.now() - t0) }, 'call refused');
+    const c = call ?? new CallRecord(this.config.name, s, performance.now());
+    this.log.warn(c.refused(reason, detail), 'call refused');
     if (this.config.identity === 'preamble' && reason !== 'malformedPreamble' && reason !== 'oversizePreamble') {
       s.end(encodeCallResponse({ status: CallStatus.Rejected, reason: detail }));
     } else {
@@ -141,7 +152,7 @@ export class Frontend {
 
   private async handle(s: Socket): Promise<void> {
     const t0 = performance.now();
-    const call = this.callRecord(s, t0);
+    const call = new CallRecord(this.config.name, s, t0);
     this.counters.accepted++;
     this.counters.active++;
     this.sockets.add(s);
@@ -150,7 +161,6 @@ export class Frontend {
       this.sockets.delete(s);
     });
     s.on('error', () => s.destroy()); // a reset client: nothing else to do
-    s.setNoDelay(true);
     let key: ClientKey;
     let rest: Buffer;
     try {
@@ -160,7 +170,7 @@ export class Frontend {
         if (e.reason === 'proxyLocal') this.counters.proxyHealthChecks++;
         else this.counters.clientClosedEarly++;
         // not a call (a proxy's health check, a client that left): debug only
-        this.log.debug({ frontend: call.frontend, peer: call.peer, reason: e.reason }, 'no call');
+        this.log.debug({ frontend: call.frontend, peer: call.peer(), reason: e.reason }, 'no call');
         s.end();
         return;
       }
@@ -168,11 +178,13 @@ export class Frontend {
       return;
     }
     this.counters.identified++;
-    call.client = formatClientKey(key);
-    call.identifyMs = ms(performance.now() - t0);
+    // the canonical key octets, made once for the route decision and the live link
+    const keyBytes = clientKeyBytes(key);
+    call.client = key;
+    call.identifyMs = call.sinceAccept();
     let route: Route;
     try {
-      route = await this.router.route(key);
+      route = await this.router.route(key, keyBytes);
     } catch (e) {
       if (e instanceof NoEndpointError) {
         this.counters.rejectedNoEndpoint++;
@@ -185,35 +197,33 @@ export class Frontend {
     if (this.config.redirect) {
       this.counters.redirected++;
       s.end(encodeCallResponse({ status: CallStatus.Redirect, endpoint: route.endpoint }));
-      if (this.config.accessLog) {
-        const { t0: _, ...rec } = call;
-        this.log.info({ ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'redirected', totalMs: ms(performance.now() - t0) }, 'call');
-      }
+      if (this.config.accessLog) this.log.info(call.redirected(formatEndpoint(route.endpoint), route.source), 'call');
       return;
     }
-    await this.connectAndSplice(s, key, route, rest, call);
+    await this.connectAndSplice(s, key, keyBytes, route, rest, call);
   }
 
-  private async connectAndSplice(s: Socket, key: ClientKey, route: Route, rest: Buffer, call: ReturnType<Frontend['callRecord']>): Promise<void> {
+  private async connectAndSplice(s: Socket, key: ClientKey, keyBytes: Buffer, route: Route, rest: Buffer, call: CallRecord): Promise<void> {
     const t0 = call.t0;
     let upstream: Socket | undefined;
+    let reads: EndpointReads;
     let attempt = 1;
     const tc = performance.now();
     const left = () => {
       // the client went away while its endpoint was being connected: still one line for the call
       if (!this.config.accessLog) return;
-      const { t0: _, ...rec } = call;
-      this.log.info({ ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'clientLeft', attempts: attempt, totalMs: ms(performance.now() - t0) }, 'call');
+      this.log.info(call.clientLeft(formatEndpoint(route.endpoint), route.source, attempt), 'call');
     };
     for (; ; attempt++) {
       if (s.destroyed) return left();
       try {
-        upstream = await connectTo(route.endpoint, this.config.connectTimeoutMs);
+        reads = new EndpointReads();
+        upstream = await connectTo(route.endpoint, this.config.connectTimeoutMs, reads);
         break;
       } catch (e) {
         this.counters.endpointConnectFailures++;
         this.log.warn(
-          { frontend: call.frontend, client: call.client, endpoint: formatEndpoint(route.endpoint), err: (e as Error).message, attempt },
+          { frontend: call.frontend, client: formatClientKey(key), endpoint: formatEndpoint(route.endpoint), err: (e as Error).message, attempt },
           attempt >= this.config.connectAttempts ? 'endpoint refused the call' : 'endpoint refused the call; rerouting',
         );
         if (attempt >= this.config.connectAttempts) {
@@ -246,7 +256,7 @@ export class Frontend {
     const linkId = `frontend:${this.config.name}:${this.nextCall++}`;
     const up = upstream;
     this.links?.add({
-      id: linkId, client: key, keyBytes: clientKeyBytes(key), endpoint: route.endpoint, via: 'frontend',
+      id: linkId, client: key, keyBytes, endpoint: route.endpoint, via: 'frontend',
       close: (why) => {
         this.counters.splitClosed++;
         this.log.warn({ frontend: this.config.name, client: formatClientKey(key), endpoint: formatEndpoint(route.endpoint), why }, 'call closed: a stray link of a split bundle');
@@ -254,18 +264,11 @@ export class Frontend {
         up.destroy();
       },
     });
-    const r = await splice(s, upstream, this.config.idleTimeoutMs);
+    const r = await splice(s, upstream, reads, this.config.idleTimeoutMs);
     this.links?.remove(linkId);
     if (this.config.accessLog) {
       // one line per call when it ends, as HAProxy's tcplog: who, where, how long, how much, how it ended
-      const { t0: _, ...rec } = call;
-      this.log.info(
-        {
-          ...rec, endpoint: formatEndpoint(route.endpoint), source: route.source, outcome: 'connected', attempts: attempt, connectMs, setupMs,
-          totalMs: ms(performance.now() - t0), bytesFromClient: r.bytesFromClient, bytesToClient: r.bytesToClient, end: r.reason,
-        },
-        'call',
-      );
+      this.log.info(call.connected(formatEndpoint(route.endpoint), route.source, attempt, connectMs, setupMs, r.bytesFromClient, r.bytesToClient, r.reason), 'call');
     }
     // looked up again: a configuration reload may have replaced the state object
     const after = this.endpoints.find(route.endpoint);

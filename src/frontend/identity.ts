@@ -36,11 +36,22 @@ export function addressDiscriminator(octets: Buffer): { class: DiscriminatorClas
     : { class: DiscriminatorClass.LocallyAssigned, address: octets };
 }
 
+const NOTHING = Buffer.alloc(0);
+
+/** The octets of a peer address as the kernel reports it: dotted IPv4 split by hand (once per call), IPv6 parsed. */
+function peerAddressBytes(a: string): Buffer {
+  if (isIPv4(a)) {
+    const p = a.split('.');
+    return Buffer.from([Number(p[0]), Number(p[1]), Number(p[2]), Number(p[3])]);
+  }
+  return addressBytes(a);
+}
+
 export function readIdentity(socket: Socket, fe: FrontendConfig): Promise<Identity> {
   if (fe.identity === 'peer-address') {
     const a = socket.remoteAddress ?? '';
     if (!isIPv4(a) && !isIPv6(a)) return Promise.reject(new ProtocolError('badIdentity', `peer address "${a}" is not an IP address`));
-    return Promise.resolve({ key: clientKey(addressDiscriminator(addressBytes(a)), fe.username), rest: Buffer.alloc(0) });
+    return Promise.resolve({ key: clientKey(addressDiscriminator(peerAddressBytes(a)), fe.username), rest: NOTHING });
   }
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);

@@ -41,7 +41,8 @@ export class LiveLinks {
   add(link: Omit<LiveLink, 'since'>, now = Date.now()): LiveLink {
     const old = this.byId.get(link.id);
     if (old) this.detach(old, false);
-    const l: LiveLink = { ...link, since: old?.since ?? now };
+    // one literal, not `{ ...link, since }`: a spread with a field added makes V8 build new hidden classes on every call
+    const l: LiveLink = { id: link.id, client: link.client, keyBytes: link.keyBytes, endpoint: link.endpoint, via: link.via, since: old?.since ?? now, close: link.close };
     this.byId.set(l.id, l);
     const k = l.keyBytes.toString('latin1');
     let set = this.byClient.get(k);
