@@ -68,6 +68,10 @@ export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: s
     r = inspectFrame(data, { keyring, nowMs: BigInt(Math.round(timeMs)), maxSkewMs });
     if (r.verdict !== 'accepted' && r.verdict !== 'unknownType' && r.verdict !== 'malformedBody') return { timeMs, src, dst, header, typeName, auth: r.verdict };
   } else {
+    // no key: checks 7 and 8 are skipped, the time check (9) is still made, against the capture time
+    const now = BigInt(Math.round(timeMs));
+    const skew = header.timestampMs > now ? header.timestampMs - now : now - header.timestampMs;
+    if (skew > BigInt(maxSkewMs)) return { timeMs, src, dst, header, typeName, auth: 'stale' };
     r = classifyBody(header, Buffer.from(data.subarray(HEADER_SIZE, data.length - TAG_SIZE)));
   }
   // replay is check 11 (docs/protocol.md section 5): after the time check, before the type and body

@@ -249,6 +249,18 @@ describe('affinityd capture', function () {
     ]);
   });
 
+  it('without --key-file the key and tag checks are skipped and the others still made: a frame 2 minutes old is stale', () => {
+    const T = Date.now();
+    const frame = (seq: number, ts: number, ring = testKeyring()) =>
+      encodeFrame({ type: MessageType.Query, keyId: 1, senderNode: 3, bootEpoch: 5, sequence: BigInt(seq), timestampMs: BigInt(ts) }, encodeQuery({ keys: [parseClientKey('2:192.0.2.7/alice')], queryId: seq, answerRank: 0 }), ring);
+    // on time; 2 minutes old (it was 'unchecked'); a forged tag (not checked without a key); on time again
+    const frames = [frame(1, T), frame(2, T - 120_000), frame(3, T, testKeyring(0x99)), frame(4, T)];
+    const file = join(dir, 'no-key.pcap');
+    writePcap(file, frames.map((data, i) => ({ src: '10.0.0.3', sport: 7447, dst: '239.255.77.77', dport: 7447, data, timeMs: T + i })));
+    assert.deepEqual(readCapture(file, []).trim().split('\n').map((l) => /auth (\S+)$/.exec(l)?.[1]), ['unchecked', 'stale', 'unchecked', 'unchecked']);
+    assert.deepEqual(readCapture(file, ['--key-file', keyFile]).trim().split('\n').map((l) => /auth (\S+)$/.exec(l)?.[1]), ['ok', 'stale', 'badTag', 'ok']);
+  });
+
   it('a reader slower than the capture loses no line and the capture does not die (it did, with EAGAIN)', async () => {
     const ring = testKeyring();
     const T = Date.now();
