@@ -5,18 +5,24 @@
 -- frames on other ports (REPLYs to a querier's own port) are found by a
 -- heuristic on the magic, version and length.
 --
--- Bodies are decoded field by field (proto/affinity.proto): client keys in
--- their text form (affinityd.client, e.g. 2:192.0.2.7/alice), endpoints
--- (affinityd.endpoint, name=address:port), versions, origins, query and
--- request ids, sync cursors, digest buckets. Filter with them, e.g.
+-- Bodies of all nine types are decoded field by field (proto/affinity.proto,
+-- docs/capture.md has the field table): client keys in their text form
+-- (affinityd.client, e.g. 2:192.0.2.7/alice), endpoints (affinityd.endpoint,
+-- name=address:port), versions, origins, query, claim and request ids, answer
+-- ranks, sync cursors, digest buckets, HELLO state, interval, entries and
+-- ready_for_ms. A QUERY, REPLY, UPDATE or CLAIM about several clients shows
+-- each of them (more_keys, more_entries, proposals) and their number
+-- (affinityd.clients). Filter with them, e.g.
 --   tshark ... -Y 'affinityd.client contains "alice"' -T fields -e affinityd.endpoint
--- A body that breaks the wire rules is marked (expert info "malformed body");
--- the tag is not checked here (that needs the cluster key: affinityd capture
--- --key-file does it).
+-- A body that breaks the wire rules (docs/protocol.md section 7.2) is marked
+-- (expert info "malformed body"); the limits of section 8 and the tag are not
+-- checked here (the tag needs the cluster key: affinityd capture --key-file
+-- gives a node's verdict).
 
 local p = Proto("affinityd", "affinityd cluster protocol")
 
-local types = { [1] = "QUERY", [2] = "REPLY", [3] = "UPDATE", [4] = "SYNC_REQUEST", [5] = "SYNC_CHUNK", [6] = "WITHDRAW", [7] = "DIGEST" }
+local types = { [1] = "QUERY", [2] = "REPLY", [3] = "UPDATE", [4] = "SYNC_REQUEST", [5] = "SYNC_CHUNK", [6] = "WITHDRAW", [7] = "DIGEST", [8] = "CLAIM", [9] = "HELLO" }
+local states = { [0] = "STARTING", [1] = "READY", [2] = "STOPPING" }
 local classes = { [0] = "null", [1] = "locally assigned", [2] = "IPv4 address", [3] = "IEEE 802.1 MAC address", [4] = "PPP magic-number block", [5] = "directory number" }
 
 local f = {
@@ -45,6 +51,12 @@ local f = {
   origin = ProtoField.uint32("affinityd.origin", "Origin node"),
   ttl = ProtoField.uint32("affinityd.ttl", "Remaining lifetime (s; 0: the receiver's default)"),
   query_id = ProtoField.uint32("affinityd.query_id", "Query id"),
+  answer_rank = ProtoField.uint32("affinityd.answer_rank", "Answer rank (0: every node answers; k: only those ranked below k)"),
+  claim_id = ProtoField.uint32("affinityd.claim_id", "Claim id (echoed as the REPLY's query id)"),
+  state = ProtoField.uint32("affinityd.state", "Node state", base.DEC, states),
+  interval_ms = ProtoField.uint32("affinityd.interval_ms", "HELLO interval (ms)"),
+  ready_for_ms = ProtoField.uint32("affinityd.ready_for_ms", "Ready for (ms)"),
+  clients = ProtoField.uint32("affinityd.clients", "Clients in this message"),
   request_id = ProtoField.uint32("affinityd.request_id", "Request id"),
   cursor = ProtoField.uint32("affinityd.cursor", "Cursor"),
   next_cursor = ProtoField.uint32("affinityd.next_cursor", "Next cursor"),
@@ -88,9 +100,10 @@ local function fields(tvb, off, stop)
     if num < 1 then return nil end
     local x = { num = num, wire = wire, start = off }
     if wire == 0 then
+      local v0 = o
       x.value, o = varint(tvb, o, stop, 10)
       if not x.value then return nil end
-      x.off, x.len = x.start, o - x.start
+      x.off, x.len, x.vlen = x.start, o - x.start, o - v0
     elseif wire == 2 then
       local n
       n, o = varint(tvb, o, stop, 5)
@@ -109,6 +122,11 @@ local function fields(tvb, off, stop)
     off = o
   end
   return out
+end
+
+-- a known uint32, enum or bool field: a varint of at most 5 octets and at most 2^32-1
+local function u32(x)
+  return x.wire == 0 and x.vlen <= 5 and x.value <= 4294967295
 end
 
 local function hex(tvb, off, len)
@@ -137,7 +155,7 @@ function decode.client_key(tvb, off, stop, tree)
   local class, a_off, a_len, user = 0, off, 0, ""
   local sub = tree:add(tvb(off, math.max(stop - off, 0)), "Client key")
   for _, x in ipairs(fs) do
-    if x.num == 1 and x.wire == 0 then class = x.value; sub:add(f.client_class, tvb(x.off, x.len), x.value)
+    if x.num == 1 and u32(x) then class = x.value; sub:add(f.client_class, tvb(x.off, x.len), x.value)
     elseif x.num == 2 and x.wire == 2 then a_off, a_len = x.off, x.len; if x.len > 0 then sub:add(f.client_address, tvb(x.off, x.len)) end
     elseif x.num == 3 and x.wire == 2 then user = x.len > 0 and tvb(x.off, x.len):string(ENC_UTF_8) or ""; sub:add(f.client_username, tvb(x.off, math.max(x.len, 0)), user)
     elseif x.num <= 3 then return false
@@ -160,7 +178,7 @@ function decode.endpoint(tvb, off, stop, tree)
       elseif x.len == 16 then addr = "[" .. tostring(tvb(x.off, 16):ipv6()) .. "]"
       else return false end
       sub:add(f.endpoint_address, tvb(x.off, x.len), addr)
-    elseif x.num == 2 and x.wire == 0 then port = x.value; sub:add(f.endpoint_port, tvb(x.off, x.len), x.value)
+    elseif x.num == 2 and u32(x) then port = x.value; sub:add(f.endpoint_port, tvb(x.off, x.len), x.value)
     elseif x.num == 3 and x.wire == 2 then name = x.len > 0 and tvb(x.off, x.len):string(ENC_UTF_8) or ""; sub:add(f.endpoint_name, tvb(x.off, math.max(x.len, 0)), name)
     elseif x.num <= 3 then return false
     end
@@ -172,12 +190,12 @@ function decode.endpoint(tvb, off, stop, tree)
 end
 
 local function uint_field(x, field, tree, tvb)
-  if x.wire ~= 0 then return false end
+  if not u32(x) then return false end
   tree:add(field, tvb(x.off, x.len), x.value)
   return true
 end
 
-function decode.entry(tvb, off, stop, tree)
+function decode.entry(tvb, off, stop, tree, label)
   local fs = fields(tvb, off, stop)
   if not fs then return false end
   local sub = tree:add(f.entry, tvb(off, stop - off))
@@ -192,7 +210,7 @@ function decode.entry(tvb, off, stop, tree)
     end
     if not ok then return false end
   end
-  sub:set_text(string.format("Entry: %s -> %s v%d", client or "?", endpoint or "?", version or 0))
+  sub:set_text(string.format("%s: %s -> %s v%d", label or "Entry", client or "?", endpoint or "?", version or 0))
   return true, string.format("%s -> %s v%d", client or "?", endpoint or "?", version or 0)
 end
 
@@ -214,35 +232,63 @@ function decode.withdraw(tvb, off, stop, tree, top)
   return true, string.format("%s v%d", client or "?", version or 0)
 end
 
+-- "first (+n more)", as `affinityd capture` writes a message about several clients
+local function more(first, n)
+  if n > 1 then return string.format("%s (+%d more)", first or "?", n - 1) end
+  return first
+end
+
 -- Top-level bodies by type: {field number -> handler}; returns ok, summary text.
 local function body(t, tvb, off, stop, tree)
   local fs = fields(tvb, off, stop)
   if not fs then return false end
-  local info, n_entries, n_markers = nil, 0, 0
+  local info, n_entries, n_markers, n_clients = nil, 0, 0, 0
   local v = {}
+  -- a singular field written twice is merged into one (section 7.2): one client, however often
+  local first_seen = false
+  local function count(singular)
+    if not singular then return 1 end
+    if first_seen then return 0 end
+    first_seen = true
+    return 1
+  end
   for _, x in ipairs(fs) do
     if x.wire == 0 then v[x.num] = x.value end
     local ok = true
     local e = x.off + x.len
-    if t == 1 then -- Query
-      if x.num == 1 then ok = x.wire == 2; if ok then ok, info = decode.client_key(tvb, x.off, e, tree) end
-      elseif x.num == 2 then ok = uint_field(x, f.query_id, tree, tvb) end
-    elseif t == 2 then -- Reply
+    local what
+    if t == 1 then -- Query: client_key, then each of more_keys
+      if x.num == 1 or x.num == 4 then
+        ok = x.wire == 2
+        if ok then ok, what = decode.client_key(tvb, x.off, e, tree); n_clients = n_clients + count(x.num == 1) end
+        if x.num == 1 then info = what elseif not info then info = what end
+      elseif x.num == 2 then ok = uint_field(x, f.query_id, tree, tvb)
+      elseif x.num == 3 then ok = uint_field(x, f.answer_rank, tree, tvb) end
+    elseif t == 2 then -- Reply: entry, then each of more_entries
       if x.num == 1 then ok = uint_field(x, f.query_id, tree, tvb)
-      elseif x.num == 2 then ok = x.wire == 2; if ok then ok, info = decode.entry(tvb, x.off, e, tree) end end
-    elseif t == 3 then -- Update
-      if x.num == 1 then ok = x.wire == 2; if ok then ok, info = decode.entry(tvb, x.off, e, tree) end end
+      elseif x.num == 2 or x.num == 3 then
+        ok = x.wire == 2
+        if ok then ok, what = decode.entry(tvb, x.off, e, tree); n_clients = n_clients + count(x.num == 2) end
+        if x.num == 2 then info = what elseif not info then info = what end
+      end
+    elseif t == 3 then -- Update: entry, then each of more_entries
+      if x.num == 1 or x.num == 2 then
+        ok = x.wire == 2
+        if ok then ok, what = decode.entry(tvb, x.off, e, tree); n_clients = n_clients + count(x.num == 1) end
+        if x.num == 1 then info = what elseif not info then info = what end
+      end
     elseif t == 4 then -- SyncRequest
       if x.num == 1 then ok = uint_field(x, f.request_id, tree, tvb)
       elseif x.num == 2 then ok = uint_field(x, f.cursor, tree, tvb)
       elseif x.num == 3 then ok = uint_field(x, f.max_chunks, tree, tvb)
       elseif x.num == 4 then ok = uint_field(x, f.bucket_count, tree, tvb)
-      elseif x.num == 5 then ok = x.wire == 2; if ok and x.len > 0 then tree:add(f.buckets, tvb(x.off, x.len)) end end
+      elseif x.num == 5 then ok = x.wire == 2; if ok and x.len > 0 then tree:add(f.buckets, tvb(x.off, x.len)) end
+      elseif x.num == 6 then ok = uint_field(x, f.answer_rank, tree, tvb) end
     elseif t == 5 then -- SyncChunk
       if x.num == 1 then ok = uint_field(x, f.request_id, tree, tvb)
       elseif x.num == 2 then ok = uint_field(x, f.cursor, tree, tvb)
       elseif x.num == 3 then ok = uint_field(x, f.next_cursor, tree, tvb)
-      elseif x.num == 4 then ok = x.wire == 0; if ok then tree:add(f.done, tvb(x.off, x.len), x.value ~= 0) end
+      elseif x.num == 4 then ok = u32(x); if ok then tree:add(f.done, tvb(x.off, x.len), x.value ~= 0) end
       elseif x.num == 5 then ok = x.wire == 2; if ok then ok = decode.entry(tvb, x.off, e, tree); n_entries = n_entries + 1 end
       elseif x.num == 6 then ok = x.wire == 2; if ok then ok = decode.withdraw(tvb, x.off, e, tree, false); n_markers = n_markers + 1 end end
       info = string.format("%d entries, %d markers", n_entries, n_markers)
@@ -254,11 +300,34 @@ local function body(t, tvb, off, stop, tree)
       if x.num == 1 then ok = uint_field(x, f.bucket_count, tree, tvb)
       elseif x.num == 2 then ok = x.wire == 2; if ok and x.len > 0 then tree:add(f.buckets, tvb(x.off, x.len)) end
       elseif x.num == 3 then ok = uint_field(x, f.entries, tree, tvb) end
+    elseif t == 8 then -- Claim: claim_id, proposals
+      if x.num == 1 then ok = uint_field(x, f.claim_id, tree, tvb)
+      elseif x.num == 2 then
+        ok = x.wire == 2
+        if ok then ok, what = decode.entry(tvb, x.off, e, tree, "Proposal"); n_clients = n_clients + 1 end
+        if not info then info = what end
+      end
+    elseif t == 9 then -- Hello
+      if x.num == 1 then ok = uint_field(x, f.state, tree, tvb)
+      elseif x.num == 2 then ok = uint_field(x, f.interval_ms, tree, tvb)
+      elseif x.num == 3 then ok = uint_field(x, f.entries, tree, tvb)
+      elseif x.num == 4 then ok = uint_field(x, f.ready_for_ms, tree, tvb) end
     end
     if not ok then return false end
   end
-  if t == 4 then info = string.format("rid %d from %d x%d%s", v[1] or 0, v[2] or 0, v[3] or 0, (v[4] or 0) > 0 and string.format(", %d buckets", v[4]) or "")
-  elseif t == 7 then info = string.format("%d buckets, %d entries", v[1] or 0, v[3] or 0) end
+  if t == 1 or t == 2 or t == 3 or t == 8 then
+    tree:add(f.clients, n_clients):set_generated()
+    info = more(info, n_clients)
+    if t == 1 and (v[3] or 0) > 0 then info = string.format("%s, rank<%d", info or "?", v[3]) end
+    if t == 8 then info = string.format("cid %d: %s", v[1] or 0, info or "no proposal") end
+  elseif t == 4 then info = string.format("rid %d from %d x%d%s%s", v[1] or 0, v[2] or 0, v[3] or 0, (v[4] or 0) > 0 and string.format(", %d buckets", v[4]) or "", (v[6] or 0) > 0 and string.format(", rank<%d", v[6]) or "")
+  elseif t == 7 then info = string.format("%d buckets, %d entries", v[1] or 0, v[3] or 0)
+  elseif t == 9 then
+    -- proto3 leaves a field at 0 out: a STARTING HELLO has no state field; show it all the same
+    if v[1] == nil then tree:add(f.state, 0):set_generated() end
+    local st = states[v[1] or 0] or ("state " .. v[1])
+    info = string.format("%s, %d entries, interval %d ms%s", st:lower(), v[3] or 0, v[2] or 0, (v[4] or 0) > 0 and string.format(", ready for %d ms", v[4]) or "")
+  end
   return true, info
 end
 

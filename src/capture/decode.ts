@@ -32,7 +32,7 @@ export function maintenanceDetail(type: number, body: Buffer): string | undefine
   switch (type) {
     case MessageType.SyncRequest: {
       const r = decodeOrUndefined(decodeSyncRequest, body);
-      return r && `rid ${r.requestId} from ${r.cursor} x${r.maxChunks}${r.bucketCount ? ` buckets ${[...Array(r.bucketCount).keys()].filter((b) => r.buckets[b >> 3] & (1 << (b & 7))).length}/${r.bucketCount}` : ''}`;
+      return r && `rid ${r.requestId} from ${r.cursor} x${r.maxChunks}${r.bucketCount ? ` buckets ${[...Array(r.bucketCount).keys()].filter((b) => r.buckets[b >> 3] & (1 << (b & 7))).length}/${r.bucketCount}` : ''}${r.answerRank ? ` rank<${r.answerRank}` : ''}`;
     }
     case MessageType.SyncChunk: {
       const c = decodeOrUndefined(decodeSyncChunk, body);
@@ -68,9 +68,15 @@ export function decodeCaptured(data: Buffer, timeMs: number, src: string, dst: s
     r = inspectFrame(data, { keyring, nowMs: BigInt(Math.round(timeMs)), maxSkewMs });
     if (r.verdict !== 'accepted' && r.verdict !== 'unknownType' && r.verdict !== 'malformedBody') return { timeMs, src, dst, header, typeName, auth: r.verdict };
   } else {
+    // no key: checks 7 and 8 are skipped, the time check (9) is still made, against the capture time
+    const now = BigInt(Math.round(timeMs));
+    const skew = header.timestampMs > now ? header.timestampMs - now : now - header.timestampMs;
+    if (skew > BigInt(maxSkewMs)) return { timeMs, src, dst, header, typeName, auth: 'stale' };
     r = classifyBody(header, Buffer.from(data.subarray(HEADER_SIZE, data.length - TAG_SIZE)));
   }
-  // check 10 comes before the type and body checks, and only frames that passed 1-9 move the window
+  // replay is check 11 (docs/protocol.md section 5): after the time check, before the type and body
+  // checks (12, 13), and only frames that passed 1 to 10 move the window. Checks 6 and 10 (ownFrame,
+  // duplicateNode) compare with the receiver's own id: a capture has none, so they refuse nothing here.
   if (replay) {
     const seen = replay.check(header.senderNode, header.bootEpoch, header.sequence, timeMs);
     if (seen !== 'new') return { timeMs, src, dst, header, typeName, auth: 'replay', replay: seen };
@@ -98,7 +104,22 @@ export class CaptureDecoder {
 
 const more = (n: number): string => (n > 1 ? ` (+${n - 1} more)` : '');
 
-function describe(m?: Message): { key?: string; endpoint?: string; version?: number; queryId?: number; rank?: number } {
+const STATE_NAMES = ['starting', 'ready', 'stopping'];
+
+interface Described {
+  key?: string;
+  endpoint?: string;
+  version?: number;
+  queryId?: number;
+  rank?: number;
+  /** HELLO: the sender's state, HELLO interval, entries held and (READY) how long it has been ready. */
+  state?: string;
+  intervalMs?: number;
+  entries?: number;
+  readyForMs?: number;
+}
+
+function describe(m?: Message): Described {
   if (!m) return {};
   switch (m.type) {
     case MessageType.Query:
@@ -115,8 +136,10 @@ function describe(m?: Message): { key?: string; endpoint?: string; version?: num
       const e = m.claim.proposals[0];
       return { key: formatClientKey(e.clientKey) + more(m.claim.proposals.length), endpoint: formatEndpoint(e.endpoint), version: e.version, queryId: m.claim.claimId };
     }
-    case MessageType.Hello:
-      return {};
+    case MessageType.Hello: {
+      const h = m.hello;
+      return { state: STATE_NAMES[h.state], intervalMs: h.intervalMs, entries: h.entries, ...(h.readyForMs ? { readyForMs: h.readyForMs } : {}) };
+    }
   }
 }
 
@@ -131,7 +154,7 @@ export function formatLine(c: CapturedMessage): string {
   if (d.version !== undefined) parts.push(`v${d.version}`);
   if (d.queryId !== undefined) parts.push(`qid ${d.queryId}`);
   if (d.rank !== undefined) parts.push(`rank<${d.rank}`);
-  if (c.message?.type === MessageType.Hello) parts.push(`${['starting', 'ready', 'stopping'][c.message.hello.state]}, ${c.message.hello.entries} entries`);
+  if (d.state) parts.push(`${d.state}, ${d.entries} entries, interval ${d.intervalMs} ms${d.readyForMs ? `, ready for ${d.readyForMs} ms` : ''}`);
   if (c.detail) parts.push(c.detail);
   parts.push(`seq ${c.header.sequence}`, `key ${c.header.keyId}`, `auth ${c.auth}${c.replay && c.replay !== 'replay' ? ` (${c.replay})` : ''}`);
   return parts.join(' ');

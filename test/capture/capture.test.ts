@@ -3,9 +3,9 @@
 // in it; the written file read back by tcpdump and by tshark with the Lua
 // dissector; a crafted capture whose summary names a split bundle, a replay
 // and a forged tag; a crafted file whose lines show what a node refuses and
-// whose bodies the dissector decodes field by field; the written file
-// readable by its owner only; and a clear refusal without the capability to
-// capture.
+// whose bodies (all nine types, several clients per QUERY, REPLY, UPDATE and
+// CLAIM) the dissector decodes field by field; the written file readable by
+// its owner only; and a clear refusal without the capability to capture.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import { encodeFrame } from '../../src/codec/frame';
-import { encodeQuery, encodeReply, encodeUpdate, MessageType } from '../../src/codec/messages';
+import { encodeClaim, encodeHello, encodeQuery, encodeReply, encodeUpdate, MessageType, NodeState } from '../../src/codec/messages';
 import { encodeSyncRequest, encodeWithdraw, SyncChunkWriter } from '../../src/codec/cluster-messages';
 import { writePcap } from '../helpers/pcap-file';
 import { addonOrSkip } from '../helpers/addon';
@@ -163,8 +163,11 @@ describe('affinityd capture', function () {
     const lns1 = { address: '198.51.100.10', port: 1701, name: 'lns-1' };
     const lns6 = { address: '2001:db8::6', port: 1701, name: 'lns-6' };
     const sync = fr(MessageType.SyncRequest, encodeSyncRequest({ requestId: 9, cursor: 0, maxChunks: 16, bucketCount: 0, buckets: Buffer.alloc(0) }));
+    const bob = parseClientKey('3:00:1b:21:3c:4d:5e/bob');
+    const carol = parseClientKey('5:5550100/carol');
     const chunk = new SyncChunkWriter(9, 0, 1352);
-    chunk.addEntry({ clientKey: parseClientKey('3:00:1b:21:3c:4d:5e/bob'), endpoint: lns6, version: 2, originNode: 1, ttlSeconds: 60 });
+    chunk.addEntry({ clientKey: bob, endpoint: lns6, version: 2, originNode: 1, ttlSeconds: 60 });
+    const entry = (clientKey: typeof alice, endpoint: typeof lns1, version: number) => ({ clientKey, endpoint, version, originNode: 2, ttlSeconds: 60 });
     const frames = [
       fr(MessageType.Query, encodeQuery({ keys: [alice], queryId: 77, answerRank: 0 })),
       fr(MessageType.Reply, encodeReply({ queryId: 77, entries: [{ clientKey: alice, endpoint: lns1, version: 4, originNode: 2, ttlSeconds: 60 }] })),
@@ -174,30 +177,88 @@ describe('affinityd capture', function () {
       fr(MessageType.Digest, Buffer.from([0x0a, 0x01, 0x00])), // bucket_count as bytes: breaks the wire rules
       fr(MessageType.SyncChunk, chunk.finish(40, true)),
       fr(MessageType.Withdraw, encodeWithdraw({ clientKey: alice, version: 5, originNode: 3, ttlSeconds: 60 })),
+      // the messages about several clients, CLAIM and HELLO (issue 13 item 8: the dissector left them hex)
+      fr(MessageType.Query, encodeQuery({ keys: [alice, bob, carol], queryId: 78, answerRank: 2 })),
+      fr(MessageType.Reply, encodeReply({ queryId: 78, entries: [entry(alice, lns1, 4), entry(bob, lns6, 2)] })),
+      fr(MessageType.Update, encodeUpdate({ entries: [entry(alice, lns1, 5), entry(carol, lns6, 1)] })),
+      fr(MessageType.Claim, encodeClaim({ claimId: 31, proposals: [entry(bob, lns1, 1), entry(carol, lns6, 1)] })),
+      fr(MessageType.Hello, encodeHello({ state: NodeState.Ready, intervalMs: 500, entries: 12, readyForMs: 1500 })),
+      fr(MessageType.Hello, encodeHello({ state: NodeState.Starting, intervalMs: 500, entries: 0 })), // state 0: not written (proto3)
+      fr(MessageType.SyncRequest, encodeSyncRequest({ requestId: 10, cursor: 0, maxChunks: 16, bucketCount: 0, buckets: Buffer.alloc(0), answerRank: 1 })),
+      fr(MessageType.Hello, Buffer.from([0x08, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00])), // state in a 6-octet varint: breaks the wire rules
     ];
     const file = join(dir, 'crafted-lines.pcap');
     writePcap(file, frames.map((data, i) => ({ src: '10.0.0.3', sport: 7447, dst: '239.255.77.77', dport: 7447, data, timeMs: T + i })));
     const lines = readCapture(file, ['--key-file', keyFile]).trim().split('\n');
     assert.equal(lines.length, frames.length);
-    assert.deepEqual(lines.map((l) => /auth (\S+)$/.exec(l)?.[1]), ['ok', 'ok', 'ok', 'replay', 'malformedBody', 'malformedBody', 'ok', 'ok']);
+    assert.deepEqual(lines.map((l) => /auth (\S+)$/.exec(l)?.[1]), ['ok', 'ok', 'ok', 'replay', 'malformedBody', 'malformedBody', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'malformedBody']);
     assert.match(lines[2], /SYNC_REQUEST rid 9 from 0 x16 /);
+    const after = (l: string) => l.replace(/^.* > 239\.255\.77\.77:7447 /, '').replace(/ seq \d+ key 1 auth \S+$/, '');
+    assert.deepEqual(lines.slice(8, 15).map(after), [
+      'QUERY 2:192.0.2.7/alice (+2 more) qid 78 rank<2',
+      'REPLY 2:192.0.2.7/alice (+1 more) -> lns-1=198.51.100.10:1701 v4 qid 78',
+      'UPDATE 2:192.0.2.7/alice (+1 more) -> lns-1=198.51.100.10:1701 v5',
+      'CLAIM 3:00:1b:21:3c:4d:5e/bob (+1 more) -> lns-1=198.51.100.10:1701 v1 qid 31',
+      'HELLO ready, 12 entries, interval 500 ms, ready for 1500 ms',
+      'HELLO starting, 0 entries, interval 500 ms',
+      'SYNC_REQUEST rid 10 from 0 x16 rank<1',
+    ]);
+    const hello = JSON.parse(readCapture(file, ['--json', '--key-file', keyFile]).trim().split('\n')[12]);
+    assert.deepEqual([hello.type, hello.state, hello.intervalMs, hello.entries, hello.readyForMs, hello.auth], ['HELLO', 'ready', 500, 12, 1500, 'ok']);
 
+    const columns = ['type', 'client', 'endpoint', 'entry.version', 'query_id', 'request_id', 'answer_rank', 'claim_id', 'clients', 'state', 'interval_ms', 'entries', 'ready_for_ms'];
     const fields = execFileSync(
       'tshark',
       ['-r', file, '-X', `lua_script:${join(root, 'contrib', 'affinityd.lua')}`, '-Y', 'affinityd', '-T', 'fields', '-E', 'separator=|',
-        '-e', 'affinityd.type', '-e', 'affinityd.client', '-e', 'affinityd.endpoint', '-e', 'affinityd.entry.version', '-e', 'affinityd.query_id', '-e', 'affinityd.request_id', '-e', '_ws.expert.message'],
+        ...columns.flatMap((c) => ['-e', `affinityd.${c}`]), '-e', '_ws.expert.message'],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
     ).trim().split('\n');
+    // type|client|endpoint|entry.version|query_id|request_id|answer_rank|claim_id|clients|state|interval_ms|entries|ready_for_ms|expert
     assert.deepEqual(fields, [
-      '1|2:192.0.2.7/alice|||77||',
-      '2|2:192.0.2.7/alice|lns-1=198.51.100.10:1701|4|77||',
-      '4|||||9|',
-      '4|||||9|',
-      '4||||||', // the dissector checks the wire rules, not the limits (bucket_count 200): affinityd capture does
-      '7||||||malformed body',
-      '5|3:00:1b:21:3c:4d:5e/bob|lns-6=[2001:db8::6]:1701|2||9|',
-      '6|2:192.0.2.7/alice||5|||',
+      '1|2:192.0.2.7/alice|||77||||1|||||',
+      '2|2:192.0.2.7/alice|lns-1=198.51.100.10:1701|4|77||||1|||||',
+      '4|||||9||||||||',
+      '4|||||9||||||||',
+      '4|||||||||||||', // the dissector checks the wire rules, not the limits (bucket_count 200): affinityd capture does
+      '7|||||||||||||malformed body',
+      '5|3:00:1b:21:3c:4d:5e/bob|lns-6=[2001:db8::6]:1701|2||9||||||||',
+      '6|2:192.0.2.7/alice||5||||||||||',
+      '1|2:192.0.2.7/alice,3:00:1b:21:3c:4d:5e/bob,5:5550100/carol|||78||2||3|||||',
+      '2|2:192.0.2.7/alice,3:00:1b:21:3c:4d:5e/bob|lns-1=198.51.100.10:1701,lns-6=[2001:db8::6]:1701|4,2|78||||2|||||',
+      '3|2:192.0.2.7/alice,5:5550100/carol|lns-1=198.51.100.10:1701,lns-6=[2001:db8::6]:1701|5,1|||||2|||||',
+      '8|3:00:1b:21:3c:4d:5e/bob,5:5550100/carol|lns-1=198.51.100.10:1701,lns-6=[2001:db8::6]:1701|1,1||||31|2|||||',
+      '9|||||||||1|500|12|1500|',
+      '9|||||||||0|500|||', // STARTING: no state field on the wire, shown as 0 (generated)
+      '4|||||10|1|||||||',
+      '9|||||||||||||malformed body',
     ]);
+    // the Info column says it in brief
+    const info = execFileSync('tshark', ['-r', file, '-X', `lua_script:${join(root, 'contrib', 'affinityd.lua')}`, '-Y', 'affinityd', '-T', 'fields', '-e', '_ws.col.Info'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim().split('\n');
+    assert.deepEqual(info.slice(8).map((l) => l.replace(/^.*?, seq \d+: /, '')), [
+      '2:192.0.2.7/alice (+2 more), rank<2',
+      '2:192.0.2.7/alice -> lns-1=198.51.100.10:1701 v4 (+1 more)',
+      '2:192.0.2.7/alice -> lns-1=198.51.100.10:1701 v5 (+1 more)',
+      'cid 31: 3:00:1b:21:3c:4d:5e/bob -> lns-1=198.51.100.10:1701 v1 (+1 more)',
+      'ready, 12 entries, interval 500 ms, ready for 1500 ms',
+      'starting, 0 entries, interval 500 ms',
+      'rid 10 from 0 x16, rank<1',
+      'malformed body',
+    ]);
+  });
+
+  it('without --key-file the key and tag checks are skipped and the others still made: a frame 2 minutes old is stale', () => {
+    const T = Date.now();
+    const frame = (seq: number, ts: number, ring = testKeyring()) =>
+      encodeFrame({ type: MessageType.Query, keyId: 1, senderNode: 3, bootEpoch: 5, sequence: BigInt(seq), timestampMs: BigInt(ts) }, encodeQuery({ keys: [parseClientKey('2:192.0.2.7/alice')], queryId: seq, answerRank: 0 }), ring);
+    // on time; 2 minutes old (it was 'unchecked'); a forged tag (not checked without a key); on time again
+    const frames = [frame(1, T), frame(2, T - 120_000), frame(3, T, testKeyring(0x99)), frame(4, T)];
+    const file = join(dir, 'no-key.pcap');
+    writePcap(file, frames.map((data, i) => ({ src: '10.0.0.3', sport: 7447, dst: '239.255.77.77', dport: 7447, data, timeMs: T + i })));
+    assert.deepEqual(readCapture(file, []).trim().split('\n').map((l) => /auth (\S+)$/.exec(l)?.[1]), ['unchecked', 'stale', 'unchecked', 'unchecked']);
+    assert.deepEqual(readCapture(file, ['--key-file', keyFile]).trim().split('\n').map((l) => /auth (\S+)$/.exec(l)?.[1]), ['ok', 'stale', 'badTag', 'ok']);
   });
 
   it('a reader slower than the capture loses no line and the capture does not die (it did, with EAGAIN)', async () => {

@@ -1,9 +1,12 @@
 // The Prometheus side (issue 13, "also expected"): a scrape of a node that
-// has done some of everything passes `promtool check metrics` with nothing
-// to say; affinityd_build_info says which build runs; every affinityd_
-// metric is documented in docs/operations.md (affinityd_frames_sent_total
-// was not); the alerting rules in contrib/prometheus pass `promtool check
-// rules` and their unit tests, and name only metrics a node exports.
+// has done some of everything, its RADIUS API included (the affinityd_radius_
+// series exist only while it runs), passes `promtool check metrics` with
+// nothing to say; affinityd_build_info says which build runs; every
+// affinityd_ metric is documented in docs/operations.md (affinityd_frames_sent_total
+// was not) or, for RADIUS, docs/radius.md; the alerting rules in
+// contrib/prometheus pass `promtool check rules` and their unit tests, and
+// name only metrics a node exports. (The affinityd_site_ series need Redis:
+// test/sites/views.test.ts runs promtool on them.)
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -41,6 +44,8 @@ describe('Prometheus: metrics, build info, alerting rules (issue 13)', function 
             endpoints: eps.map((e) => ({ name: e.name, address: '127.0.0.1', port: e.port })),
             frontends: [{ name: 'calls', listen: { address: '127.0.0.1', port: 0 } }],
             management: { enabled: id === 1, port: 0 },
+            // node 1 runs the RADIUS API (docs/radius.md) so that its series are in the scrape
+            ...(id === 1 ? { radius: { enabled: true, listen: { address: '127.0.0.1', port: 0 } } } : {}),
           },
           { keyring },
         ),
@@ -54,6 +59,14 @@ describe('Prometheus: metrics, build info, alerting rules (issue 13)', function 
     await a.route('2:192.0.2.77/from-b'); // a remote hit
     a.withdraw('2:192.0.2.1/prom-0');
     a.snapshot();
+    // the RADIUS API as FreeRADIUS's rlm_rest calls it: an Access-Request, a session's Start and Stop, bad input
+    const radius = `http://127.0.0.1:${a.stats().radius!.listening!.port}/radius/v1`;
+    const rest = (attrs: Record<string, string>) => JSON.stringify(Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, { type: 'string', value: [v] }])));
+    const post = async (path: string, body: string) => (await fetch(`${radius}/${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status;
+    assert.equal(await post('access', rest({ 'User-Name': 'radius-prom@example.net' })), 200);
+    assert.equal(await post('accounting', rest({ 'User-Name': 'radius-prom@example.net', 'Acct-Status-Type': 'Start', 'Acct-Session-Id': 'p1' })), 204);
+    assert.equal(await post('accounting', rest({ 'User-Name': 'radius-prom@example.net', 'Acct-Status-Type': 'Stop', 'Acct-Session-Id': 'p1' })), 204);
+    assert.equal(await post('access', '{"User-Name": '), 403); // bad input: Access-Reject (radius.badRequest: reject), counted by reason
     const m = a.managementAddress()!.port;
     text = await (await fetch(`http://127.0.0.1:${m}/metrics`)).text();
   });
@@ -69,6 +82,15 @@ describe('Prometheus: metrics, build info, alerting rules (issue 13)', function 
     assert.equal(r.stdout + r.stderr, '', 'promtool findings');
     assert.equal(r.status, 0);
     assert.ok(families().filter((f) => f.name.startsWith('affinityd_')).length >= 30, 'the node\'s own metrics are in the scrape');
+    // the RADIUS API's series are in what promtool checked, with what the requests above did
+    // (every one src/daemon/metrics.ts defines, so that a new one is checked too)
+    const defined = new Set([...readFileSync(join(root, 'src', 'daemon', 'metrics.ts'), 'utf8').matchAll(/'(affinityd_radius_[a-z_]+)'/g)].map((x) => x[1]));
+    assert.ok(defined.size >= 11, `the RADIUS metrics are found in src/daemon/metrics.ts (${defined.size})`);
+    const scraped = new Set(families().map((f) => f.name));
+    assert.deepEqual([...defined].filter((n) => !scraped.has(n)), [], 'every affinityd_radius_ metric is in the scrape promtool checked');
+    assert.match(text, /^affinityd_radius_requests_total\{kind="access"\} [1-9]/m);
+    assert.match(text, /^affinityd_radius_accounting_total\{status="start"\} 1$/m);
+    assert.match(text, /^affinityd_radius_decision_seconds_count [1-9]/m);
   });
 
   it('affinityd_build_info carries the version, the revision and Node.js', () => {

@@ -1,7 +1,9 @@
 // What an operator sees of the site directory: its Prometheus metrics (with
-// their values agreeing with the counters, and checked by promtool when it
-// is installed), the /readyz warnings and the `show peers` section, while
-// Redis is up and after it is killed.
+// their values agreeing with the counters, and both scrapes, Redis up and
+// down, clean under `promtool check metrics`: without promtool that test
+// skips with its reason, and fails under AFFINITYD_REQUIRE_ALL=1), the
+// /readyz warnings and the `show peers` section, while Redis is up and after
+// it is killed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +30,8 @@ describe('site directory: metrics, /readyz warnings, show peers', function () {
   let dir = '';
   let redis: RedisServer | undefined;
   let d: RedisSiteDirectory | undefined;
+  /** The scrapes of the first test, Redis up and Redis down, for promtool. */
+  const scrapes: string[] = [];
 
   before(async function () {
     const why = redisUnavailable();
@@ -64,10 +68,7 @@ describe('site directory: metrics, /readyz warnings, show peers', function () {
     const up = siteDirectoryView(d);
     assert.deepEqual([up.state, up.mode, up.servers], ['up', 'standalone', [{ address: `127.0.0.1:${redis!.port}`, ready: true }]]);
     assert.match(formatSiteDirectory(up), /^site directory: site north, Redis standalone, UP for/);
-    if (haveCommand('promtool')) {
-      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-      assert.equal(check.status, 0, check.stdout + check.stderr);
-    } else console.log('      promtool not installed: the metrics text was not linted');
+    scrapes.push(text);
 
     await redis!.kill();
     await waitState(d, 'down');
@@ -78,6 +79,7 @@ describe('site directory: metrics, /readyz warnings, show peers', function () {
     assert.equal(value(text, 'affinityd_site_local_decisions_total{reason="down"}'), 1);
     assert.equal(value(text, 'affinityd_site_journal_entries'), 1);
     assert.equal(value(text, 'affinityd_site_redis_downs_total'), 1);
+    scrapes.push(text);
     const w = siteReadinessWarnings(d);
     assert.equal(w.length, 2, w.join('\n'));
     assert.match(w[0], /^site directory \(Redis\) down for [\d.]+ s: .*(ECONNREFUSED|ECONNRESET|connection lost).*; site north decides alone$/);
@@ -91,5 +93,16 @@ describe('site directory: metrics, /readyz warnings, show peers', function () {
     await waitState(d, 'up');
     assert.deepEqual(siteReadinessWarnings(d), []);
     assert.equal(value(await registry.metrics(), 'affinityd_site_reconciled_total{result="written"}'), 1);
+  });
+
+  it('promtool check metrics has nothing to say about the site metrics, Redis up or down', function () {
+    requireOrSkip(this, haveCommand('promtool'), 'promtool is not installed (apt-get install prometheus)');
+    assert.equal(scrapes.length, 2, 'the scrapes of the test before (it failed before taking them)');
+    for (const [i, text] of scrapes.entries()) {
+      for (const name of SITE_METRIC_NAMES) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} in the scrape with Redis ${i ? 'down' : 'up'}`);
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(check.stdout + check.stderr, '', `promtool findings, Redis ${i ? 'down' : 'up'}`);
+      assert.equal(check.status, 0);
+    }
   });
 });
