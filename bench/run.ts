@@ -28,7 +28,7 @@ const trials: { file: string; args: string[]; result: string; about: string }[] 
   { file: 'sync.ts', args: ['100000'], result: 'sync-100000', about: 'bulk sync of 100k entries against a snapshot load' },
   { file: 'growth.ts', args: [quick ? '3,8' : '3,8,16'], result: 'growth', about: 'per-call costs against the node count (3, 8, 16 nodes)' },
   { file: 'agreement.ts', args: [String(quick ? 60 : 400)], result: 'agreement', about: 'a miss with and without agreement; concurrent first calls' },
-  { file: 'sites.ts', args: [quick ? '2000' : '20000'], result: 'sites', about: 'claims in the site directory (Redis) against a bare SET NX; a miss across sites against a same-site miss' },
+  { file: 'sites.ts', args: [quick ? '2000' : '20000'], result: 'sites', about: 'claims in the site directory (Redis) against a bare SET NX' },
   { file: 'radius.ts', args: [quick ? '3000' : '20000', '32'], result: 'radius', about: 'Access-Requests through FreeRADIUS asking affinityd against FreeRADIUS alone' },
   ...(quick ? [65_536] : [65_536, 1_000_000]).map((n) => ({
     file: 'table-churn.ts',
@@ -110,7 +110,6 @@ const rows: Row[] = [
   ['agreement: added to a miss, p50', '<= +2 ms', AG && `+${AG.agreementCostMs.p50.toFixed(2)} ms (p99 +${AG.agreementCostMs.p99.toFixed(2)} ms); round-robin split ${AG.concurrentFirstCallsRoundRobin.splitWithAgreement} with, ${AG.concurrentFirstCallsRoundRobin.splitWithoutAgreement} without`, AG && AG.agreementCostMs.p50 <= 2],
   ['Access-Requests via FreeRADIUS + affinityd', 'ratio', RA && (RA.skipped ? `skipped: ${RA.skipped}` : `${fmt(RA.withAffinityd.perSecond)}/s = ${RA.ratio}x FreeRADIUS alone (${fmt(RA.baseline.perSecond)}/s); p50 ${RA.withAffinityd.p50ms} / p99 ${RA.withAffinityd.p99ms} ms vs ${RA.baseline.p50ms} / ${RA.baseline.p99ms} ms`), undefined],
   ['sites: claim in Redis vs a bare SET NX, p50', 'ratio', SI && (SI.skipped ? `skipped: ${SI.skipped}` : `${SI.ratioClaimWonToSetNx}x (${SI.claimWonUs.p50} us vs ${SI.bareSetNxUs.p50} us); 16 per call ${SI.ratioBatch16ToPipelinedSetNx}x pipelined`), undefined],
-  ['sites: a miss across sites vs same site, p50', 'ratio', SI && !SI.skipped && `${SI.ratioMissAcrossSitesToSameSite}x (${SI.missAcrossSitesUs.p50} us vs ${SI.missSameSiteUs.p50} us)`, undefined],
   ['lookups at 95% after churn vs fresh, 64 k', '<= 2x', TC && churnRatios(TC), TC && churnMet(TC)],
   ...(quick ? [] : [['lookups at 95% after churn vs fresh, 1 M', '<= 2x', TCM && churnRatios(TCM), TCM && churnMet(TCM)] as Row]),
   ['endpoint decision share of setup latency', 'not measurable', F && `${F.decisionUs} us = ${(F.decisionShareOfSetupLatency * 100).toFixed(1)}%`, F && F.decisionShareOfSetupLatency < 0.02],
