@@ -5,7 +5,7 @@
 // whenever the site directory comes up (at start, and after Redis was down
 // or restarted empty). What the operator sees (metrics, /readyz warnings,
 // `show peers`, `show stats`) comes from src/sites/views.ts and metrics.ts.
-import { clientKeyBytes, clientKeyFromBytes } from '../codec/client-key';
+import { clientKeyBytes, clientKeyFromBytes, formatClientKey } from '../codec/client-key';
 import type { Withdraw } from '../codec/cluster-messages';
 import type { Entry } from '../codec/messages';
 import { CrossSite } from '../directory/cross-site';
@@ -99,7 +99,7 @@ export class SiteWiring {
   }
 
   private conflict(c: SiteConflict): void {
-    this.log.warn({ client: c.clientKey, winner: c.winner, why: c.why, theirSite: c.theirs.site }, 'sites: a client was decided differently at another site; the version rule settles it (live links elsewhere are repaired as splits)');
+    this.log.warn({ client: formatClientKey(c.clientKey), winner: c.winner, why: c.why, theirSite: c.theirs.site }, 'sites: a client was decided differently at another site; the version rule settles it (live links elsewhere are repaired as splits)');
     this.store(c.resolved, 'conflict');
   }
 
