@@ -5,7 +5,7 @@
 // whenever the site directory comes up (at start, and after Redis was down
 // or restarted empty). What the operator sees (metrics, /readyz warnings,
 // `show peers`, `show stats`) comes from src/sites/views.ts and metrics.ts.
-import { clientKeyBytes, clientKeyFromBytes, formatClientKey } from '../codec/client-key';
+import { clientKeyBytes, clientKeyFromBytes } from '../codec/client-key';
 import type { Withdraw } from '../codec/cluster-messages';
 import type { Entry } from '../codec/messages';
 import { CrossSite } from '../directory/cross-site';
