@@ -98,16 +98,13 @@ export class SiteWiring {
     else this.parts.directory.apply(keyBytes, e);
   }
 
+  /** Logged by the site directory (once per client and node); stored here by the version rule (live links elsewhere are repaired as splits). */
   private conflict(c: SiteConflict): void {
-    this.log.warn({ client: c.clientKey, winner: c.winner, why: c.why, theirSite: c.theirs.site }, 'sites: a client was decided differently at another site; the version rule settles it (live links elsewhere are repaired as splits)');
     this.store(c.resolved, 'conflict');
   }
 
   private state(s: SiteState): void {
-    if (s.state === 'down') {
-      this.log.warn({ reason: s.reason }, 'sites: the site directory (Redis) is down; this site decides alone');
-      return;
-    }
+    if (s.state === 'down') return; // logged by the site directory, with its reason
     this.log.info({}, 'sites: the site directory (Redis) is up; writing this node\'s table back');
     this.writeBackTable();
   }

@@ -206,7 +206,10 @@ export class RedisSiteDirectory implements SiteDirectory {
     if (this.started) return;
     this.started = true;
     this.conn.start();
-    this.probeSoon(0);
+    // the first probe when the connection is ready (its callback); this one
+    // only if it never says so: a probe before the first connection attempt
+    // ends would count a connection error that did not happen
+    this.probeSoon(this.o.connection.connectTimeoutMs);
   }
 
   async close(): Promise<void> {
@@ -620,8 +623,16 @@ export class RedisSiteDirectory implements SiteDirectory {
   }
 
   private connectionFailed(reason: string): void {
+    this.stillDown(reason);
     this.lastFailure = { reason, atMs: Date.now() };
     if (!this.closed) this.avail.down(reason);
+  }
+
+  /** Already down, and now for another reason (e.g. the server is back but refuses the password): said once per change. */
+  private stillDown(reason: string): void {
+    if (!this.closed && !this.avail.isUp && this.lastFailure && reason !== this.lastFailure.reason && reason !== 'not connected') {
+      this.o.log?.warn({ site: this.site, reason, before: this.lastFailure.reason }, 'site directory (Redis) still down, for another reason');
+    }
   }
 
   // ---- probes ----
@@ -738,7 +749,10 @@ export class RedisSiteDirectory implements SiteDirectory {
     // not connected: the connection's own error says why (refused, TLS, WRONGPASS)
     const reason = e instanceof ClientOfflineError || e instanceof ClientClosedError ? (this.lastFailure?.reason ?? 'not connected') : describeFailure(e);
     if (failureKind(e) === 'connection') {
-      if (reason !== this.lastFailure?.reason) this.lastFailure = { reason, atMs: Date.now() };
+      if (reason !== this.lastFailure?.reason) {
+        this.stillDown(reason);
+        this.lastFailure = { reason, atMs: Date.now() };
+      }
       this.avail.down(reason);
     } else {
       this.o.log?.warn({ site: this.site, err: reason }, 'site directory: Redis answered with an error');

@@ -93,6 +93,32 @@ describe('site directory: AUTH, ACL, TLS, the password file', function () {
     assert.match((weak.state as { reason: string }).reason, /NOPERM/);
   });
 
+  it('counts no connection error at a start with Redis up; logs once when the reason it is down changes', async () => {
+    const args = (pw: string) => ['--user', 'affinityd', 'on', `>${pw}`, ...SITE_ACL.split(' '), '--user', 'default', 'off'];
+    const r = await server({ args: args('right') });
+    const warns: { o: Record<string, unknown>; msg: string }[] = [];
+    const log = { info() {}, warn: (o: object, msg: string) => void warns.push({ o: o as Record<string, unknown>, msg }) };
+    const d = new RedisSiteDirectory({ ...siteOptions({ site: 'north', nodeId: 1, nodes: [{ host: '127.0.0.1', port: r.port }], username: 'affinityd', secrets: { password: 'right' } }), log });
+    sites.push(d);
+    d.start();
+    await until(() => d.state.state === 'up', 10_000, 'up');
+    assert.equal(d.counters.errors.connection, 0, 'no connection error counted at start');
+    assert.equal(d.lastFailure, undefined);
+    // Redis stops, then comes back refusing the password (its ACL user lost or changed)
+    await r.kill();
+    await until(() => d.state.state === 'down', 10_000, 'down');
+    await server({ port: r.port, args: args('changed') });
+    await until(() => d.state.state === 'down' && /WRONGPASS/.test(d.state.reason), 10_000, 'the new reason');
+    await new Promise((x) => setTimeout(x, 1000)); // more failed probes: still one line for the change
+    const downs = warns.filter((w) => /site directory \(Redis\) down/.test(w.msg));
+    const changed = warns.filter((w) => /still down, for another reason/.test(w.msg));
+    assert.equal(downs.length, 1, JSON.stringify(warns));
+    // each change said once (connection lost -> refused while it was stopped -> WRONGPASS), never a repeat
+    assert.match(String(changed.at(-1)?.o.reason), /WRONGPASS/, JSON.stringify(warns));
+    assert.equal(new Set(changed.map((w) => w.o.reason)).size, changed.length, JSON.stringify(warns));
+    for (const w of changed) assert.notEqual(w.o.reason, w.o.before);
+  });
+
   it('reads the password from a file only if group and others cannot', () => {
     const sites = (passwordFile: string) => resolveConfig({ node: { id: 1 }, sites: { redis: { passwordFile } } }).sites;
     for (const mode of [0o644, 0o640, 0o604, 0o660]) {
