@@ -80,15 +80,14 @@ export class CrossSite {
         this.counters.won++;
         return { entry: e, from: 'site', siteLocal: false };
       }
-      if (o.winner.version < e.version) later.push(i);
+      if (o.winner.version < e.version) {
+        later.push(i); // a later decision than Redis's: published below (a move), not adopted
+        return { entry: e, from: 'site', siteLocal: false };
+      }
       this.counters.adopted++;
       return { entry: adoption(e, o.winner), from: 'other-site', siteLocal: false };
     });
-    // later decisions than Redis's: published (moves), not adopted
-    for (const i of later) {
-      this.counters.adopted--;
-      decisions[i] = await this.move(agreed[i]);
-    }
+    for (const i of later) decisions[i] = await this.move(agreed[i]);
     return decisions;
   }
 

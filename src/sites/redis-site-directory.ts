@@ -226,16 +226,16 @@ export class RedisSiteDirectory implements SiteDirectory {
     const out: ClaimOutcome[] = new Array(entries.length);
     // always Redis, never the cache: a cached record may be older than Redis by an invalidation in
     // flight (a withdraw, a move), and a claim is the decision itself
-    const todo = entries.map((entry, i) => ({ i, key: siteKey(this.prefix, entry.clientKey), entry }));
-    if (todo.length === 0) return out;
+    const asked = entries.map((entry, i) => ({ i, key: siteKey(this.prefix, entry.clientKey), entry }));
+    if (asked.length === 0) return out;
     if (!this.avail.isUp || this.closed) {
-      for (const t of todo) out[t.i] = this.siteLocalClaim(t.key, t.entry, 'down').outcome;
+      for (const t of asked) out[t.i] = this.siteLocalClaim(t.key, t.entry, 'down').outcome;
       return out;
     }
-    const ps = todo.map((t) => this.claimOne(t.key, { kind: 'entry', entry: t.entry, site: this.site } as const));
+    const ps = asked.map((t) => this.claimOne(t.key, { kind: 'entry', entry: t.entry, site: this.site } as const));
     const results = await this.inBudget(ps);
     this.settle(results, (r, j) => {
-      const t = todo[j];
+      const t = asked[j];
       if (r === TIMEOUT) {
         const local = this.siteLocalClaim(t.key, t.entry, 'timeout');
         out[t.i] = local.outcome;
@@ -343,7 +343,7 @@ export class RedisSiteDirectory implements SiteDirectory {
 
   async lookup(keys: readonly ClientKey[]): Promise<LookupOutcome[]> {
     const out: LookupOutcome[] = new Array(keys.length);
-    const todo: { i: number; key: string; clientKey: ClientKey }[] = [];
+    const asked: { i: number; key: string; clientKey: ClientKey }[] = [];
     const up = this.avail.isUp && !this.closed;
     keys.forEach((clientKey, i) => {
       const key = siteKey(this.prefix, clientKey);
@@ -359,12 +359,12 @@ export class RedisSiteDirectory implements SiteDirectory {
         return;
       }
       this.counters.cache.misses++;
-      todo.push({ i, key, clientKey });
+      asked.push({ i, key, clientKey });
     });
-    if (todo.length === 0) return out;
-    const results = await this.inBudget(todo.map((t) => this.readOne(t.key, t.clientKey)));
+    if (asked.length === 0) return out;
+    const results = await this.inBudget(asked.map((t) => this.readOne(t.key, t.clientKey)));
     this.settle(results, (r, j) => {
-      const t = todo[j];
+      const t = asked[j];
       if (r === TIMEOUT) {
         this.counters.siteLocal.timeout++;
         out[t.i] = { outcome: 'site-local', reason: 'timeout' };
