@@ -25,6 +25,10 @@ function buildLoadgen(): string {
 
 async function withServer<T>(cmd: string[], env: Record<string, string>, fn: () => T): Promise<{ result: T; stats: unknown }> {
   const child = spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  // listened for from the start: a server that exits while its last line is
+  // read would otherwise leave nothing to wait on, and Node would end this
+  // process with status 0 and no result (what CI saw on a busy machine)
+  const exited = new Promise((r) => child.once('exit', r));
   const lines = createInterface({ input: child.stdout! });
   const it = lines[Symbol.asyncIterator]();
   const first = await it.next();
@@ -33,7 +37,7 @@ async function withServer<T>(cmd: string[], env: Record<string, string>, fn: () 
   child.stdin!.end();
   const last = (await it.next()).value as string | undefined;
   const stats = last ? JSON.parse(last) : {};
-  await new Promise((r) => child.on('exit', r));
+  await exited;
   return { result, stats };
 }
 
