@@ -4,7 +4,11 @@
 //     against a JS Map behind the same async API;
 //   - remote hits (another node answers): latency percentiles, against a
 //     Node dgram ping-pong on loopback (the same kind of path: JS -> kernel
-//     -> other side -> kernel -> JS);
+//     -> other side -> kernel -> JS); and, in the same rounds, the same
+//     remote hits by a pair of nodes with the reply socket off (each REPLY
+//     through the querier's I/O thread, as before the reply socket). Each of
+//     the three runs 500 untimed rounds first (JIT, caches), then 5,000
+//     timed ones in interleaved slices of 500;
 //   - misses: the time beyond the configured retries and time-outs, against
 //     a bare timer of the same length.
 // Usage: tsx bench/route.ts [entries]
@@ -68,34 +72,56 @@ async function main(): Promise<void> {
     if (a.router.counters.misses > 0) throw new Error('a local-hit benchmark missed');
 
     // ---- remote hits: b knows 5,000 clients a has never seen ----
-    const remoteKeys = Array.from({ length: 5000 }, (_, i) => keyOf(entries + i));
-    for (const k of remoteKeys) b.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 2, ttlSeconds: 86_400 });
-    const remote: number[] = [];
+    // the same against a pair whose querier has no reply socket (group + 1)
+    const viaIo = await createNode({ ...base, cluster: { ...base.cluster, group: '239.255.92.2', replySocket: false }, directory: { capacity: 100_000 }, node: { id: 3 } }, { keyring });
+    const viaIoPeer = await createNode({ ...base, cluster: { ...base.cluster, group: '239.255.92.2' }, directory: { capacity: 100_000 }, node: { id: 4 } }, { keyring });
+    await Promise.all([viaIo.ready, viaIoPeer.ready]);
+    const warm = 500;
+    const remoteKeys = Array.from({ length: 5000 + warm }, (_, i) => keyOf(entries + i));
     for (const k of remoteKeys) {
-      const t0 = process.hrtime.bigint();
-      const r = await a.route(k);
-      remote.push(Number(process.hrtime.bigint() - t0) / 1000);
-      if (r.source !== 'remote') throw new Error(`expected a remote hit, got ${r.source}`);
+      b.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 2, ttlSeconds: 86_400 });
+      viaIoPeer.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 4, ttlSeconds: 86_400 });
     }
-    remote.sort((x, y) => x - y);
     // baseline: JS dgram ping-pong on loopback
     const echo = dgram.createSocket('udp4');
     echo.on('message', (m, r) => echo.send(m, r.port, r.address));
     await new Promise<void>((r) => echo.bind(0, '127.0.0.1', () => r()));
     const client = dgram.createSocket('udp4');
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
-    const pingPong: number[] = [];
     const payload = Buffer.alloc(120);
-    for (let i = 0; i < 5000; i++) {
-      const t0 = process.hrtime.bigint();
-      await new Promise<void>((resolve) => {
+    const ping = () =>
+      new Promise<void>((resolve) => {
         client.once('message', () => resolve());
         client.send(payload, echo.address().port, '127.0.0.1');
       });
-      pingPong.push(Number(process.hrtime.bigint() - t0) / 1000);
+    const remote: number[] = [];
+    const remoteViaIo: number[] = [];
+    const pingPong: number[] = [];
+    const timed = async (out: number[] | undefined, fn: () => Promise<void>) => {
+      const t0 = process.hrtime.bigint();
+      await fn();
+      out?.push(Number(process.hrtime.bigint() - t0) / 1000);
+    };
+    const hit = (n: typeof a, k: ClientKey) => async () => {
+      const r = await n.route(k);
+      if (r.source !== 'remote') throw new Error(`expected a remote hit, got ${r.source}`);
+    };
+    for (let i = 0; i < warm; i++) {
+      await timed(undefined, hit(a, remoteKeys[i]));
+      await timed(undefined, hit(viaIo, remoteKeys[i]));
+      await timed(undefined, ping);
+    }
+    for (let slice = warm; slice < remoteKeys.length; slice += 500) {
+      for (let i = slice; i < slice + 500; i++) await timed(remote, hit(a, remoteKeys[i]));
+      for (let i = slice; i < slice + 500; i++) await timed(remoteViaIo, hit(viaIo, remoteKeys[i]));
+      for (let i = 0; i < 500; i++) await timed(pingPong, ping);
     }
     echo.close();
     client.close();
+    await viaIo.close();
+    await viaIoPeer.close();
+    remote.sort((x, y) => x - y);
+    remoteViaIo.sort((x, y) => x - y);
     pingPong.sort((x, y) => x - y);
 
     // ---- misses: nobody knows these clients ----
@@ -124,6 +150,7 @@ async function main(): Promise<void> {
       ratioSingleToMap: Number((single / mapSingle).toFixed(2)),
       ratioBatchToMap: Number((batch / mapSingle).toFixed(2)),
       remoteHitUs: { p50: pct(remote, 0.5), p90: pct(remote, 0.9), p99: pct(remote, 0.99), max: remote[remote.length - 1] },
+      remoteHitViaIoThreadUs: { p50: pct(remoteViaIo, 0.5), p90: pct(remoteViaIo, 0.9), p99: pct(remoteViaIo, 0.99), max: remoteViaIo[remoteViaIo.length - 1] },
       jsPingPongUs: { p50: pct(pingPong, 0.5), p99: pct(pingPong, 0.99) },
       ratioRemoteP99ToPingPongP99: Number((pct(remote, 0.99) / pct(pingPong, 0.99)).toFixed(2)),
       missConfiguredMs: configured,
@@ -133,7 +160,8 @@ async function main(): Promise<void> {
     const r2 = (x: number) => x.toFixed(2);
     console.log(`route, ${entries} entries:`);
     console.log(`  local hits: route() ${fmt(single)}/s, routeBatch(256) ${fmt(batch)}/s; JS Map behind the same API ${fmt(mapSingle)}/s (${result.ratioSingleToMap}x, ${result.ratioBatchToMap}x)`);
-    console.log(`  remote hits: p50 ${r2(result.remoteHitUs.p50)} us, p99 ${r2(result.remoteHitUs.p99)} us; JS dgram ping-pong p50 ${r2(result.jsPingPongUs.p50)} us, p99 ${r2(result.jsPingPongUs.p99)} us`);
+    console.log(`  remote hits: p50 ${r2(result.remoteHitUs.p50)} us, p99 ${r2(result.remoteHitUs.p99)} us; JS dgram ping-pong p50 ${r2(result.jsPingPongUs.p50)} us, p99 ${r2(result.jsPingPongUs.p99)} us (${result.ratioRemoteP99ToPingPongP99}x)`);
+    console.log(`  remote hits with the REPLY through the I/O thread (no reply socket): p50 ${r2(result.remoteHitViaIoThreadUs.p50)} us, p99 ${r2(result.remoteHitViaIoThreadUs.p99)} us`);
     console.log(`  misses: ${configured} ms configured; beyond it p50 ${r2(result.missBeyondConfiguredMs.p50)} ms, p99 ${r2(result.missBeyondConfiguredMs.p99)} ms; bare timers p50 ${r2(result.bareTimersBeyondConfiguredMs.p50)} ms, p99 ${r2(result.bareTimersBeyondConfiguredMs.p99)} ms`);
     writeResult(`route-${entries}`, result);
   } finally {

@@ -1,5 +1,5 @@
 // What a node's responder did and refused, by reason. Written by the I/O
-// thread (and the JS thread's send path), read by JS at any time: relaxed
+// thread (and the JS thread's send path and reply reads), read by JS at any time: relaxed
 // atomics, since each counter is read on its own.
 #pragma once
 #include <atomic>
@@ -27,6 +27,7 @@ struct ResponderCounters {
   std::atomic<uint64_t> endpoints_full{0};    // UPDATE refused: endpoint registry full
   std::atomic<uint64_t> queue_full{0};        // frame for JS dropped: queue full
   std::atomic<uint64_t> delivered{0};         // frames handed to JS
+  std::atomic<uint64_t> replies_read{0};      // REPLY frames the JS thread read from the reply socket
   std::atomic<uint64_t> sent{0};              // frames sent (I/O thread and JS)
   std::atomic<uint64_t> send_errors{0};       // frames the kernel refused
   std::atomic<uint64_t> swept{0};             // expired entries removed by the I/O thread

@@ -3,11 +3,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
+#include <sys/socket.h>
 #include <net/if.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <vector>
+
+#include "wire.h"
 
 namespace affinityd {
 
@@ -125,14 +128,7 @@ std::unique_ptr<MulticastSocket> MulticastSocket::Open(const SocketOptions& o, S
     Fail(err, EINVAL, "inet_pton (local address)", local);
     return nullptr;
   }
-  s->unicast_fd_ = socket(s->family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s->unicast_fd_ < 0) { Fail(err, errno, "socket", local); return nullptr; }
-  setsockopt(s->unicast_fd_, SOL_SOCKET, SO_RCVBUF, &o.receive_buffer, sizeof o.receive_buffer);
-  if (v6) setsockopt(s->unicast_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(s->unicast_fd_, reinterpret_cast<sockaddr*>(&la), la_len) < 0) {
-    Fail(err, errno, "bind", local + ":" + std::to_string(o.unicast_port));
-    return nullptr;
-  }
+  if (!s->OpenUnicast(o, local, la, la_len, err)) return nullptr;
   socklen_t ll = sizeof s->local_;
   getsockname(s->unicast_fd_, reinterpret_cast<sockaddr*>(&s->local_), &ll);
   const int ttl = o.ttl, loop = o.loopback ? 1 : 0;
@@ -154,6 +150,79 @@ std::unique_ptr<MulticastSocket> MulticastSocket::Open(const SocketOptions& o, S
   }
   if (!s->Join(err)) return nullptr;
   return s;
+}
+
+bool MulticastSocket::OpenUnicast(const SocketOptions& o, const std::string& local, const sockaddr_storage& la,
+                                  socklen_t la_len, SocketError* err) {
+  const int one = 1;
+  const bool v6 = family_ == AF_INET6;
+  auto open = [&](bool reuse) {
+    int fd = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.receive_buffer, sizeof o.receive_buffer);
+    if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (reuse) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    return fd;
+  };
+  if (!o.reply_socket) {
+    unicast_fd_ = open(false);
+    if (unicast_fd_ < 0) return Fail(err, errno, "socket", local);
+    if (bind(unicast_fd_, reinterpret_cast<const sockaddr*>(&la), la_len) < 0)
+      return Fail(err, errno, "bind", local + ":" + std::to_string(o.unicast_port));
+    return true;
+  }
+  // The port alone first, without SO_REUSEPORT: taken by anyone, it fails
+  // here as it always did; free (or ephemeral), it is the pair's port.
+  int probe = open(false);
+  if (probe < 0) return Fail(err, errno, "socket", local);
+  if (bind(probe, reinterpret_cast<const sockaddr*>(&la), la_len) < 0) {
+    Fail(err, errno, "bind", local + ":" + std::to_string(o.unicast_port));
+    close(probe);
+    return false;
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof bound;
+  getsockname(probe, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  close(probe);
+  unicast_fd_ = open(true);
+  if (unicast_fd_ < 0) return Fail(err, errno, "socket", local);
+  if (bind(unicast_fd_, reinterpret_cast<const sockaddr*>(&bound), bound_len) < 0)
+    return Fail(err, errno, "bind", local + ":" + std::to_string(o.unicast_port));
+  OpenReplySocket(o, bound, bound_len);
+  return true;
+}
+
+void MulticastSocket::OpenReplySocket(const SocketOptions& o, sockaddr_storage la, socklen_t la_len) {
+  const int one = 1;
+  int fd = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.receive_buffer, sizeof o.receive_buffer);
+  if (family_ == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+      bind(fd, reinterpret_cast<const sockaddr*>(&la), la_len) < 0) {
+    close(fd);
+    return;
+  }
+  // The pair's steering, run by the kernel on each datagram's UDP payload
+  // (the frame): index 1 (this socket, bound second) for a frame type octet
+  // of REPLY, index 0 (the unicast socket) for anything else, shorter
+  // datagrams included.
+  sock_filter steer[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kOffType + 1, 0, 3),
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kOffType),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, uint32_t(MessageType::kReply), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  sock_fprog prog{uint16_t(sizeof steer / sizeof steer[0]), steer};
+  if (setsockopt(unicast_fd_, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) {
+    // without steering the kernel would spread every frame over both by
+    // hash: the reply socket goes, and the unicast socket takes everything
+    close(fd);
+    return;
+  }
+  reply_fd_ = fd;
 }
 
 bool MulticastSocket::Membership(bool join, SocketError* err) {
@@ -229,6 +298,7 @@ bool MulticastSocket::Leave(SocketError* err) { return !joined_ || Membership(fa
 MulticastSocket::~MulticastSocket() {
   if (group_fd_ >= 0) close(group_fd_);
   if (unicast_fd_ >= 0) close(unicast_fd_);
+  if (reply_fd_ >= 0) close(reply_fd_);
 }
 
 bool SameAddress(const sockaddr_storage& from, const sockaddr_storage& mine) {

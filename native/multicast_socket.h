@@ -4,7 +4,17 @@
 // - the unicast socket, bound to the node's own address: every frame the node
 //   sends leaves from it (multicast too: IP_MULTICAST_IF, TTL and loop are set
 //   on it), so REPLYs and direct queries come back to it, and two nodes on one
-//   host never receive each other's unicast.
+//   host never receive each other's unicast;
+// - the reply socket, bound to the same address and port (SO_REUSEPORT): a
+//   classic BPF program on the pair has the kernel put every datagram whose
+//   frame type octet says REPLY there, and everything else on the unicast
+//   socket. The JS thread reads it itself (a REPLY is only ever for JS), so
+//   an answer reaches the waiting call without waking the I/O thread first.
+//   Peers see one address, as before. Before the pair is bound, a plain
+//   socket binds the port alone: a port another process holds fails there
+//   (EADDRINUSE), and a second node given the same port cannot join the pair.
+//   Without the reply socket (refused by the kernel, or reply_socket off)
+//   REPLYs come in on the unicast socket as before.
 // Failures carry errno, the syscall and the address, like zeromq.js's errors.
 #pragma once
 #include <netinet/in.h>
@@ -25,6 +35,7 @@ struct SocketOptions {
   int ttl = 1;                // multicast TTL / hop limit
   bool loopback = true;       // deliver own multicast to sockets on this host
   int receive_buffer = 4 << 20;
+  bool reply_socket = false;  // a reply socket beside the unicast one (best effort; nodes: cluster.replySocket)
 };
 
 struct SocketError {
@@ -50,6 +61,7 @@ class MulticastSocket {
   bool DropOwnFrames(uint32_t node_id, uint32_t boot_epoch);
   int group_fd() const { return group_fd_; }
   int unicast_fd() const { return unicast_fd_; }
+  int reply_fd() const { return reply_fd_; }  // -1: REPLYs arrive on the unicast socket
   int family() const { return family_; }
   const sockaddr_storage& group_address() const { return group_; }
   socklen_t group_address_len() const { return group_len_; }
@@ -59,8 +71,11 @@ class MulticastSocket {
  private:
   MulticastSocket() = default;
   bool Membership(bool join, SocketError* err);
+  bool OpenUnicast(const SocketOptions& o, const std::string& local, const sockaddr_storage& la, socklen_t la_len,
+                   SocketError* err);
+  void OpenReplySocket(const SocketOptions& o, sockaddr_storage la, socklen_t la_len);
   int family_ = 0;
-  int group_fd_ = -1, unicast_fd_ = -1;
+  int group_fd_ = -1, unicast_fd_ = -1, reply_fd_ = -1;
   unsigned if_index_ = 0;
   in_addr if_addr_{};
   sockaddr_storage group_{};

@@ -28,6 +28,7 @@ ReplayWindow::Peer* ReplayWindow::Find(uint32_t node) {
 }
 
 ReplayWindow::Result ReplayWindow::Check(uint32_t node, uint32_t epoch, uint64_t seq, uint64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
   Peer* p = Find(node);
   if (!p) return Result::kNoRoom;
   Run* run = nullptr;

@@ -7,10 +7,14 @@
 // run's window is replaced only once it has been idle for idle_ms (twice the
 // timestamp window: every frame it saw is stale by then), except by a newer
 // epoch when every slot is taken. Only authenticated frames reach it, so a
-// forger cannot move a window. Used by one thread (the I/O thread).
+// forger cannot move a window. Two threads use it: the I/O thread for every
+// frame, and the JS thread for the REPLYs it reads itself (the reply socket,
+// multicast_socket.h); a mutex, uncontended but for those, keeps one window
+// per sender whichever socket a frame came in on.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 namespace affinityd {
@@ -30,6 +34,7 @@ class ReplayWindow {
   };
   template <typename Fn>
   void ForEach(Fn&& fn) const {
+    std::lock_guard<std::mutex> lock(mu_);
     for (const auto& p : peers_) {
       if (!p.used) continue;
       const Run* newest = nullptr;
@@ -54,6 +59,7 @@ class ReplayWindow {
     Run runs[kEpochs];
   };
   Peer* Find(uint32_t node);
+  mutable std::mutex mu_;  // guards everything below
   std::vector<Peer> peers_;
   size_t used_ = 0;
   uint64_t idle_ms_;

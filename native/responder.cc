@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <system_error>
 
@@ -237,30 +238,36 @@ thread_local WireQuery io_query;
 thread_local WireEntries io_entries;
 }  // namespace
 
-void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockaddr_storage& from,
-                       socklen_t from_len, bool via_unicast, uint64_t now_ms, Out* out) {
-  FrameHeader h;
+Verdict Responder::Admit(const uint8_t* d, size_t n, bool truncated, const sockaddr_storage& from, uint64_t now_ms,
+                         Authenticator& auth, FrameHeader* h) {
   FrameCheck check;
-  check.auth = io_auth_.get();
+  check.auth = &auth;
   check.self_node = options_.node_id;
   check.self_epoch = options_.boot_epoch;
   check.now_ms = now_ms;
   check.max_skew_ms = options_.max_skew_ms;
   check.replay = &replay_;
-  Verdict v = truncated ? Verdict::kOversize : VerifyFrame(d, n, check, &h);
+  Verdict v = truncated ? Verdict::kOversize : VerifyFrame(d, n, check, h);
   if (v == Verdict::kOwnFrame && SameAddress(from, socket_->local_address()) == false &&
-      io_auth_->Verify(h.key_id, d, n - kTagSize, d + n - kTagSize) == Authenticator::Result::kOk) {
+      auth.Verify(h->key_id, d, n - kTagSize, d + n - kTagSize) == Authenticator::Result::kOk) {
     // our id and our epoch, but not our socket: another process started in
     // the same second with this node's id
     v = Verdict::kDuplicateNode;
   }
   if (v != Verdict::kAccepted) {
     counters_.Count(v);
-    if (v == Verdict::kDuplicateNode) NoteSelfConflict(h, from, now_ms);
-    else if (v >= Verdict::kUnknownKey && v <= Verdict::kReplay) NotePeer(h, from, v, now_ms);
-    return;
+    if (v == Verdict::kDuplicateNode) NoteSelfConflict(*h, from, now_ms);
+    else if (v >= Verdict::kUnknownKey && v <= Verdict::kReplay) NotePeer(*h, from, v, now_ms);
+    return v;
   }
-  NotePeer(h, from, v, now_ms);
+  NotePeer(*h, from, v, now_ms);
+  return v;
+}
+
+void Responder::Handle(const uint8_t* d, size_t n, bool truncated, const sockaddr_storage& from,
+                       socklen_t from_len, bool via_unicast, uint64_t now_ms, Out* out) {
+  FrameHeader h;
+  if (Admit(d, n, truncated, from, now_ms, *io_auth_, &h) != Verdict::kAccepted) return;
   const uint8_t* body = d + kHeaderSize;
   switch (static_cast<MessageType>(h.type)) {
     case MessageType::kQuery:
@@ -465,10 +472,24 @@ void Responder::ApplyUpdates(const FrameHeader& h, const uint8_t* body, const ui
 // A REPLY goes to JS decoded once, here, in the compact form of
 // inbound_queue.h (CompactReply): canonical keys and registry endpoint ids.
 void Responder::DeliverReply(const FrameHeader& h, const uint8_t* body, const sockaddr_storage& from, bool via_unicast) {
-  WireEntries& r = io_entries;
-  if (!DecodeReply(body, h.body_length, &r)) return counters_.Count(Verdict::kMalformedBody);
-  counters_.Count(Verdict::kAccepted);
   uint8_t compact[kInboundSlot];
+  size_t n = CompactReplyOf(h, body, compact);
+  if (!n) return;
+  if (inbound_.Push(compact, n, from, via_unicast)) {
+    counters_.delivered.fetch_add(1, std::memory_order_relaxed);
+    RequestNotify();
+  } else {
+    counters_.queue_full.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+size_t Responder::CompactReplyOf(const FrameHeader& h, const uint8_t* body, uint8_t* compact) {
+  WireEntries& r = io_entries;  // thread_local: each thread its own
+  if (!DecodeReply(body, h.body_length, &r)) {
+    counters_.Count(Verdict::kMalformedBody);
+    return 0;
+  }
+  counters_.Count(Verdict::kAccepted);
   size_t n = BeginCompactReply(compact, h.sender_node, r.id);
   size_t count = 0;
   for (size_t i = 0; i < r.count; i++) {
@@ -480,17 +501,58 @@ void Responder::DeliverReply(const FrameHeader& h, const uint8_t* body, const so
       counters_.endpoints_full.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    if (n + 17 + key_len > sizeof compact) break;  // cannot happen within a 1400-octet frame
+    if (n + 17 + key_len > kInboundSlot) break;  // cannot happen within a 1400-octet frame
     n = AddCompactReply(compact, n, key, key_len, id, e.version, e.origin_node, e.ttl_seconds);
     count++;
   }
   FinishCompactReply(compact, count);
-  if (inbound_.Push(compact, n, from, via_unicast)) {
-    counters_.delivered.fetch_add(1, std::memory_order_relaxed);
-    RequestNotify();
-  } else {
-    counters_.queue_full.fetch_add(1, std::memory_order_relaxed);
+  return n;
+}
+
+size_t Responder::ReadReplies(size_t max,
+                              const std::function<void(const uint8_t*, size_t, const sockaddr_storage&)>& deliver) {
+  const int fd = socket_->reply_fd();
+  if (fd < 0) return 0;
+  static thread_local uint8_t bufs[kBatch][kRecvBuffer];
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  sockaddr_storage from[kBatch];
+  uint8_t compact[kInboundSlot];
+  size_t read_total = 0;
+  while (read_total < max) {
+    const size_t want = std::min(kBatch, max - read_total);
+    for (size_t i = 0; i < want; i++) {
+      iov[i] = {bufs[i], kRecvBuffer};
+      std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = recvmmsg(fd, msgs, unsigned(want), MSG_DONTWAIT, nullptr);
+    if (r <= 0) break;
+    read_total += size_t(r);
+    const uint64_t now_ms = WallClockMs();
+    for (int i = 0; i < r; i++) {
+      counters_.received.fetch_add(1, std::memory_order_relaxed);
+      const bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+      FrameHeader h;
+      if (Admit(bufs[i], msgs[i].msg_len, truncated, from[i], now_ms, *js_auth_, &h) != Verdict::kAccepted) continue;
+      if (static_cast<MessageType>(h.type) != MessageType::kReply) {
+        // the kernel steers by this octet, so only a change of the steering
+        // could bring another type here: refused, not handled out of place
+        counters_.Count(Verdict::kUnknownType);
+        continue;
+      }
+      size_t n = CompactReplyOf(h, bufs[i] + kHeaderSize, compact);
+      if (!n) continue;
+      counters_.delivered.fetch_add(1, std::memory_order_relaxed);
+      counters_.replies_read.fetch_add(1, std::memory_order_relaxed);
+      deliver(compact, n, from[i]);
+    }
+    if (size_t(r) < want) break;
   }
+  return read_total;
 }
 
 uint64_t Responder::ReadyForMs(uint64_t now_ms) const {

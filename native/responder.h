@@ -130,6 +130,12 @@ class Responder {
   uint64_t ReadyForMs(uint64_t now_ms) const;
   SelfConflict self_conflict() const;
   void RequestNotify();
+  // JS thread: reads up to max datagrams from the reply socket (none without
+  // one), verifies each as the I/O thread would (one replay window for both)
+  // and calls deliver with every REPLY decoded in the CompactReply form of
+  // inbound_queue.h. Returns the datagrams read; fewer than max: it is empty.
+  size_t ReadReplies(size_t max, const std::function<void(const uint8_t*, size_t, const sockaddr_storage&)>& deliver);
+  int reply_fd() const { return socket_->reply_fd(); }
   InboundQueue& inbound() { return inbound_; }
   ResponderCounters& counters() { return counters_; }
   const MulticastSocket& socket() const { return *socket_; }
@@ -143,6 +149,12 @@ class Responder {
   bool Receive(int fd, bool via_unicast, Out* out);  // true if it read anything
   void Handle(const uint8_t* d, size_t n, bool truncated, const sockaddr_storage& from, socklen_t from_len,
               bool via_unicast, uint64_t now_ms, Out* out);
+  // Structure, authentication (with auth: each thread has its own), time and
+  // replay; a refused frame is counted and its sender noted. Either thread.
+  Verdict Admit(const uint8_t* d, size_t n, bool truncated, const sockaddr_storage& from, uint64_t now_ms,
+                Authenticator& auth, FrameHeader* h);
+  // A REPLY body decoded into compact (kInboundSlot octets); 0 if malformed (counted).
+  size_t CompactReplyOf(const FrameHeader& h, const uint8_t* body, uint8_t* compact);
   size_t Flush(Out* out);  // returns the frames the kernel took
   void RefreshKeys();
 
@@ -152,7 +164,7 @@ class Responder {
   const ResponderOptions options_;
   InboundQueue inbound_;
   ResponderCounters counters_;
-  ReplayWindow replay_;  // I/O thread only
+  ReplayWindow replay_;  // both threads (its own lock)
   void NotePeer(const FrameHeader& h, const sockaddr_storage& from, Verdict v, uint64_t now_ms);
   void NoteHello(uint32_t node, uint32_t state, uint32_t ready_for_ms, uint64_t now_ms);
   void NoteSelfConflict(const FrameHeader& h, const sockaddr_storage& from, uint64_t now_ms);

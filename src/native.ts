@@ -124,6 +124,8 @@ export interface ResponderOptions {
   maxBatch: number;
   /** After traffic, keep reading this long before sleeping: lower latency for a core's worth of CPU. 0 (default): off. */
   busyPollMicros: number;
+  /** REPLYs on a socket of their own (same address and port, steered by the kernel), read by the JS thread: no hop through the I/O thread. false: through the I/O thread. */
+  replySocket: boolean;
   /** How often the I/O thread multicasts a HELLO. */
   helloIntervalMs: number;
   /** A peer not heard from for this long is out of the ranks (QUERY answers, CLAIMs). */
@@ -164,6 +166,8 @@ export interface ResponderStats {
   endpointsFull: number;
   queueFull: number;
   delivered: number;
+  /** REPLYs the JS thread read from the reply socket itself (counted in delivered too). */
+  repliesRead: number;
   sent: number;
   sendErrors: number;
   swept: number;

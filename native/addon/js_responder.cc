@@ -65,6 +65,8 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   if (!o.Get("loopback").IsBoolean()) throw Napi::TypeError::New(env, "loopback must be a boolean");
   so.loopback = o.Get("loopback").As<Napi::Boolean>().Value();
   so.receive_buffer = int(NumberOpt(o, "receiveBufferBytes", 65536, 1 << 30));
+  if (!o.Get("replySocket").IsBoolean()) throw Napi::TypeError::New(env, "replySocket must be a boolean");
+  so.reply_socket = o.Get("replySocket").As<Napi::Boolean>().Value();
   ResponderOptions ro;
   ro.node_id = uint32_t(NumberOpt(o, "nodeId", 1, 4294967295.0));
   ro.boot_epoch = uint32_t(NumberOpt(o, "bootEpoch", 0, 4294967295.0));
@@ -109,6 +111,56 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   *owner = this;
   Ref();
   napi_add_env_cleanup_hook(env, CleanupHook, this);
+  StartReplyPoll(env, info[2].As<Napi::Function>());
+}
+
+void JsResponder::StartReplyPoll(Napi::Env env, Napi::Function on_frames) {
+  const int fd = responder_->reply_fd();
+  if (fd < 0) return;  // REPLYs come through the I/O thread
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return;
+  auto* poll = new uv_poll_t;
+  if (uv_poll_init(loop, poll, fd) != 0) {
+    delete poll;
+    return;
+  }
+  on_frames_ = Napi::Persistent(on_frames);
+  reply_context_ = std::make_unique<Napi::AsyncContext>(env, "affinityd.replies");
+  poll->data = this;
+  reply_poll_ = poll;
+  uv_poll_start(poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
+    if (status == 0) static_cast<JsResponder*>(h->data)->ReadReplies();
+  });
+  // like the thread-safe function's calls, waiting REPLYs alone do not keep the process up
+  uv_unref(reinterpret_cast<uv_handle_t*>(poll));
+}
+
+// The event loop found the reply socket readable: one bounded batch (the
+// poll is level-triggered, so the rest comes on the next turn, after timers
+// and other I/O), delivered exactly as the I/O thread's frames are.
+void JsResponder::ReadReplies() {
+  if (closed_) return;
+  Napi::Env env = env_;
+  Napi::HandleScope scope(env);
+  Napi::Array frames = Napi::Array::New(env);
+  uint32_t i = 0;
+  responder_->ReadReplies(max_batch_, [&](const uint8_t* data, size_t len, const sockaddr_storage& from) {
+    Napi::Object o = Napi::Object::New(env);
+    uint16_t port = 0;
+    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, data, len));
+    o.Set("address", FormatAddress(from, &port));
+    o.Set("port", port);
+    o.Set("unicast", true);
+    frames.Set(i++, o);
+  });
+  if (i == 0) return;
+  try {
+    // as a callback from the event loop: microtasks (the routes this
+    // answers) run when it returns
+    on_frames_.MakeCallback(env.Global(), {frames}, *reply_context_);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());
+  }
 }
 
 JsResponder::~JsResponder() { Shutdown(); }
@@ -118,6 +170,12 @@ void JsResponder::CleanupHook(void* self) { static_cast<JsResponder*>(self)->Shu
 void JsResponder::Shutdown() {
   if (closed_) return;
   closed_ = true;
+  if (reply_poll_) {
+    // off the loop before the socket is closed (with the responder)
+    uv_poll_stop(reply_poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(reply_poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    reply_poll_ = nullptr;
+  }
   responder_->Stop();  // after this no notification is raised
   tsfn_.Release();
   napi_remove_env_cleanup_hook(env_, CleanupHook, this);
@@ -208,6 +266,7 @@ Napi::Value JsResponder::JS_stats(const Napi::CallbackInfo& info) {
   o.Set("endpointsFull", double(c.endpoints_full.load()));
   o.Set("queueFull", double(c.queue_full.load()));
   o.Set("delivered", double(c.delivered.load()));
+  o.Set("repliesRead", double(c.replies_read.load()));
   o.Set("sent", double(c.sent.load()));
   o.Set("sendErrors", double(c.send_errors.load()));
   o.Set("swept", double(c.swept.load()));

@@ -1,6 +1,7 @@
 // JS class Responder: a node's sockets and I/O thread over an AffinityTable.
 #pragma once
 #include <napi.h>
+#include <uv.h>
 
 #include <memory>
 
@@ -27,6 +28,8 @@ class JsResponder : public Napi::ObjectWrap<JsResponder> {
   Napi::Value JS_sendList(const Napi::CallbackInfo& info);
   Napi::Value JS_selfConflict(const Napi::CallbackInfo& info);
   void Deliver(Napi::Env env, Napi::Function callback);
+  void StartReplyPoll(Napi::Env env, Napi::Function on_frames);
+  void ReadReplies();
   void Shutdown();
   static void CleanupHook(void* self);
 
@@ -34,6 +37,11 @@ class JsResponder : public Napi::ObjectWrap<JsResponder> {
   std::shared_ptr<EndpointRegistry> endpoints_;
   std::unique_ptr<Responder> responder_;
   Napi::ThreadSafeFunction tsfn_;
+  // The reply socket (multicast_socket.h) polled by this thread's event loop:
+  // REPLYs reach onFrames without a hop through the I/O thread.
+  uv_poll_t* reply_poll_ = nullptr;
+  Napi::FunctionReference on_frames_;
+  std::unique_ptr<Napi::AsyncContext> reply_context_;
   Napi::Env env_;
   uint32_t max_batch_ = 256;
   bool closed_ = false;

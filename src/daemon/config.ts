@@ -35,6 +35,7 @@ export interface Config {
     keyFile: string;
     peers: { address: string; port: number }[];
     busyPollMicros: number;
+    replySocket: boolean;
     /** How often this node multicasts a HELLO (liveness and state). */
     helloIntervalMs: number;
     /** A node not heard from for this long is counted out (not alive, not an arbiter). */
@@ -138,6 +139,7 @@ export const CONFIG_SCHEMA = {
           items: { type: 'object', additionalProperties: false, required: ['address', 'port'], properties: { address: { type: 'string' }, port } },
         },
         busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0, restart: true },
+        replySocket: { type: 'boolean', default: true, restart: true },
         helloIntervalMs: { ...ms(500, 60_000), restart: true },
         peerTimeoutMs: { ...ms(3000, 600_000), restart: true },
         receiveBufferBytes: { type: 'integer', minimum: 65_536, maximum: 1_073_741_824, default: 4_194_304, restart: true },

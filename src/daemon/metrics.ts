@@ -80,6 +80,7 @@ export class NodeMetrics {
     counter('affinityd_frames_sent_total', 'Frames sent by this node', [], (s) => one(s.responder.sent));
     counter('affinityd_send_errors_total', 'Frames the kernel refused', [], (s) => one(s.responder.sendErrors + s.link.sendErrors));
     counter('affinityd_inbound_queue_full_total', 'Frames for JS dropped because the queue was full', [], (s) => one(s.responder.queueFull));
+    counter('affinityd_replies_read_total', 'REPLYs read by the JS thread from the reply socket (0: cluster.replySocket off or refused by the kernel)', [], (s) => one(s.responder.repliesRead));
     counter('affinityd_table_full_total', 'Entries refused because the table was full', [], (s) => one(s.table.full));
     counter('affinityd_sync_entries_received_total', 'Entries and markers received in SYNC_CHUNKs', [], (s) => one(s.sync.applied.received));
     counter('affinityd_sync_chunks_sent_total', 'SYNC_CHUNKs sent to other nodes', [], (s) => one(s.sync.server.chunksSent));

@@ -46,6 +46,7 @@ export function responderOptions(c: Config, bootEpoch: number, keyring: Keyring)
     maxBatch: c.directory.deliverBatch,
     receiveBufferBytes: c.cluster.receiveBufferBytes,
     busyPollMicros: c.cluster.busyPollMicros,
+    replySocket: c.cluster.replySocket,
     helloIntervalMs: c.cluster.helloIntervalMs,
     peerTimeoutMs: c.cluster.peerTimeoutMs,
     arbiterDelayMs: c.agreement.arbiterDelayMs,
