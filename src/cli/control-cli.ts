@@ -144,6 +144,15 @@ async function clear(rest: string[]): Promise<number> {
   }
   const peers = r.peersHeard.length ? `${plural(r.peersHeard.length, 'peer', 'peers')} heard in the last minute (node ${r.peersHeard.join(', ')})` : 'no peer heard in the last minute';
   out(`withdrawn here: ${plural(r.withdrawn, 'entry', 'entries')}; ${plural(r.withdrawsSent, 'WITHDRAW', 'WITHDRAWs')} multicast to the group; ${peers}\n`);
+  if (r.sites) {
+    const s = r.sites;
+    const parts = [`${s.stored} stored`];
+    if (s.superseded) parts.push(`${s.superseded} superseded (a newer entry is there: the client called again)`);
+    if (s.kept) parts.push(`${s.kept} kept here (Redis down or slow: written when it is back; until then other sites still route these clients)`);
+    if (s.failed) parts.push(`${s.failed} failed (see the node's log)`);
+    if (s.pending) parts.push(`${s.pending} still without an answer`);
+    out(`site directory (Redis): ${parts.join(', ')}\n`);
+  }
   const c = r.confirmation;
   if (!c) {
     out('not confirmed with the cluster (--no-confirm)\n');

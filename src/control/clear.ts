@@ -34,6 +34,8 @@ export const ROUNDS = 3;
 export const WAIT_MS = 250;
 /** QUERYs per client and round, at least (more with a larger query.count). */
 export const QUERIES = 3;
+/** How long clear waits for the site directory's answers to its withdraws. */
+export const SITE_WAIT_MS = 10_000;
 
 export interface HeldEntry {
   client: string;
@@ -50,6 +52,15 @@ export interface ClearReport {
   withdrawsSent: number;
   /** Nodes heard from in the last minute when the WITHDRAWs went out. */
   peersHeard: number[];
+  /**
+   * With sites: the withdraw markers handed to the site directory (Redis),
+   * by outcome: stored (the other sites learn the clear from it); superseded
+   * (Redis holds something newer: the client called again, at some site);
+   * kept (Redis down or slow: journaled here and written when it is back,
+   * until then other sites keep routing the client to its old endpoint);
+   * failed (refused by the codec: logged); pending (no outcome after SITE_WAIT_MS).
+   */
+  sites?: { stored: number; superseded: number; kept: number; failed: number; pending: number };
   /** Absent with --no-confirm or when nothing was withdrawn. */
   confirmation?: {
     /** Cleared clients asked about, of how many cleared. */
@@ -99,6 +110,7 @@ export async function clearEntries(node: NodeAdmin, req: { client?: string; all?
   if (!req.all && !req.client) throw new ControlError('clear: give a client (DISCRIMINATOR/USERNAME) or all');
   const cluster = node.clearing;
   const sentBefore = cluster.withdrawals.counters.sent;
+  const sitesBefore = cluster.sites && { ...cluster.sites.withdraws };
   const peersHeard = cluster.link.members().map((m) => m.nodeId).filter((id) => id !== 0).sort((a, b) => a - b);
   let withdrawn: number;
   let asked: Buffer[];
@@ -111,8 +123,13 @@ export async function clearEntries(node: NodeAdmin, req: { client?: string; all?
     asked = withdrawn ? [clientKeyBytes(key)] : [];
   }
   const report: ClearReport = { withdrawn, withdrawsSent: cluster.withdrawals.counters.sent - sentBefore, peersHeard };
-  if (req.confirm === false || withdrawn === 0) return report;
-  report.confirmation = await confirm(node, cluster, asked, withdrawn);
+  const confirming = req.confirm === false || withdrawn === 0 ? undefined : confirm(node, cluster, asked, withdrawn);
+  if (cluster.sites && sitesBefore && withdrawn > 0) {
+    const pending = await cluster.sites.withdrawsSettled(SITE_WAIT_MS);
+    const now = cluster.sites.withdraws;
+    report.sites = { stored: now.stored - sitesBefore.stored, superseded: now.superseded - sitesBefore.superseded, kept: now.kept - sitesBefore.kept, failed: now.failed - sitesBefore.failed, pending };
+  }
+  if (confirming) report.confirmation = await confirming;
   return report;
 }
 

@@ -71,6 +71,11 @@ export interface ClearCluster {
     send(frames: readonly MaintenanceFrame[]): number;
   };
   readonly withdrawals: { readonly counters: { readonly sent: number } };
+  /** With sites: the withdraws handed to the site directory (Redis), by outcome. */
+  readonly sites?: {
+    readonly withdraws: { readonly stored: number; readonly superseded: number; readonly kept: number; readonly failed: number };
+    withdrawsSettled(timeoutMs: number): Promise<number>;
+  };
 }
 
 export interface NodeAdmin extends NodeView {

@@ -117,7 +117,7 @@ export class AffinityNode implements NodeAdmin {
   withdrawAll(): number {
     return this.maintenance.withdrawals.withdrawAll();
   }
-  get clearing(): NodeAdmin['clearing'] { return { link: this.link, withdrawals: this.maintenance.withdrawals }; } // clear's confirmation (control/clear.ts)
+  get clearing(): NodeAdmin['clearing'] { return { link: this.link, withdrawals: this.maintenance.withdrawals, sites: this.sites }; } // clear's confirmation (control/clear.ts)
   /** 'syncing' until the bulk sync at start is done or timed out; then 'ready'. */
   get syncState(): 'syncing' | 'ready' {
     return this.maintenance.syncState;

@@ -38,6 +38,9 @@ export class SiteWiring {
   readonly cross: CrossSite;
   /** Write-backs of the whole table: runs, records handed over, and how the last one went. */
   readonly writeBack: SiteStats['writeBack'] = { runs: 0, records: 0 };
+  /** Withdraws made here and handed to the site directory, by outcome (`affinityd clear` reports its own). */
+  readonly withdraws = { stored: 0, superseded: 0, kept: 0, failed: 0 };
+  private readonly withdrawsInFlight = new Set<Promise<void>>();
   private writing?: Promise<void>;
   private again = false;
   private closed = false;
@@ -59,12 +62,34 @@ export class SiteWiring {
     );
     // a withdraw made here (`affinityd clear`, the API) is written to Redis by the version rule
     if (parts.withdrawals) {
-      parts.withdrawals.onMadeHere = (x) => void site.withdraw(x).catch((e) => log.warn({ err: (e as Error).message }, 'sites: a withdraw could not be written to the site directory'));
+      parts.withdrawals.onMadeHere = (x) => {
+        const p: Promise<void> = site.withdraw(x).then(
+          (o) => {
+            // kept: Redis down or slow; journaled here and written when it is back
+            if (o.outcome === 'stored') this.withdraws.stored++;
+            else if (o.outcome === 'superseded') this.withdraws.superseded++;
+            else this.withdraws.kept++;
+          },
+          (e) => {
+            this.withdraws.failed++;
+            log.warn({ err: (e as Error).message }, 'sites: a withdraw could not be written to the site directory');
+          },
+        ).finally(() => this.withdrawsInFlight.delete(p));
+        this.withdrawsInFlight.add(p);
+      };
     }
   }
 
   start(): void {
     this.site.start();
+  }
+
+  /** Waits until the withdraws handed over so far have an outcome, or timeoutMs; returns how many still have none. */
+  async withdrawsSettled(timeoutMs: number): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.withdrawsInFlight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    return this.withdrawsInFlight.size;
   }
 
   async close(): Promise<void> {

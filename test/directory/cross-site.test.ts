@@ -155,6 +155,26 @@ describe('sites through the router (in-memory sites and site directory)', () => 
     assert.ok(again.version > first.version + 1, `a new entry above the marker (version ${again.version})`);
   });
 
+  it('a clear counts what the site directory did with each marker: stored, or kept while it is down (what `affinityd clear` reports)', async () => {
+    const { store, nodes } = sites(['north', 'south'], 1, 'rendezvous');
+    const [n] = nodes;
+    const cs = clients(20, 'clear-count');
+    for (const c of cs) await n.router.route(c);
+    const [up, down] = [cs.slice(0, 10), cs.slice(10)];
+    for (const c of up) n.withdrawals.withdraw(c);
+    assert.equal(await n.wiring.withdrawsSettled(5000), 0, 'every write has an outcome');
+    assert.deepEqual(n.wiring.withdraws, { stored: 10, superseded: 0, kept: 0, failed: 0 });
+    n.siteDir.setDown('connect ECONNREFUSED');
+    for (const c of down) n.withdrawals.withdraw(c);
+    assert.equal(await n.wiring.withdrawsSettled(5000), 0);
+    assert.deepEqual(n.wiring.withdraws, { stored: 10, superseded: 0, kept: 10, failed: 0 });
+    assert.ok(down.every((c) => store.get(siteKey('affinityd:', c))?.kind === 'entry'), 'the site directory still holds the entries cleared while it was down');
+    // back up: the kept markers are written (the table written back)
+    n.siteDir.setUp();
+    for (let i = 0; i < 200 && !down.every((c) => store.get(siteKey('affinityd:', c))?.kind === 'withdraw'); i++) await sleep(10);
+    assert.ok(down.every((c) => store.get(siteKey('affinityd:', c))?.kind === 'withdraw'), 'written when it came back');
+  });
+
   it('an adoption is the other site\'s entry itself, so every node of every site proposes the same', () => {
     const e = { clientKey: parseClientKey('0/x'), keyBytes: Buffer.alloc(0), endpoint: endpoints[0], version: 1, originNode: 9, ttlSeconds: 600 };
     const a = adoption(e, { endpoint: endpoints[1], version: 1, originNode: 3, ttlSeconds: 500 });
