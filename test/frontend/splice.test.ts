@@ -1,14 +1,22 @@
-// The splice on its own, over real loopback sockets: every octet arrives
-// intact and in order both ways while the buffers of the call's endpoint
-// direction are reused, a slow reader holds the other side back instead of
-// filling memory, a FIN crosses in either direction while the other keeps
-// going, octets the endpoint sends before the splice begins are not lost, and
-// an idle call is closed.
+// The splice on its own, over real loopback sockets, both of them: the
+// kernel splice (splice-pump.ts over native/splice_pump.h, the default) and
+// the splice in Node (splice.ts). Every octet arrives intact and in order both
+// ways (while the buffers of the Node splice's endpoint direction are
+// reused), a slow reader holds the other side back instead of filling
+// memory, a FIN crosses in either direction while the other keeps going,
+// octets the endpoint sends before the splice begins and octets the client
+// sends before it are not lost, a reset of either side ends the call, an idle
+// call is closed; the kernel splice also: a close from JS, many calls at
+// once, and the pump's close with calls open (no fd left behind).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type NetConnectOpts, type Server, type Socket } from 'node:net';
+
+import { readdirSync } from 'node:fs';
 
 import { EndpointReads, MAX_READ, MIN_READ, nextReadSize, splice, type SpliceResult } from '../../src/frontend/splice';
+import { type SplicedCall, SplicePump } from '../../src/frontend/splice-pump';
+import { addonOrSkip } from '../helpers/addon';
 
 /** Deterministic, non-repeating octets (so a reused buffer that leaked old data would show). */
 function pattern(n: number, seed: number): Buffer {
@@ -60,35 +68,7 @@ function collect(s: Socket): Promise<Buffer> {
   return new Promise((resolve) => s.once('end', () => resolve(Buffer.concat(parts))));
 }
 
-describe('splice', function () {
-  this.timeout(60_000);
-  const servers: Server[] = [];
-  afterEach(() => {
-    for (const s of servers.splice(0)) s.close();
-  });
-
-  /**
-   * A front that splices each accepted connection to the endpoint at `endpointPort`;
-   * `delayMs` waits between connecting and splicing (octets the endpoint sends meanwhile must survive).
-   */
-  async function front(endpointPort: number, opts: { idleMs?: number; delayMs?: number } = {}) {
-    const results: Promise<SpliceResult>[] = [];
-    const clientSides: Socket[] = [];
-    const { server, port } = await listen((c) => {
-      c.pause();
-      clientSides.push(c);
-      const reads = new EndpointReads();
-      const u = connect({ host: '127.0.0.1', port: endpointPort, allowHalfOpen: true, onread: reads.onread });
-      u.once('connect', () => {
-        const go = () => results.push(splice(c, u, reads, opts.idleMs ?? 30_000));
-        if (opts.delayMs) setTimeout(go, opts.delayMs);
-        else go();
-      });
-    });
-    servers.push(server);
-    return { port, results, clientSides };
-  }
-
+describe('splice', () => {
   it('sizes the endpoint reads to the traffic, within its bounds', () => {
     const cases: [n: number, size: number, next: number][] = [
       [1, MIN_READ, MIN_READ], // a small read keeps the smallest buffer
@@ -100,6 +80,63 @@ describe('splice', function () {
     ];
     for (const [n, size, next] of cases) assert.equal(nextReadSize(n, size), next, `after ${n} octets into ${size}`);
   });
+});
+
+for (const mode of ['kernel', 'node'] as const) describe(`splice in ${mode}`, function () {
+  this.timeout(60_000);
+  const servers: Server[] = [];
+  let pump: SplicePump | undefined;
+  before(function () {
+    if (mode === 'kernel') addonOrSkip(this);
+  });
+  beforeEach(() => {
+    pump = mode === 'kernel' ? new SplicePump() : undefined;
+  });
+  afterEach(async () => {
+    for (const s of servers.splice(0)) s.close();
+    await pump?.close();
+  });
+
+  /** Starts the splice of a connected call, as Frontend.startSplice does (no preamble answer, nothing after the identity). */
+  function start(c: Socket, u: Socket, reads: EndpointReads, idleMs: number): SplicedCall {
+    if (pump) {
+      const call = pump.take(c, u, reads, undefined, Buffer.alloc(0), idleMs);
+      assert.ok(call, 'both sockets have an fd');
+      return call;
+    }
+    return { done: splice(c, u, reads, idleMs), close: () => (c.destroy(), u.destroy()) };
+  }
+
+  /**
+   * A front that splices each accepted connection to the endpoint at `endpointPort`;
+   * `delayMs` waits between connecting and splicing (octets the endpoint or
+   * the client sends meanwhile must survive).
+   */
+  async function front(endpointPort: number, opts: { idleMs?: number; delayMs?: number } = {}) {
+    const results: Promise<SpliceResult>[] = [];
+    const calls: SplicedCall[] = [];
+    const clientSides: Socket[] = [];
+    let started!: () => void;
+    const firstStarted = new Promise<void>((r) => (started = r));
+    const { server, port } = await listen((c) => {
+      c.pause();
+      clientSides.push(c);
+      const reads = new EndpointReads();
+      const u = connect({ host: '127.0.0.1', port: endpointPort, allowHalfOpen: true, onread: reads.onread, noDelay: true } as NetConnectOpts);
+      u.once('connect', () => {
+        const go = () => {
+          const call = start(c, u, reads, opts.idleMs ?? 30_000);
+          calls.push(call);
+          results.push(call.done);
+          started();
+        };
+        if (opts.delayMs) setTimeout(go, opts.delayMs);
+        else go();
+      });
+    });
+    servers.push(server);
+    return { port, results, calls, clientSides, firstStarted };
+  }
 
   it('carries 24 MiB each way intact, with a client that reads slowly, and counts the octets', async () => {
     const up = pattern(24 << 20, 7);
@@ -118,6 +155,7 @@ describe('splice', function () {
     client.pause();
     const sending = writeAll(client, up, true);
     await new Promise((r) => setTimeout(r, 400));
+    // the Node splice's buffer toward the client; the kernel splice holds at most a pipe (64 KiB) per direction
     const held = fe.clientSides[0].writableLength;
     assert.ok(held <= 1 << 20, `the front holds ${held} octets for a client that does not read`);
     const got = collect(client);
