@@ -136,6 +136,7 @@ uint64_t SplicePump::Add(int client_fd, int endpoint_fd, const uint8_t* to_endpo
 }
 
 void SplicePump::Close(uint64_t id) {
+  if (stopping_.load()) return;
   bool wake;
   {
     std::lock_guard<std::mutex> g(commands_mu_);
@@ -149,6 +150,7 @@ void SplicePump::Close(uint64_t id) {
 }
 
 void SplicePump::CloseAll() {
+  if (stopping_.load()) return;
   bool wake;
   {
     std::lock_guard<std::mutex> g(commands_mu_);
@@ -185,9 +187,15 @@ void SplicePump::Stop() {
     delete cmd.call;
   }
   commands_.clear();
-  for (int& fd : pipes_) CloseFd(fd);
+  for (size_t i = 0; i + 2 < pipes_.size(); i += 3) {
+    CloseFd(pipes_[i]);
+    CloseFd(pipes_[i + 1]);
+  }
   pipes_.clear();
   pipes_pooled_.store(0);
+  // no fd of the pump's outlives Stop (the JS object may be collected much later)
+  CloseFd(epoll_fd_);
+  CloseFd(wake_fd_);
 }
 
 bool SplicePump::Drain(size_t max, const std::function<void(const SpliceCompletion&)>& f) {
