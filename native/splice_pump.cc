@@ -388,7 +388,14 @@ void SplicePump::Pump(Call* c) {
       }
     }
     if (c->fd[0] < 0 && c->fd[1] < 0) return Finish(c, SpliceEnd::kClosed, 0);
-    if (!progress) return;
+    if (!progress) {
+      // Waiting: an empty pipe goes back to the pool, so pipes (and the
+      // pipe pages the kernel accounts to the user, fs.pipe-user-pages-soft)
+      // follow the calls with octets in flight, not the calls open.
+      for (Direction& d : c->dir)
+        if (d.in_pipe == 0) GivePipe(d);
+      return;
+    }
   }
   // still ready after its turn: again after the next epoll_wait, so other calls run in between
   c->queued = true;

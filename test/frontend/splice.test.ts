@@ -371,6 +371,13 @@ for (const mode of ['kernel', 'node'] as const) describe(`splice in ${mode}`, fu
     const results = await Promise.all(fe.results);
     assert.equal(results.length, n);
     for (const r of results) assert.deepEqual(r, { bytesFromClient: 256 << 10, bytesToClient: 256 << 10, reason: 'closed' });
+    const st = pump?.stats();
+    if (st) {
+      // every pipe went back to the pool when its call ended (up to the pool's 64), none was left with a call
+      assert.equal(st.callsOpen, 0);
+      assert.ok(st.pipesCreated > 0);
+      assert.equal(st.pipesPooled, Math.min(st.pipesCreated, 64));
+    }
   });
 
   if (mode === 'kernel') {
