@@ -112,7 +112,10 @@ uint64_t SplicePump::Add(int client_fd, int endpoint_fd, const uint8_t* to_endpo
     return 0;
   }
   // O_NONBLOCK is a flag of the shared file description (libuv set it already)
-  for (int fd : {c, e}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  for (int fd : {c, e}) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  }
   Call* call = new Call();
   call->id = next_id_.fetch_add(1);
   call->fd[0] = c;
