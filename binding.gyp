@@ -13,10 +13,12 @@
         "native/replay_window.cc",
         "native/responder.cc",
         "native/service_notify.cc",
+        "native/splice_pump.cc",
         "native/table_digest.cc",
         "native/addon/addon.cc",
         "native/addon/js_codec.cc",
         "native/addon/js_responder.cc",
+        "native/addon/js_splice_pump.cc",
         "native/addon/js_table.cc",
         "native/addon/napi_util.cc"
       ],

@@ -28,8 +28,11 @@
 // do (the same endpoint process); same client, payload and concurrency.
 // With --compare-node-flags="FLAGS", a second node started with those Node
 // options is measured in the same rounds ("affinityd+flags"), to show what
-// a change of the unit would do.
-// Usage: tsx bench/frontend.ts [seconds per measurement] [rounds] [--compare-node-flags="..."]
+// a change of the unit would do. With --compare-splice-node, a second node
+// whose front end carries calls through Node's sockets (`splice: node`) is
+// measured in the same rounds ("affinityd-splice-node"), against the default
+// kernel splice.
+// Usage: tsx bench/frontend.ts [seconds per measurement] [rounds] [--compare-node-flags="..."] [--compare-splice-node]
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -47,12 +50,13 @@ const compareFlags = process.argv
   ?.slice('--compare-node-flags='.length)
   .split(/\s+/)
   .filter(Boolean);
+const compareSpliceNode = process.argv.includes('--compare-splice-node');
 const CONCURRENCY = 8;
 const BULK_OCTETS = 256 << 20;
 const root = join(__dirname, '..');
 
-function start(cmd: string[], ready: RegExp): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+function start(cmd: string[], ready: RegExp, env?: Record<string, string>): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => ready.test(l) && resolve({ child, line: l }));
     child.once('exit', (c) => reject(new Error(`${cmd.join(' ')} exited ${c}`)));
@@ -217,16 +221,17 @@ async function main(): Promise<void> {
     const eps = await start([process.execPath, 'dist/bench/fixtures/frontend-endpoint.js', '127.0.0.1', ...epPorts.map((p, i) => `ep${i}:${p}`)], /^ready$/);
     children.push(eps.child);
     const nodeFlags = unitNodeFlags();
-    const startNode = async (flags: string[]) => {
+    const startNode = async (flags: string[], env?: Record<string, string>) => {
       // a group of its own for each node: they are separate clusters with the same node id
       const group = `239.255.93.${1 + Math.floor(Math.random() * 250)}`;
-      const n = await start([process.execPath, ...flags, 'dist/bench/fixtures/frontend-node.js', group, String(34000 + Math.floor(Math.random() * 1000)), '127.0.0.1', ...epPorts.map(String)], /^ready /);
+      const n = await start([process.execPath, ...flags, 'dist/bench/fixtures/frontend-node.js', group, String(34000 + Math.floor(Math.random() * 1000)), '127.0.0.1', ...epPorts.map(String)], /^ready /, env);
       children.push(n.child);
       return n;
     };
     const node = await startNode(nodeFlags);
     const [, nodePort, decisionUs] = node.line.split(' ');
     const compared = compareFlags ? await startNode([...nodeFlags, ...compareFlags]) : undefined;
+    const spliceNode = compareSpliceNode ? await startNode(nodeFlags, { AFFINITYD_BENCH_SPLICE: 'node' }) : undefined;
     const floor = await start([process.execPath, 'dist/bench/fixtures/frontend-splice.js', String(epPorts[0])], /^ready /);
     children.push(floor.child);
     let haproxy: { port: number; pid: number } | undefined;
@@ -280,6 +285,7 @@ async function main(): Promise<void> {
       { name: 'node-splice', port: Number(floor.line.split(' ')[1]), pid: floor.child.pid },
       { name: 'affinityd', port: Number(nodePort), pid: node.child.pid },
       ...(compared ? [{ name: 'affinityd+flags', port: Number(compared.line.split(' ')[1]), pid: compared.child.pid }] : []),
+      ...(spliceNode ? [{ name: 'affinityd-splice-node', port: Number(spliceNode.line.split(' ')[1]), pid: spliceNode.child.pid }] : []),
       ...(haproxy ? [{ name: 'haproxy', port: haproxy.port, pid: haproxy.pid }] : []),
     ];
     const byRound: Record<string, PathRound[]> = {};
@@ -346,6 +352,18 @@ async function main(): Promise<void> {
       throughputVsHaproxy: bulkVsHaproxy?.median,
       ratios: { setupVsDirect, setupVsHaproxy, bulkVsDirect, bulkVsHaproxy, nodeSpliceVsHaproxy: floorVsHaproxy, vsNodeSplice: vsFloor },
       comparedNodeFlags: flagged,
+      comparedSpliceNode: spliceNode
+        ? {
+            setupVsHaproxy: ratio('affinityd-splice-node', 'haproxy', (x) => x.setup.perSecond),
+            bulkVsHaproxy: ratio('affinityd-splice-node', 'haproxy', (x) => x.throughputMiBps),
+            kernelVsNode: {
+              setup: ratio('affinityd', 'affinityd-splice-node', (x) => x.setup.perSecond),
+              bulk: ratio('affinityd', 'affinityd-splice-node', (x) => x.throughputMiBps),
+              cpuPerConnection: ratio('affinityd', 'affinityd-splice-node', (x) => x.cpuPerConnectionUs.proxy),
+              cpuPerMiB: ratio('affinityd', 'affinityd-splice-node', (x) => x.cpuPerMiBUs.proxy),
+            },
+          }
+        : undefined,
       haproxySkipped: haproxySkip || undefined,
     };
     console.log(`node options from the unit: ${nodeFlags.join(' ') || '(none)'}`);
@@ -367,6 +385,13 @@ async function main(): Promise<void> {
       console.log(
         `affinityd with ${flagged.flags!.join(' ')}: ${show(flagged.setupVsHaproxy)} HAProxy's conn/s, ${show(flagged.bulkVsHaproxy)} its bulk; ` +
           `proxy CPU ${show(flagged.cpuPerConnectionVsUnitFlags)} per connection and ${show(flagged.cpuPerMiBVsUnitFlags)} per MiB of the node as the unit starts it`,
+      );
+    }
+    const sn = result.comparedSpliceNode;
+    if (sn) {
+      console.log(
+        `affinityd with splice: node: ${show(sn.setupVsHaproxy)} HAProxy's conn/s, ${show(sn.bulkVsHaproxy)} its bulk; the kernel splice against it: ` +
+          `${show(sn.kernelVsNode.setup)} conn/s, ${show(sn.kernelVsNode.bulk)} bulk, proxy CPU ${show(sn.kernelVsNode.cpuPerConnection)} per connection and ${show(sn.kernelVsNode.cpuPerMiB)} per MiB`,
       );
     }
     writeResult('frontend', result);

@@ -233,6 +233,39 @@ export interface NativeResponder {
   close(): void;
 }
 
+/**
+ * A front end's data plane (native/splice_pump.h): carries spliced calls with
+ * splice(2) on a thread of its own. Each ended call is reported to onDone.
+ */
+export interface NativeSplicePump {
+  /**
+   * Takes over a call: dup()s both socket fds (the caller then closes its
+   * sockets); toEndpoint / toClient are written before any spliced octet of
+   * their direction. Returns the call's id; throws an errno error (a failed
+   * dup) and then has taken nothing.
+   */
+  add(clientFd: number, endpointFd: number, toEndpoint: Buffer | null, toClient: Buffer | null, idleTimeoutMs: number): number;
+  /** Closes a call (reported with reason closed); an id that ended already is ignored. */
+  closeCall(id: number): void;
+  /** Closes every open call (each reported). */
+  closeAll(): void;
+  /** Whether the pump keeps the event loop alive (as open sockets do): on while calls are open. */
+  ref(): void;
+  unref(): void;
+  stats(): { callsAdded: number; callsDone: number; callsOpen: number; pipesCreated: number; pipesPooled: number };
+  /** Closes every call without reporting them, joins the thread, frees the pipes. */
+  close(): void;
+}
+
+export interface SplicePumpOptions {
+  /** When one side is done for good, how long the other has to finish. */
+  lingerMs: number;
+  /** F_SETPIPE_SZ for each pipe; 0: the kernel's default. */
+  pipeSize: number;
+  /** Ended calls reported per onDone call at most. */
+  maxBatch: number;
+}
+
 export interface NativeCodec {
   decodeMessage(type: number, body: Buffer): Record<string, unknown> | null;
   reencodeMessage(type: number, body: Buffer): Buffer | null;
@@ -256,6 +289,8 @@ export interface NativeCodec {
 interface Addon {
   AffinityTable: new (capacity: number, endpointCapacity: number) => NativeAffinityTable;
   Responder: new (table: NativeAffinityTable, options: ResponderOptions, onFrames: (frames: InboundFrame[]) => void) => NativeResponder;
+  /** onDone: 5 numbers per ended call: id, bytesFromClient, bytesToClient, reason (0 closed, 1 idleTimeout, 2 error), errno. */
+  SplicePump: new (options: SplicePumpOptions, onDone: (done: Float64Array) => void) => NativeSplicePump;
   codec: NativeCodec;
   /** sd_notify(3): sends `state` (e.g. "READY=1") to the AF_UNIX datagram socket at socketPath ('@' = abstract). */
   notifyService(socketPath: string, state: string): void;

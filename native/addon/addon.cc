@@ -4,6 +4,7 @@
 #include "../service_notify.h"
 #include "../wire.h"
 #include "js_responder.h"
+#include "js_splice_pump.h"
 #include "js_table.h"
 
 namespace affinityd {
@@ -23,6 +24,7 @@ static Napi::Value NotifyServiceJs(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("AffinityTable", affinityd::JsAffinityTable::Init(env));
   exports.Set("Responder", affinityd::JsResponder::Init(env));
+  exports.Set("SplicePump", affinityd::JsSplicePump::Init(env));
   exports.Set("codec", affinityd::InitCodec(env));
   exports.Set("notifyService", Napi::Function::New(env, NotifyServiceJs, "notifyService"));
   Napi::Object limits = Napi::Object::New(env);

@@ -247,6 +247,7 @@ export const CONFIG_SCHEMA = {
           maxPreambleOctets: { type: 'integer', minimum: 64, maximum: 65_541, default: 1024 },
           connectAttempts: { type: 'integer', minimum: 1, maximum: 16, default: 2 },
           accessLog: { type: 'boolean', default: true },
+          splice: { enum: ['kernel', 'node'], default: 'kernel' },
         },
       },
     },

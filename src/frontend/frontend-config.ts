@@ -19,6 +19,12 @@ export interface FrontendConfig {
   maxPreambleOctets: number;
   /** Endpoints tried for one call before giving up (the first plus reroutes). */
   connectAttempts: number;
+  /**
+   * How a connected call's octets are carried: `kernel` (splice(2) on the
+   * native splice pump's thread, no copy through user space) or `node`
+   * (through Node's sockets, splice.ts).
+   */
+  splice: 'kernel' | 'node';
   /** One info line per call when it ends (HAProxy's tcplog); refused calls are logged at warn either way. */
   accessLog: boolean;
 }

@@ -14,6 +14,7 @@ import { CallRecord, ms } from './call-record';
 import { NoCallError, readIdentity } from './identity';
 import { CallStatus, encodeCallResponse } from './preamble';
 import { EndpointReads, splice } from './splice';
+import { type SplicedCall, SplicePump } from './splice-pump';
 import type { LiveLinks } from '../links/live-links';
 import type { Logger } from '../util/logger';
 
@@ -84,6 +85,10 @@ export class Frontend {
   private nextCall = 1;
   private server?: Server;
   private readonly sockets = new Set<Socket>();
+  /** The kernel splice (`splice: kernel`); its thread starts with the first call. */
+  private readonly pump?: SplicePump;
+  /** Accepted sockets whose call went to the pump: their close does not end the call. */
+  private readonly handedOver = new WeakSet<Socket>();
 
   constructor(
     readonly config: FrontendConfig,
@@ -92,7 +97,9 @@ export class Frontend {
     private readonly log: Logger,
     /** Where the calls this front end splices are registered while they are up (live-split detection). */
     private readonly links?: LiveLinks,
-  ) {}
+  ) {
+    if (config.splice === 'kernel') this.pump = new SplicePump();
+  }
 
   listen(): Promise<{ address: string; port: number }> {
     return new Promise((resolve, reject) => {
@@ -128,9 +135,11 @@ export class Frontend {
     const closed = new Promise<void>((r) => server.close(() => r()));
     if (drainMs > 0) {
       const end = Date.now() + drainMs;
-      while (this.sockets.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      while (this.sockets.size + (this.pump?.size ?? 0) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     }
     for (const s of this.sockets) s.destroy();
+    // its calls closed and reported (their access-log lines written), its thread joined
+    await this.pump?.close();
     await closed;
   }
 
@@ -157,7 +166,7 @@ export class Frontend {
     this.counters.active++;
     this.sockets.add(s);
     s.once('close', () => {
-      this.counters.active--;
+      if (!this.handedOver.has(s)) this.counters.active--;
       this.sockets.delete(s);
     });
     s.on('error', () => s.destroy()); // a reset client: nothing else to do
@@ -248,23 +257,22 @@ export class Frontend {
     }
     const state = this.endpoints.find(route.endpoint);
     if (state) state.connections++;
-    if (this.config.identity === 'preamble') s.write(encodeCallResponse({ status: CallStatus.Accepted, endpoint: route.endpoint }));
-    if (rest.length) upstream.write(rest);
+    const accepted = this.config.identity === 'preamble' ? encodeCallResponse({ status: CallStatus.Accepted, endpoint: route.endpoint }) : undefined;
+    const spliced = this.startSplice(s, upstream, reads, accepted, rest);
     this.counters.spliced++;
     this.onCallSetup?.(performance.now() - t0);
     const setupMs = ms(performance.now() - t0);
     const linkId = `frontend:${this.config.name}:${this.nextCall++}`;
-    const up = upstream;
     this.links?.add({
       id: linkId, client: key, keyBytes, endpoint: route.endpoint, via: 'frontend',
       close: (why) => {
         this.counters.splitClosed++;
         this.log.warn({ frontend: this.config.name, client: formatClientKey(key), endpoint: formatEndpoint(route.endpoint), why }, 'call closed: a stray link of a split bundle');
-        s.destroy();
-        up.destroy();
+        spliced.close();
       },
     });
-    const r = await splice(s, upstream, reads, this.config.idleTimeoutMs);
+    const r = await spliced.done;
+    if (this.handedOver.has(s)) this.counters.active--;
     this.links?.remove(linkId);
     if (this.config.accessLog) {
       // one line per call when it ends, as HAProxy's tcplog: who, where, how long, how much, how it ended
@@ -276,5 +284,28 @@ export class Frontend {
     if (r.reason === 'idleTimeout') this.counters.idleTimeouts++;
     this.counters.bytesFromClients += r.bytesFromClient;
     this.counters.bytesToClients += r.bytesToClient;
+  }
+
+  /**
+   * Starts carrying the call both ways: `accepted` (the preamble's answer)
+   * reaches the client and `rest` (its octets after the identity) the
+   * endpoint before anything else. In the kernel when the front end splices
+   * there (and both sockets have an fd), else in Node.
+   */
+  private startSplice(s: Socket, upstream: Socket, reads: EndpointReads, accepted: Buffer | undefined, rest: Buffer): SplicedCall {
+    const kernel = this.pump?.take(s, upstream, reads, accepted, rest, this.config.idleTimeoutMs);
+    if (kernel) {
+      this.handedOver.add(s);
+      return kernel;
+    }
+    if (accepted) s.write(accepted);
+    if (rest.length) upstream.write(rest);
+    return {
+      done: splice(s, upstream, reads, this.config.idleTimeoutMs),
+      close: () => {
+        s.destroy();
+        upstream.destroy();
+      },
+    };
   }
 }

@@ -29,7 +29,8 @@ export interface SpliceResult {
   reason: 'closed' | 'idleTimeout' | 'error';
 }
 
-const LINGER_MS = 5000;
+/** When one side of a call is done for good, how long the other has to finish (also the kernel splice's). */
+export const LINGER_MS = 5000;
 /** Read buffer of one call's endpoint direction: smallest and largest size (octets). */
 export const MIN_READ = 4096;
 export const MAX_READ = 65536;
@@ -69,6 +70,17 @@ export class EndpointReads {
     // reuse the buffer only if none of it is still queued for the client
     this.next = size === buf.length && client.writableLength === 0 ? buf : Buffer.allocUnsafeSlow(size);
     return more; // false: the client's buffer is full (read again on its drain) or it is closed
+  }
+
+  /**
+   * For a call handed to the kernel splice (splice-pump.ts): the octets read
+   * so far, which the pump writes to the client first; no read comes here
+   * after the caller stops the socket's reading.
+   */
+  takeEarly(): Buffer[] {
+    const early = this.early ?? [];
+    this.early = undefined;
+    return early;
   }
 
   /** Starts carrying the endpoint's octets to the client. */

@@ -1,13 +1,14 @@
 // Front ends against bad and slow clients and endpoints: every case gets a
 // clear answer or a counted close, and the node keeps serving everyone else.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 
 import { IPv4Address, IPv4ProxyAddress, TransportProtocol, Command, V2ProxyProtocol } from 'proxy-protocol-js';
 
 import { clientKeyBytes, parseClientKey } from '../../src/codec/client-key';
 import type { AffinityNode } from '../../src/daemon/create-node';
-import { CallStatus, PREAMBLE_HEADER, REQUEST_MAGIC } from '../../src/frontend/preamble';
+import { CallStatus, decodeCallResponse, encodeCallRequest, PREAMBLE_HEADER, preambleLength, REQUEST_MAGIC, RESPONSE_MAGIC } from '../../src/frontend/preamble';
 import { addonOrSkip } from '../helpers/addon';
 import { call, startCluster, startEndpoint, type TestEndpoint } from '../helpers/cluster';
 import { sleep, until } from '../helpers/loopback';
@@ -189,4 +190,88 @@ describe('front ends against bad clients and endpoints', function () {
     assert.equal(counters(3).refused.badProxyHeader, 1);
     await sleep(10);
   });
+});
+
+/**
+ * The fds of this process a call or the splice pump could leave open: TCP
+ * sockets, pipes, epoll and eventfd instances (sorted). The node's UDP
+ * sockets are left out: the responder closes them when it is collected.
+ */
+function callFds(): string[] {
+  const tcp = new Set<string>();
+  for (const f of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+    try {
+      for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) {
+        const inode = line.trim().split(/\s+/)[9];
+        if (inode) tcp.add(inode);
+      }
+    } catch {
+      // no IPv6
+    }
+  }
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let l: string;
+    try {
+      l = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the directory's own fd, closed meanwhile
+    }
+    const sock = /^socket:\[(\d+)\]$/.exec(l);
+    if ((sock && tcp.has(sock[1])) || l.startsWith('pipe:') || l === 'anon_inode:[eventpoll]' || l === 'anon_inode:[eventfd]') out.push(`${fd} ${l}`);
+  }
+  return out.sort();
+}
+
+describe('a node that stops with calls open', function () {
+  this.timeout(30_000);
+
+  for (const splice of ['kernel', 'node'] as const) {
+    it(`closes them, counts them and leaves no fd behind (splice: ${splice})`, async function () {
+      addonOrSkip(this);
+      const [ep] = await Promise.all([startEndpoint('lns-a')]);
+      const before = callFds();
+      const { nodes: [node] } = await startCluster(1, [ep], () => ({ frontends: [{ listen: { address: '127.0.0.1', port: 0 }, identity: 'preamble', splice }] }));
+      const port = node.frontends[0].address()!.port;
+      const n = 10;
+      const calls = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          new Promise<{ ended: Promise<void>; data: Buffer }>((resolve, reject) => {
+            const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+            const ping = Buffer.from(`ping-${i}\n`);
+            // the preamble and the first octets of the call in one write: those octets reach the endpoint first
+            s.on('connect', () => s.write(Buffer.concat([encodeCallRequest(parseClientKey(`2:198.51.100.${i + 1}/open`)), ping])));
+            const ended = new Promise<void>((r) => {
+              s.once('end', () => r());
+              s.once('close', () => r());
+            });
+            let data = Buffer.alloc(0);
+            s.on('data', (d) => {
+              data = Buffer.concat([data, d]);
+              if (data.subarray(data.length - ping.length).equals(ping)) resolve({ ended, data });
+            });
+            s.on('error', reject);
+            void ended.then(() => s.destroy());
+          }),
+        ),
+      );
+      for (const [i, c] of calls.entries()) {
+        // the ACCEPTED answer first, then the endpoint's greeting, then the echo of what followed the preamble
+        const k = preambleLength(c.data, RESPONSE_MAGIC, 4096);
+        assert.equal(decodeCallResponse(c.data.subarray(0, k)).status, CallStatus.Accepted);
+        assert.equal(c.data.subarray(k).toString(), `endpoint lns-a\nping-${i}\n`);
+      }
+      const f = node.frontends[0];
+      assert.equal(f.counters.active, n);
+      await node.close();
+      await Promise.all(calls.map((c) => c.ended)); // every client saw its call end
+      assert.equal(f.counters.active, 0);
+      assert.equal(f.counters.spliced, n);
+      // (the Node splice reports a call when its endpoint side has closed too, which may come after the node's close)
+      await until(() => f.counters.bytesFromClients === n * 'ping-0\n'.length, 10_000, 'every call reported');
+      await until(() => callFds().length === before.length, 10_000, 'the fds to close').catch(() => undefined);
+      assert.deepEqual(callFds(), before, 'every TCP socket, pipe, epoll and eventfd of the node and of its calls is closed');
+      ep.server.close();
+    });
+  }
 });

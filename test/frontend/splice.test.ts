@@ -1,14 +1,22 @@
-// The splice on its own, over real loopback sockets: every octet arrives
-// intact and in order both ways while the buffers of the call's endpoint
-// direction are reused, a slow reader holds the other side back instead of
-// filling memory, a FIN crosses in either direction while the other keeps
-// going, octets the endpoint sends before the splice begins are not lost, and
-// an idle call is closed.
+// The splice on its own, over real loopback sockets, both of them: the
+// kernel splice (splice-pump.ts over native/splice_pump.h, the default) and
+// the splice in Node (splice.ts). Every octet arrives intact and in order both
+// ways (while the buffers of the Node splice's endpoint direction are
+// reused), a slow reader holds the other side back instead of filling
+// memory, a FIN crosses in either direction while the other keeps going,
+// octets the endpoint sends before the splice begins and octets the client
+// sends before it are not lost, a reset of either side ends the call, an idle
+// call is closed; the kernel splice also: a close from JS, many calls at
+// once, and the pump's close with calls open (no fd left behind).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type NetConnectOpts, type Server, type Socket } from 'node:net';
+
+import { readdirSync } from 'node:fs';
 
 import { EndpointReads, MAX_READ, MIN_READ, nextReadSize, splice, type SpliceResult } from '../../src/frontend/splice';
+import { type SplicedCall, SplicePump } from '../../src/frontend/splice-pump';
+import { addonOrSkip } from '../helpers/addon';
 
 /** Deterministic, non-repeating octets (so a reused buffer that leaked old data would show). */
 function pattern(n: number, seed: number): Buffer {
@@ -60,35 +68,7 @@ function collect(s: Socket): Promise<Buffer> {
   return new Promise((resolve) => s.once('end', () => resolve(Buffer.concat(parts))));
 }
 
-describe('splice', function () {
-  this.timeout(60_000);
-  const servers: Server[] = [];
-  afterEach(() => {
-    for (const s of servers.splice(0)) s.close();
-  });
-
-  /**
-   * A front that splices each accepted connection to the endpoint at `endpointPort`;
-   * `delayMs` waits between connecting and splicing (octets the endpoint sends meanwhile must survive).
-   */
-  async function front(endpointPort: number, opts: { idleMs?: number; delayMs?: number } = {}) {
-    const results: Promise<SpliceResult>[] = [];
-    const clientSides: Socket[] = [];
-    const { server, port } = await listen((c) => {
-      c.pause();
-      clientSides.push(c);
-      const reads = new EndpointReads();
-      const u = connect({ host: '127.0.0.1', port: endpointPort, allowHalfOpen: true, onread: reads.onread });
-      u.once('connect', () => {
-        const go = () => results.push(splice(c, u, reads, opts.idleMs ?? 30_000));
-        if (opts.delayMs) setTimeout(go, opts.delayMs);
-        else go();
-      });
-    });
-    servers.push(server);
-    return { port, results, clientSides };
-  }
-
+describe('splice', () => {
   it('sizes the endpoint reads to the traffic, within its bounds', () => {
     const cases: [n: number, size: number, next: number][] = [
       [1, MIN_READ, MIN_READ], // a small read keeps the smallest buffer
@@ -100,6 +80,64 @@ describe('splice', function () {
     ];
     for (const [n, size, next] of cases) assert.equal(nextReadSize(n, size), next, `after ${n} octets into ${size}`);
   });
+});
+
+for (const mode of ['kernel', 'node'] as const) describe(`splice in ${mode}`, function () {
+  this.timeout(60_000);
+  const servers: Server[] = [];
+  let pump: SplicePump | undefined;
+  before(function () {
+    if (mode === 'kernel') addonOrSkip(this);
+  });
+  beforeEach(() => {
+    pump = mode === 'kernel' ? new SplicePump() : undefined;
+  });
+  afterEach(async () => {
+    for (const s of servers.splice(0)) s.close();
+    await pump?.close();
+  });
+
+  /** Starts the splice of a connected call, as Frontend.startSplice does (no preamble answer, nothing after the identity). */
+  function start(c: Socket, u: Socket, reads: EndpointReads, idleMs: number): SplicedCall {
+    if (pump) {
+      const call = pump.take(c, u, reads, undefined, Buffer.alloc(0), idleMs);
+      assert.ok(call, 'both sockets have an fd');
+      return call;
+    }
+    return { done: splice(c, u, reads, idleMs), close: () => (c.destroy(), u.destroy()) };
+  }
+
+  /**
+   * A front that splices each accepted connection to the endpoint at `endpointPort`;
+   * `delayMs` waits between connecting and splicing (octets the endpoint or
+   * the client sends meanwhile must survive).
+   */
+  async function front(endpointPort: number, opts: { idleMs?: number; delayMs?: number } = {}) {
+    const results: Promise<SpliceResult>[] = [];
+    const calls: SplicedCall[] = [];
+    const clientSides: Socket[] = [];
+    let started!: () => void;
+    const firstStarted = new Promise<void>((r) => (started = r));
+    const { server, port } = await listen((c) => {
+      c.pause();
+      clientSides.push(c);
+      const reads = new EndpointReads();
+      const u = connect({ host: '127.0.0.1', port: endpointPort, allowHalfOpen: true, onread: reads.onread, noDelay: true } as NetConnectOpts);
+      u.on('error', () => u.destroy()); // before the splice (an endpoint closed at the end of a test)
+      u.once('connect', () => {
+        const go = () => {
+          const call = start(c, u, reads, opts.idleMs ?? 30_000);
+          calls.push(call);
+          results.push(call.done);
+          started();
+        };
+        if (opts.delayMs) setTimeout(go, opts.delayMs);
+        else go();
+      });
+    });
+    servers.push(server);
+    return { port, results, calls, clientSides, firstStarted };
+  }
 
   it('carries 24 MiB each way intact, with a client that reads slowly, and counts the octets', async () => {
     const up = pattern(24 << 20, 7);
@@ -118,6 +156,7 @@ describe('splice', function () {
     client.pause();
     const sending = writeAll(client, up, true);
     await new Promise((r) => setTimeout(r, 400));
+    // the Node splice's buffer toward the client; the kernel splice holds at most a pipe (64 KiB) per direction
     const held = fe.clientSides[0].writableLength;
     assert.ok(held <= 1 << 20, `the front holds ${held} octets for a client that does not read`);
     const got = collect(client);
@@ -227,4 +266,172 @@ describe('splice', function () {
     assert.equal(r.reason, 'idleTimeout');
     assert.ok(took >= 230, `closed after ${took} ms`);
   });
+
+  it('carries a FIN from the client while the endpoint keeps sending', async () => {
+    const asked = pattern(100_000, 21);
+    const answer = pattern(3 << 20, 23);
+    const endpointGot = deferred<Buffer>();
+    const ep = await listen((s) => {
+      // reads the client's whole question (up to its FIN), then answers at length and ends
+      void collect(s).then((b) => {
+        endpointGot.resolve(b);
+        return writeAll(s, answer, true);
+      });
+    });
+    servers.push(ep.server);
+    const fe = await front(ep.port);
+    const client = connect({ host: '127.0.0.1', port: fe.port, allowHalfOpen: true });
+    const got = collect(client);
+    await writeAll(client, asked, true);
+    assert.equal(sha(await endpointGot.promise), sha(asked), 'the client\'s octets, then its FIN, reached the endpoint');
+    assert.equal(sha(await got), sha(answer), 'the endpoint went on sending after the client\'s FIN');
+    const r = await fe.results[0];
+    assert.deepEqual(r, { bytesFromClient: asked.length, bytesToClient: answer.length, reason: 'closed' });
+  });
+
+  it('keeps what the client sent before the splice began', async () => {
+    const said = pattern(150_000, 25);
+    const endpointGot = deferred<Buffer>();
+    const ep = await listen((s) => {
+      void collect(s).then(endpointGot.resolve);
+      s.end();
+    });
+    servers.push(ep.server);
+    // the front has read (some of) these into Node's buffer of the client socket before it splices
+    const fe = await front(ep.port, { delayMs: 200 });
+    const client = connect({ host: '127.0.0.1', port: fe.port, allowHalfOpen: true });
+    client.resume();
+    await writeAll(client, said, true);
+    assert.equal(sha(await endpointGot.promise), sha(said), 'every octet, in order');
+    assert.equal((await fe.results[0]).bytesFromClient, said.length);
+  });
+
+  for (const side of ['client', 'endpoint'] as const) {
+    it(`ends the call on a reset from the ${side}, and says so`, async () => {
+      let endpoint!: Socket;
+      const endpointEnded = deferred<void>();
+      const ep = await listen((s) => {
+        endpoint = s;
+        void ended(s).then(endpointEnded.resolve);
+        s.write('hello');
+      });
+      servers.push(ep.server);
+      const fe = await front(ep.port);
+      const client = connect({ host: '127.0.0.1', port: fe.port, allowHalfOpen: true });
+      const clientEnded = ended(client);
+      await new Promise((r) => client.once('data', r)); // spliced and carrying
+      if (side === 'client') client.resetAndDestroy();
+      else endpoint.resetAndDestroy();
+      const r = await fe.results[0];
+      assert.equal(r.reason, 'error');
+      // the other side's connection ends too
+      await (side === 'client' ? endpointEnded.promise : clientEnded);
+    });
+  }
+
+  it('closes a call when asked (live-split repair), and says so', async () => {
+    const endpointEnded = deferred<void>();
+    const ep = await listen((s) => {
+      void ended(s).then(endpointEnded.resolve);
+      s.write('hello');
+    });
+    servers.push(ep.server);
+    const fe = await front(ep.port);
+    const client = connect({ host: '127.0.0.1', port: fe.port, allowHalfOpen: true });
+    const clientEnded = ended(client);
+    await new Promise((r) => client.once('data', r));
+    client.write('abc');
+    await fe.firstStarted;
+    await new Promise((r) => setTimeout(r, 50));
+    fe.calls[0].close();
+    const r = await fe.results[0];
+    assert.equal(r.reason, 'closed');
+    assert.equal(r.bytesToClient, 5);
+    await Promise.all([clientEnded, endpointEnded.promise]); // both connections end
+  });
+
+  it('carries many calls at once, each intact', async () => {
+    const n = 40;
+    const ep = await listen((s) => {
+      // an echo
+      s.on('data', (d) => s.write(d));
+      s.on('end', () => s.end());
+    });
+    servers.push(ep.server);
+    const fe = await front(ep.port);
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const data = pattern(256 << 10, 100 + i);
+        const client = connect({ host: '127.0.0.1', port: fe.port, allowHalfOpen: true });
+        const got = collect(client);
+        await writeAll(client, data, true);
+        assert.equal(sha(await got), sha(data), `call ${i} intact`);
+      }),
+    );
+    const results = await Promise.all(fe.results);
+    assert.equal(results.length, n);
+    for (const r of results) assert.deepEqual(r, { bytesFromClient: 256 << 10, bytesToClient: 256 << 10, reason: 'closed' });
+    const st = pump?.stats();
+    if (st) {
+      // every pipe went back to the pool when its call ended (up to the pool's 64), none was left with a call
+      assert.equal(st.callsOpen, 0);
+      assert.ok(st.pipesCreated > 0);
+      assert.equal(st.pipesPooled, Math.min(st.pipesCreated, 64));
+    }
+  });
+
+  if (mode === 'kernel') {
+    it('closes every open call when the pump closes, and leaves no fd behind', async () => {
+      const ep = await listen((s) => {
+        s.on('error', () => undefined);
+        s.on('data', (d) => s.write(d));
+        s.on('end', () => s.destroy());
+      });
+      servers.push(ep.server);
+      const fe = await front(ep.port);
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const before = fds();
+      const clients = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const c = connect({ host: '127.0.0.1', port: fe.port, allowHalfOpen: true });
+          const closed = ended(c);
+          c.write('ping');
+          await new Promise((r) => c.once('data', r)); // spliced both ways
+          return { c, closed };
+        }),
+      );
+      assert.equal(pump!.size, 20);
+      assert.ok(fds() > before);
+      await pump!.close();
+      const results = await Promise.all(fe.results);
+      assert.ok(results.every((r) => r.reason === 'closed' && r.bytesFromClient === 4 && r.bytesToClient === 4));
+      await Promise.all(clients.map((x) => x.closed)); // each client saw its call end
+      for (const x of clients) x.c.destroy();
+      // the endpoint's sockets close as their peers (the pump's) went away
+      const end = Date.now() + 10_000;
+      while (fds() !== before && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(fds(), before, 'every fd of the calls and of the pump is closed');
+      // a call handed over after the close is closed at once
+      const late = connect({ host: '127.0.0.1', port: fe.port });
+      late.on('error', () => undefined);
+      await new Promise((r) => late.once('close', r));
+      assert.equal((await fe.results[20]).reason, 'closed');
+    });
+  }
 });
+
+/** Resolves when the socket's connection ends (FIN, reset or close); the socket is paused-safe (it reads). */
+function ended(s: Socket): Promise<void> {
+  s.on('error', () => undefined);
+  s.on('data', () => undefined);
+  return new Promise((resolve) => {
+    s.once('end', () => resolve());
+    s.once('close', () => resolve());
+  });
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
