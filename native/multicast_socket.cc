@@ -295,10 +295,13 @@ bool MulticastSocket::DropOwnFrames(uint32_t node_id, uint32_t boot_epoch) {
 bool MulticastSocket::Join(SocketError* err) { return joined_ || Membership(true, err); }
 bool MulticastSocket::Leave(SocketError* err) { return !joined_ || Membership(false, err); }
 
-MulticastSocket::~MulticastSocket() {
-  if (group_fd_ >= 0) close(group_fd_);
-  if (unicast_fd_ >= 0) close(unicast_fd_);
-  if (reply_fd_ >= 0) close(reply_fd_);
+MulticastSocket::~MulticastSocket() { Close(); }
+
+void MulticastSocket::Close() {
+  for (int* fd : {&group_fd_, &unicast_fd_, &reply_fd_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
 }
 
 bool SameAddress(const sockaddr_storage& from, const sockaddr_storage& mine) {

@@ -49,6 +49,9 @@ class MulticastSocket {
   static std::unique_ptr<MulticastSocket> Open(const SocketOptions& o, SocketError* err);
   ~MulticastSocket();
 
+  // Closes every socket now (a node that has stopped: its port is free at
+  // once, not when the object is collected). Idempotent.
+  void Close();
   bool Join(SocketError* err);
   bool Leave(SocketError* err);
   // Has the kernel drop, on the group socket, the multicast loopback copies

@@ -98,6 +98,8 @@ class Responder {
   // for JS and no notification is pending.
   bool Start(std::function<void()> notify, std::string* err);
   void Stop();  // joins the I/O thread; idempotent
+  // After Stop: closes the sockets (the JS thread no longer reads or sends).
+  void CloseSockets() { socket_->Close(); }
   bool running() const { return running_.load(); }
 
   // JS thread. Returns the number of frames handed to the kernel; *err is the

@@ -177,6 +177,7 @@ void JsResponder::Shutdown() {
     reply_poll_ = nullptr;
   }
   responder_->Stop();  // after this no notification is raised
+  responder_->CloseSockets();  // the ports are free once close() returns
   tsfn_.Release();
   napi_remove_env_cleanup_hook(env_, CleanupHook, this);
 }

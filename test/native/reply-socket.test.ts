@@ -110,4 +110,14 @@ describe('reply socket: REPLYs read by the JS thread (addon in process)', functi
     }
     void a;
   });
+
+  it('frees the port when closed: a node started again on it binds at once', () => {
+    const net = testGroup();
+    const b = new TestNode(2, net, testKeyring());
+    const port = b.responder.address().port;
+    b.close(); // the object is still referenced: its sockets must not wait for the collector
+    const again = open(2, net, testKeyring(), { unicastPort: port });
+    assert.equal(again.responder.address().port, port);
+    void b;
+  });
 });
