@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <system_error>
 
 namespace affinityd {
 
@@ -81,7 +82,13 @@ std::unique_ptr<SplicePump> SplicePump::Start(const SplicePumpOptions& o, std::f
     p->stopped_ = true;
     return nullptr;
   }
-  p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
+  try {
+    p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
+  } catch (const std::system_error& e) {  // e.g. EAGAIN: no thread to be had
+    *err = std::string("thread: ") + e.what();
+    p->stopped_ = true;
+    return nullptr;
+  }
   return p;
 }
 

@@ -79,6 +79,14 @@ export class SplicePump {
       upstream.destroy();
       return { done: Promise.resolve({ bytesFromClient: 0, bytesToClient: 0, reason: 'closed' }), close: () => undefined };
     }
+    let pump: NativeSplicePump;
+    try {
+      pump = this.pump ??= this.open();
+    } catch {
+      // no thread or fd for the pump (the host is out of them): this call
+      // is spliced in Node, nothing having changed; the next one tries again
+      return undefined;
+    }
     // 1. what Node read and did not deliver. read() may ask libuv to read
     // again; the readStop after it takes that back before the loop runs.
     const up: Buffer[] = toEndpoint.length ? [toEndpoint] : [];
@@ -87,7 +95,6 @@ export class SplicePump {
     stopReading(upstream);
     const early = reads.takeEarly();
     const down = toClient ? [toClient, ...early] : early;
-    const pump = (this.pump ??= this.open());
     let id: number;
     try {
       // 2.
