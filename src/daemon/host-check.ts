@@ -118,6 +118,8 @@ export function explainStartError(e: Error & { code?: string; address?: string; 
     if (!setting && same(f.listen.address) && (port === undefined || port === f.listen.port)) setting = `frontends.${i}.listen (${f.name})`;
   });
   if (!setting && c.management.enabled && same(c.management.address) && (port === undefined || port === c.management.port)) setting = 'management.address/port';
+  // the unicast socket on a port of its own: a port in use (another node on this host) is that setting's to change
+  if (!setting && (same(c.cluster.localAddress) || same(c.cluster.interface)) && code === 'EADDRINUSE' && c.cluster.unicastPort !== 0 && port === c.cluster.unicastPort) setting = 'cluster.unicastPort';
   if (!setting && (same(c.cluster.localAddress) || same(c.cluster.interface))) setting = c.cluster.localAddress ? 'cluster.localAddress' : 'cluster.interface';
   if (!setting && same(c.cluster.group)) setting = 'cluster.group';
   if (!setting && /control socket/.test(e.message)) setting = e.message.includes(c.control.readOnlySocket || '\0') ? 'control.readOnlySocket' : 'control.socket';

@@ -14,7 +14,7 @@ import { CallRecord, ms } from './call-record';
 import { NoCallError, readIdentity } from './identity';
 import { CallStatus, encodeCallResponse } from './preamble';
 import { EndpointReads, splice } from './splice';
-import { type SplicedCall, SplicePump } from './splice-pump';
+import { CLOSE_WAIT_MS, type SplicedCall, SplicePump } from './splice-pump';
 import type { LiveLinks } from '../links/live-links';
 import type { Logger } from '../util/logger';
 
@@ -89,6 +89,8 @@ export class Frontend {
   private readonly pump?: SplicePump;
   /** Accepted sockets whose call went to the pump: their close does not end the call. */
   private readonly handedOver = new WeakSet<Socket>();
+  /** Calls Node splices (`splice: node`), until their outcome is recorded: close() ends and awaits them. */
+  private readonly nodeCalls = new Set<{ close(): void; recorded: Promise<void> }>();
 
   constructor(
     readonly config: FrontendConfig,
@@ -137,7 +139,11 @@ export class Frontend {
       const end = Date.now() + drainMs;
       while (this.sockets.size + (this.pump?.size ?? 0) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     }
+    // calls Node splices: both sides closed at once, and awaited until their
+    // outcome is recorded (access-log line, counters), as the pump does below
+    const recorded = [...this.nodeCalls].map((c) => (c.close(), c.recorded));
     for (const s of this.sockets) s.destroy();
+    await Promise.race([Promise.all(recorded), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
     // its calls closed and reported (their access-log lines written), its thread joined
     await this.pump?.close();
     await closed;
@@ -271,6 +277,9 @@ export class Frontend {
         spliced.close();
       },
     });
+    let recordedNow: (() => void) | undefined;
+    const nodeCall = this.handedOver.has(s) ? undefined : { close: spliced.close, recorded: new Promise<void>((r) => (recordedNow = r)) };
+    if (nodeCall) this.nodeCalls.add(nodeCall);
     const r = await spliced.done;
     if (this.handedOver.has(s)) this.counters.active--;
     this.links?.remove(linkId);
@@ -284,6 +293,10 @@ export class Frontend {
     if (r.reason === 'idleTimeout') this.counters.idleTimeouts++;
     this.counters.bytesFromClients += r.bytesFromClient;
     this.counters.bytesToClients += r.bytesToClient;
+    if (nodeCall) {
+      this.nodeCalls.delete(nodeCall);
+      recordedNow?.();
+    }
   }
 
   /**

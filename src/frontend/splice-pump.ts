@@ -32,8 +32,8 @@ export interface SplicedCall {
 const REASONS: readonly SpliceResult['reason'][] = ['closed', 'idleTimeout', 'error'];
 /** Ended calls per report from the pump's thread: bounds one turn of the event loop. */
 const MAX_BATCH = 256;
-/** How long close() waits for the reports of the calls it closes (a bound against a hang, not a delay). */
-const CLOSE_WAIT_MS = 5000;
+/** How long a close waits for the reports of the calls it closes (a bound against a hang, not a delay; the Node splice's calls too, frontend.ts). */
+export const CLOSE_WAIT_MS = 5000;
 
 interface Handle {
   fd?: number;

@@ -205,5 +205,10 @@ describe('configuration against a host (pure, a host view given)', () => {
     assert.match(explainStartError(mgmt, c), /^management\.address\/port: /);
     // the addon names the address in its message
     assert.match(explainStartError(new Error('bind 10.0.0.11:0: EADDRNOTAVAIL'), c), /^cluster\.interface: bind 10\.0\.0\.11:0: EADDRNOTAVAIL \(the address is not on this host\)$/);
+    // the unicast port in use (a second node on this host given the first one's cluster.unicastPort): that setting, not the interface
+    const unicast = cfg({ cluster: { interface: '10.0.0.11', unicastPort: 17500 } });
+    const taken = new Error('EADDRINUSE: Address already in use, bind 10.0.0.11:17500');
+    assert.match(explainStartError(taken, unicast), /^cluster\.unicastPort: EADDRINUSE: Address already in use, bind 10\.0\.0\.11:17500 /);
+    assert.match(explainStartError(new Error('EADDRINUSE: Address already in use, bind 10.0.0.11:17501'), unicast), /^cluster\.interface: /);
   });
 });
