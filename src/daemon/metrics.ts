@@ -117,6 +117,12 @@ export class NodeMetrics {
     counter('affinityd_endpoint_connect_failures_total', 'Connections an endpoint refused or did not answer', ['frontend'], (s) =>
       s.frontends.map((f) => [{ frontend: f.name }, f.endpointConnectFailures]),
     );
+    counter('affinityd_call_octets_total', 'Octets front-end calls carried, by direction (to the endpoint, to the client), counted when a call ends', ['frontend', 'direction'], (s) =>
+      s.frontends.flatMap((f): [Labels, number][] => [
+        [{ frontend: f.name, direction: 'toEndpoint' }, f.bytesFromClients],
+        [{ frontend: f.name, direction: 'toClient' }, f.bytesToClients],
+      ]),
+    );
     counter('affinityd_snapshots_written_total', 'Table snapshots written', [], (s) => one(s.snapshots.written));
     counter('affinityd_snapshot_errors_total', 'Table snapshots that could not be written', [], (s) => one(s.snapshots.writeErrors));
 

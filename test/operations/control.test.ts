@@ -101,6 +101,10 @@ describe('operations: control sockets, metrics, health (a running node)', functi
     const between = (v: number | undefined, lo: number, hi: number, what: string) => assert.ok(v !== undefined && v >= lo && v <= hi, `${what}: ${v} not within ${lo}..${hi}`);
     assert.equal(sample(text, 'affinityd_calls_total', { frontend: 'calls' }), 25);
     assert.equal(sample(text, 'affinityd_calls_connected_total', { frontend: 'calls' }), 25);
+    // octets: added when each call ends, so a call ending during the scrape moves them
+    between(sample(text, 'affinityd_call_octets_total', { frontend: 'calls', direction: 'toClient' }), before.frontends[0].bytesToClients, s.frontends[0].bytesToClients, 'octets to clients');
+    between(sample(text, 'affinityd_call_octets_total', { frontend: 'calls', direction: 'toEndpoint' }), before.frontends[0].bytesFromClients, s.frontends[0].bytesFromClients, 'octets to endpoints');
+    assert.ok(s.frontends[0].bytesToClients > 0, 'the calls carried octets to their clients (the answer and greeting)');
     assert.equal(sample(text, 'affinityd_routes_total', { source: 'selected' }), 21);
     assert.equal(sample(text, 'affinityd_routes_total', { source: 'local' }), 5);
     assert.equal(sample(text, 'affinityd_route_misses_total'), 21);
