@@ -45,6 +45,32 @@ struct Responder::Out {
   size_t n = 0;
 };
 
+namespace {
+// One recvmmsg batch into the calling thread's buffers (the I/O thread and
+// the JS thread each have their own): datagrams, their lengths and sources.
+struct RecvBatch {
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  sockaddr_storage from[kBatch];
+  uint8_t (*bufs)[kRecvBuffer] = nullptr;
+  int Read(int fd, size_t n) {
+    static thread_local uint8_t buffers[kBatch][kRecvBuffer];
+    bufs = buffers;
+    for (size_t i = 0; i < n; i++) {
+      iov[i] = {bufs[i], kRecvBuffer};
+      std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    return recvmmsg(fd, msgs, unsigned(n), MSG_DONTWAIT, nullptr);
+  }
+  bool truncated(int i) const { return (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0; }
+};
+
+}  // namespace
+
 Responder::Responder(AffinityTable& table, EndpointRegistry& endpoints,
                      std::unique_ptr<MulticastSocket> socket, std::shared_ptr<const Keyring> keyring,
                      const ResponderOptions& options)
@@ -513,42 +539,30 @@ size_t Responder::ReadReplies(size_t max,
                               const std::function<void(const uint8_t*, size_t, const sockaddr_storage&)>& deliver) {
   const int fd = socket_->reply_fd();
   if (fd < 0) return 0;
-  static thread_local uint8_t bufs[kBatch][kRecvBuffer];
-  mmsghdr msgs[kBatch];
-  iovec iov[kBatch];
-  sockaddr_storage from[kBatch];
+  RecvBatch b;
   uint8_t compact[kInboundSlot];
   size_t read_total = 0;
   while (read_total < max) {
     const size_t want = std::min(kBatch, max - read_total);
-    for (size_t i = 0; i < want; i++) {
-      iov[i] = {bufs[i], kRecvBuffer};
-      std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
-      msgs[i].msg_hdr.msg_name = &from[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    int r = recvmmsg(fd, msgs, unsigned(want), MSG_DONTWAIT, nullptr);
+    int r = b.Read(fd, want);
     if (r <= 0) break;
     read_total += size_t(r);
     const uint64_t now_ms = WallClockMs();
     for (int i = 0; i < r; i++) {
       counters_.received.fetch_add(1, std::memory_order_relaxed);
-      const bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
       FrameHeader h;
-      if (Admit(bufs[i], msgs[i].msg_len, truncated, from[i], now_ms, *js_auth_, &h) != Verdict::kAccepted) continue;
+      if (Admit(b.bufs[i], b.msgs[i].msg_len, b.truncated(i), b.from[i], now_ms, *js_auth_, &h) != Verdict::kAccepted) continue;
       if (static_cast<MessageType>(h.type) != MessageType::kReply) {
         // the kernel steers by this octet, so only a change of the steering
         // could bring another type here: refused, not handled out of place
         counters_.Count(Verdict::kUnknownType);
         continue;
       }
-      size_t n = CompactReplyOf(h, bufs[i] + kHeaderSize, compact);
+      size_t n = CompactReplyOf(h, b.bufs[i] + kHeaderSize, compact);
       if (!n) continue;
       counters_.delivered.fetch_add(1, std::memory_order_relaxed);
       counters_.replies_read.fetch_add(1, std::memory_order_relaxed);
-      deliver(compact, n, from[i]);
+      deliver(compact, n, b.from[i]);
     }
     if (size_t(r) < want) break;
   }
@@ -706,28 +720,16 @@ std::vector<PeerInfo> Responder::Peers() const {
 
 bool Responder::Receive(int fd, bool via_unicast, Out* out) {
   bool any = false;
-  static thread_local uint8_t bufs[kBatch][kRecvBuffer];
-  mmsghdr msgs[kBatch];
-  iovec iov[kBatch];
-  sockaddr_storage from[kBatch];
+  RecvBatch b;
   for (size_t round = 0; round < kRoundsPerWake; round++) {
-    for (size_t i = 0; i < kBatch; i++) {
-      iov[i] = {bufs[i], kRecvBuffer};
-      std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
-      msgs[i].msg_hdr.msg_name = &from[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    int r = recvmmsg(fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+    int r = b.Read(fd, kBatch);
     if (r <= 0) break;
     any = true;
     const uint64_t now_ms = WallClockMs();
     RefreshKeys();
     for (int i = 0; i < r; i++) {
       counters_.received.fetch_add(1, std::memory_order_relaxed);
-      bool truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
-      Handle(bufs[i], msgs[i].msg_len, truncated, from[i], msgs[i].msg_hdr.msg_namelen, via_unicast,
+      Handle(b.bufs[i], b.msgs[i].msg_len, b.truncated(i), b.from[i], b.msgs[i].msg_hdr.msg_namelen, via_unicast,
              now_ms, out);
     }
     Flush(out);

@@ -4,6 +4,7 @@ import dgram from 'node:dgram';
 import { clientKeyBytes, type ClientKey } from '../../src/codec/client-key';
 import { addressBytes, addressText, type Endpoint } from '../../src/codec/endpoint';
 import { type Keyring, parseHeader } from '../../src/codec/frame';
+import { addonOrSkip } from './addon';
 import { Waiter } from './waiter';
 import { standaloneResponderOptions } from '../../src/daemon/options';
 import { type NativeAffinityTable, type NativeResponder, type InboundFrame, native } from '../../src/native';
@@ -77,4 +78,24 @@ export async function until(cond: () => boolean, timeoutMs: number, what: string
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
+}
+
+/**
+ * Inside a describe(): skips it without the addon, and returns open(), which
+ * makes a TestNode closed after each test.
+ */
+export function testNodes(): (...args: ConstructorParameters<typeof TestNode>) => TestNode {
+  let nodes: TestNode[] = [];
+  before(function () {
+    addonOrSkip(this);
+  });
+  afterEach(() => {
+    nodes.forEach((n) => n.close());
+    nodes = [];
+  });
+  return (...args) => {
+    const n = new TestNode(...args);
+    nodes.push(n);
+    return n;
+  };
 }

@@ -10,26 +10,14 @@ import { encodeClaim, encodeQuery, encodeUpdate, MessageType, NodeState } from '
 import { clientRankHash, rankOrder } from '../../src/directory/ranks';
 import { readCompactReply } from '../../src/transport/native-link';
 import { addonOrSkip } from '../helpers/addon';
-import { frameType, sleep, testGroup, testKeyring, TestNode, until } from '../helpers/loopback';
+import { frameType, sleep, testGroup, testKeyring, TestNode, testNodes, until } from '../helpers/loopback';
 
 const lns = (i: number) => ({ address: `198.51.100.${i}`, port: 1701, name: `lns-${i}` });
 const key = (s: string) => parseClientKey(s);
 
 describe('native agreement, liveness and identity (addon in process)', function () {
   this.timeout(30_000);
-  let nodes: TestNode[] = [];
-  before(function () {
-    addonOrSkip(this);
-  });
-  afterEach(() => {
-    nodes.forEach((n) => n.close());
-    nodes = [];
-  });
-  const open = (...args: ConstructorParameters<typeof TestNode>) => {
-    const n = new TestNode(...args);
-    nodes.push(n);
-    return n;
-  };
+  const open = testNodes();
 
   it('HELLO: peers learn each other\'s state at once and on the interval; a stopping node says so', async () => {
     const net = testGroup();
@@ -42,7 +30,6 @@ describe('native agreement, liveness and identity (addon in process)', function 
     await sleep(350);
     assert.ok(b.responder.stats().hellosSent >= sent + 2, 'and again on the interval');
     b.close();
-    nodes = [a];
     await until(() => a.responder.peers().some((p) => p.nodeId === 2 && p.state === NodeState.Stopping), 2000, 'b heard as stopping');
   });
 
@@ -175,7 +162,6 @@ describe('native agreement, liveness and identity (addon in process)', function 
     await until(() => peer.responder.peers().some((p) => p.nodeId === 7 && p.duplicate && p.duplicateIncidents >= 1), 3000, 'the peer sees two processes with id 7');
     assert.ok(impostor.responder.selfConflict().incidents >= 1, 'and so does the impostor');
     impostor.close();
-    nodes = [real, peer];
     // the impostor is gone: the real node's frames are accepted all along, and the duplicate flag clears
     const before = peer.responder.peers().find((p) => p.nodeId === 7)!.accepted;
     await sleep(300);
@@ -190,6 +176,5 @@ describe('native agreement, liveness and identity (addon in process)', function 
     await until(() => real.responder.selfConflict().incidents >= 1, 3000, 'the real node sees its id, with its own boot epoch, from another socket');
     await until(() => impostor.responder.selfConflict().incidents >= 1, 3000, 'and so does the impostor');
     impostor.close();
-    nodes = [real];
   });
 });

@@ -10,7 +10,7 @@ import { encodeFrame } from '../../src/codec/frame';
 import { encodeQuery, encodeReply, encodeUpdate, MessageType } from '../../src/codec/messages';
 import { readCompactReply } from '../../src/transport/native-link';
 import { addonOrSkip } from '../helpers/addon';
-import { frameType, rawSender, sendRaw, sleep, testGroup, testKeyring, TestNode, until } from '../helpers/loopback';
+import { frameType, rawSender, sendRaw, sleep, testGroup, testKeyring, TestNode, testNodes, until } from '../helpers/loopback';
 
 const alice = parseClientKey('2:192.0.2.7/alice');
 const bob = parseClientKey('2:192.0.2.8/bob');
@@ -18,19 +18,7 @@ const lns1 = { address: '198.51.100.10', port: 1701, name: 'lns-1' };
 
 describe('reply socket: REPLYs read by the JS thread (addon in process)', function () {
   this.timeout(20_000);
-  let nodes: TestNode[] = [];
-  before(function () {
-    addonOrSkip(this);
-  });
-  afterEach(() => {
-    nodes.forEach((n) => n.close());
-    nodes = [];
-  });
-  const open = (...args: ConstructorParameters<typeof TestNode>) => {
-    const n = new TestNode(...args);
-    nodes.push(n);
-    return n;
-  };
+  const open = testNodes();
 
   it('reads a REPLY to the unicast port on the JS thread; a unicast QUERY to the same port still reaches the I/O thread', async () => {
     const net = testGroup();

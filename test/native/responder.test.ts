@@ -8,26 +8,14 @@ import { encodeQuery, encodeReply, encodeUpdate, MessageType } from '../../src/c
 import { readCompactReply } from '../../src/transport/native-link';
 import { standaloneResponderOptions } from '../../src/daemon/options';
 import { addonOrSkip } from '../helpers/addon';
-import { frameType, rawSender, sendRaw, sleep, testGroup, testKeyring, TestNode, until } from '../helpers/loopback';
+import { frameType, rawSender, sendRaw, sleep, testGroup, testKeyring, TestNode, testNodes, until } from '../helpers/loopback';
 
 const alice = parseClientKey('2:192.0.2.7/alice');
 const lns1 = { address: '198.51.100.10', port: 1701, name: 'lns-1' };
 
 describe('native responder on loopback multicast (addon in process)', function () {
   this.timeout(20_000);
-  let nodes: TestNode[] = [];
-  before(function () {
-    addonOrSkip(this);
-  });
-  afterEach(() => {
-    nodes.forEach((n) => n.close());
-    nodes = [];
-  });
-  const open = (...args: ConstructorParameters<typeof TestNode>) => {
-    const n = new TestNode(...args);
-    nodes.push(n);
-    return n;
-  };
+  const open = testNodes();
 
   it('answers a QUERY from its table with a REPLY to the querier, from the I/O thread', async () => {
     const net = testGroup();
