@@ -33,6 +33,16 @@ std::string StringOpt(Napi::Object o, const char* k, bool required) {
   if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string(k) + " must be a string");
   return v.As<Napi::String>().Utf8Value();
 }
+// A frame for onFrames: {data, address, port, unicast}.
+Napi::Object FrameObject(Napi::Env env, const uint8_t* data, size_t len, const sockaddr_storage& from, bool unicast) {
+  Napi::Object o = Napi::Object::New(env);
+  uint16_t port = 0;
+  o.Set("data", Napi::Buffer<uint8_t>::Copy(env, data, len));
+  o.Set("address", FormatAddress(from, &port));
+  o.Set("port", port);
+  o.Set("unicast", unicast);
+  return o;
+}
 double NumberOpt(Napi::Object o, const char* k, double lo, double hi, bool required = true) {
   Napi::Value v = o.Get(k);
   if (v.IsUndefined() && !required) return 0;
@@ -145,13 +155,7 @@ void JsResponder::ReadReplies() {
   Napi::Array frames = Napi::Array::New(env);
   uint32_t i = 0;
   responder_->ReadReplies(max_batch_, [&](const uint8_t* data, size_t len, const sockaddr_storage& from) {
-    Napi::Object o = Napi::Object::New(env);
-    uint16_t port = 0;
-    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, data, len));
-    o.Set("address", FormatAddress(from, &port));
-    o.Set("port", port);
-    o.Set("unicast", true);
-    frames.Set(i++, o);
+    frames.Set(i++, FrameObject(env, data, len, from, true));
   });
   if (i == 0) return;
   try {
@@ -188,13 +192,7 @@ void JsResponder::Deliver(Napi::Env env, Napi::Function callback) {
   Napi::Array frames = Napi::Array::New(env);
   uint32_t i = 0;
   responder_->inbound().Drain(max_batch_, [&](const InboundFrame& f) {
-    Napi::Object o = Napi::Object::New(env);
-    uint16_t port = 0;
-    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, f.data, f.len));
-    o.Set("address", FormatAddress(f.from, &port));
-    o.Set("port", port);
-    o.Set("unicast", bool(f.via_unicast));
-    frames.Set(i++, o);
+    frames.Set(i++, FrameObject(env, f.data, f.len, f.from, f.via_unicast));
   });
   // More than one batch waiting: ask for another call instead of looping, so
   // timers and I/O run between batches.

@@ -306,32 +306,12 @@ for (const mode of ['kernel', 'node'] as const) describe(`splice in ${mode}`, fu
     assert.equal((await fe.results[0]).bytesFromClient, said.length);
   });
 
-  for (const side of ['client', 'endpoint'] as const) {
-    it(`ends the call on a reset from the ${side}, and says so`, async () => {
-      let endpoint!: Socket;
-      const endpointEnded = deferred<void>();
-      const ep = await listen((s) => {
-        endpoint = s;
-        void ended(s).then(endpointEnded.resolve);
-        s.write('hello');
-      });
-      servers.push(ep.server);
-      const fe = await front(ep.port);
-      const client = connect({ host: '127.0.0.1', port: fe.port, allowHalfOpen: true });
-      const clientEnded = ended(client);
-      await new Promise((r) => client.once('data', r)); // spliced and carrying
-      if (side === 'client') client.resetAndDestroy();
-      else endpoint.resetAndDestroy();
-      const r = await fe.results[0];
-      assert.equal(r.reason, 'error');
-      // the other side's connection ends too
-      await (side === 'client' ? endpointEnded.promise : clientEnded);
-    });
-  }
-
-  it('closes a call when asked (live-split repair), and says so', async () => {
+  /** A call through a front end whose endpoint greets with 'hello', once the greeting reached the client (spliced and carrying). */
+  async function greetedCall() {
+    let endpoint!: Socket;
     const endpointEnded = deferred<void>();
     const ep = await listen((s) => {
+      endpoint = s;
       void ended(s).then(endpointEnded.resolve);
       s.write('hello');
     });
@@ -340,6 +320,23 @@ for (const mode of ['kernel', 'node'] as const) describe(`splice in ${mode}`, fu
     const client = connect({ host: '127.0.0.1', port: fe.port, allowHalfOpen: true });
     const clientEnded = ended(client);
     await new Promise((r) => client.once('data', r));
+    return { fe, client, clientEnded, endpoint: () => endpoint, endpointEnded: endpointEnded.promise };
+  }
+
+  for (const side of ['client', 'endpoint'] as const) {
+    it(`ends the call on a reset from the ${side}, and says so`, async () => {
+      const { fe, client, clientEnded, endpoint, endpointEnded } = await greetedCall();
+      if (side === 'client') client.resetAndDestroy();
+      else endpoint().resetAndDestroy();
+      const r = await fe.results[0];
+      assert.equal(r.reason, 'error');
+      // the other side's connection ends too
+      await (side === 'client' ? endpointEnded : clientEnded);
+    });
+  }
+
+  it('closes a call when asked (live-split repair), and says so', async () => {
+    const { fe, client, clientEnded, endpointEnded } = await greetedCall();
     client.write('abc');
     await fe.firstStarted;
     await new Promise((r) => setTimeout(r, 50));
@@ -347,7 +344,7 @@ for (const mode of ['kernel', 'node'] as const) describe(`splice in ${mode}`, fu
     const r = await fe.results[0];
     assert.equal(r.reason, 'closed');
     assert.equal(r.bytesToClient, 5);
-    await Promise.all([clientEnded, endpointEnded.promise]); // both connections end
+    await Promise.all([clientEnded, endpointEnded]); // both connections end
   });
 
   it('carries many calls at once, each intact', async () => {
