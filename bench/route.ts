@@ -3,15 +3,21 @@
 //   - local hits (1M entries): node.route() one by one and routeBatch(256),
 //     against a JS Map behind the same async API;
 //   - remote hits (another node answers): latency percentiles, against a
-//     Node dgram ping-pong on loopback (the same kind of path: JS -> kernel
-//     -> other side -> kernel -> JS); and, in the same rounds, the same
-//     remote hits by a pair of nodes with the reply socket off (each REPLY
-//     through the querier's I/O thread, as before the reply socket). Each of
-//     the three runs 500 untimed rounds first (JIT, caches), then 5,000
-//     timed ones in interleaved slices of 500;
+//     Node dgram ping-pong on loopback within one thread (the issue's
+//     baseline: no thread wakes up, the kernel hands the datagram over
+//     within the sending call) and against the same ping-pong with the echo
+//     in another process (two wake-ups, as in a remote hit); and, in the
+//     same rounds, the same remote hits by a pair of nodes with the reply
+//     spin off (cluster.replySpinMicros 0). The four take turns sample by
+//     sample (the first of each round rotating), so a stretch of the shared
+//     machine's slowness lands on all of them alike instead of on one
+//     slice; 500 untimed rounds first (JIT, caches), then 5,000 timed;
+//     then 5,000 more remote hits back to back, with and without the spin,
+//     in slices of 250 taking turns;
 //   - misses: the time beyond the configured retries and time-outs, against
 //     a bare timer of the same length.
 // Usage: tsx bench/route.ts [entries]
+import { fork } from 'node:child_process';
 import dgram from 'node:dgram';
 
 import { type ClientKey, clientKeyBytes, parseClientKey } from '../src/codec/client-key';
@@ -68,7 +74,7 @@ async function main(): Promise<void> {
   const query = { count: 3, intervalMs: 10, timeoutMs: 20 };
   // no digests: a repair would copy b's clients to a while the remote hits
   // are measured (on a slow run), and they would be local hits
-  const base = { cluster: { group, port, interface: '127.0.0.1' }, endpoints, directory: { capacity: Math.ceil(entries * 1.25) + 200_000 }, query, antiEntropy: { enabled: false } };
+  const base = { cluster: { group, port, interface: '127.0.0.1', }, endpoints, directory: { capacity: Math.ceil(entries * 1.25) + 200_000 }, query, antiEntropy: { enabled: false } };
   const a = await createNode({ ...base, node: { id: 1 } }, { keyring });
   const b = await createNode({ ...base, node: { id: 2 } }, { keyring });
   await Promise.all([a.ready, b.ready]); // measured after the bulk sync at start, which holds calls
@@ -81,66 +87,80 @@ async function main(): Promise<void> {
     (globalThis as { gc?: () => void }).gc?.();
 
     // ---- remote hits: b knows 5,000 clients a has never seen ----
-    // the same against a pair whose querier has no reply socket (group + 1)
-    const viaIo = await createNode({ ...base, cluster: { ...base.cluster, group: '239.255.92.2', replySocket: false }, directory: { capacity: 100_000 }, node: { id: 3 } }, { keyring });
-    const viaIoPeer = await createNode({ ...base, cluster: { ...base.cluster, group: '239.255.92.2' }, directory: { capacity: 100_000 }, node: { id: 4 } }, { keyring });
-    await Promise.all([viaIo.ready, viaIoPeer.ready]);
+    // the same against a pair whose querier does not spin (group + 1)
+    const noSpin = await createNode({ ...base, cluster: { ...base.cluster, group: '239.255.92.2', replySpinMicros: 0 }, directory: { capacity: 100_000 }, node: { id: 3 } }, { keyring });
+    const noSpinPeer = await createNode({ ...base, cluster: { ...base.cluster, group: '239.255.92.2' }, directory: { capacity: 100_000 }, node: { id: 4 } }, { keyring });
+    await Promise.all([noSpin.ready, noSpinPeer.ready]);
     const warm = 500;
-    const remoteKeys = Array.from({ length: 5000 + warm }, (_, i) => keyOf(entries + i));
+    const samples = 5000;
+    const remoteKeys = Array.from({ length: 2 * samples + warm }, (_, i) => keyOf(entries + i));
     for (const k of remoteKeys) {
       b.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 2, ttlSeconds: 86_400 });
-      viaIoPeer.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 4, ttlSeconds: 86_400 });
+      noSpinPeer.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 4, ttlSeconds: 86_400 });
     }
-    // baseline: JS dgram ping-pong on loopback
+    // baselines: JS dgram ping-pong on loopback, the echo in this thread and in another process
     const echo = dgram.createSocket('udp4');
     echo.on('message', (m, r) => echo.send(m, r.port, r.address));
     await new Promise<void>((r) => echo.bind(0, '127.0.0.1', () => r()));
+    const echoChild = fork('-e', [`const s = require('node:dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(m, r.port, r.address)); s.bind(0, '127.0.0.1', () => process.send(s.address().port)); process.on('disconnect', () => process.exit(0));`], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const childPort = await new Promise<number>((resolve, reject) => {
+      echoChild.once('message', (p) => resolve(Number(p)));
+      echoChild.once('exit', (code) => reject(new Error(`the echo process ended (${code})`)));
+    });
     const client = dgram.createSocket('udp4');
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
     const payload = Buffer.alloc(120);
-    const ping = () =>
+    const ping = (port: number) => () =>
       new Promise<void>((resolve) => {
         client.once('message', () => resolve());
-        client.send(payload, echo.address().port, '127.0.0.1');
+        client.send(payload, port, '127.0.0.1');
       });
     const remote: number[] = [];
-    const remoteViaIo: number[] = [];
+    const remoteNoSpin: number[] = [];
     const pingPong: number[] = [];
-    const timed = async (out: number[] | undefined, fn: () => Promise<void>) => {
-      const t0 = process.hrtime.bigint();
-      await fn();
-      out?.push(Number(process.hrtime.bigint() - t0) / 1000);
-    };
+    const pingPongOther: number[] = [];
     const hit = (n: typeof a, k: ClientKey) => async () => {
       const r = await n.route(k);
       if (r.source !== 'remote') throw new Error(`expected a remote hit, got ${r.source}`);
     };
-    for (let i = 0; i < warm; i++) {
-      await timed(undefined, hit(a, remoteKeys[i]));
-      await timed(undefined, hit(viaIo, remoteKeys[i]));
-      await timed(undefined, ping);
+    for (let i = 0; i < samples + warm; i++) {
+      const turns: [number[], () => Promise<void>][] = [
+        [remote, hit(a, remoteKeys[i])],
+        [remoteNoSpin, hit(noSpin, remoteKeys[i])],
+        [pingPong, ping(echo.address().port)],
+        [pingPongOther, ping(childPort)],
+      ];
+      for (let t = 0; t < turns.length; t++) {
+        const [out, fn] = turns[(i + t) % turns.length];
+        const t0 = process.hrtime.bigint();
+        await fn();
+        if (i >= warm) out.push(Number(process.hrtime.bigint() - t0) / 1000);
+      }
     }
-    // slices of 500 taking turns, the first of each slice alternating
-    for (let slice = warm; slice < remoteKeys.length; slice += 500) {
-      const withSocket = async () => {
-        for (let i = slice; i < slice + 500; i++) await timed(remote, hit(a, remoteKeys[i]));
-      };
-      const withoutSocket = async () => {
-        for (let i = slice; i < slice + 500; i++) await timed(remoteViaIo, hit(viaIo, remoteKeys[i]));
-      };
-      const pings = async () => {
-        for (let i = 0; i < 500; i++) await timed(pingPong, ping);
-      };
-      const turn = ((slice - warm) / 500) % 3;
-      for (const run of [withSocket, withoutSocket, pings, withSocket, withoutSocket].slice(turn, turn + 3)) await run();
+    // the querier's spins in the remote-hit rounds (warm-up included)
+    const spin = { spins: a.link.counters.replySpins, withReply: a.link.counters.replySpinHits, microsSpent: a.link.counters.replySpinMicros };
+    // remote hits back to back (a burst of calls, the answering thread still
+    // awake from the last one), with and without the spin: slices of 250
+    // taking turns, the first of each pair alternating
+    const burst: number[] = [];
+    const burstNoSpin: number[] = [];
+    for (let at = samples + warm, round = 0; at < remoteKeys.length; at += 250, round++) {
+      const slices: [number[], typeof a][] = [[burst, a], [burstNoSpin, noSpin]];
+      if (round % 2) slices.reverse();
+      for (const [out, n] of slices) {
+        for (let i = at; i < at + 250; i++) {
+          const t0 = process.hrtime.bigint();
+          await hit(n, remoteKeys[i])();
+          out.push(Number(process.hrtime.bigint() - t0) / 1000);
+        }
+      }
     }
     echo.close();
     client.close();
-    await viaIo.close();
-    await viaIoPeer.close();
-    remote.sort((x, y) => x - y);
-    remoteViaIo.sort((x, y) => x - y);
-    pingPong.sort((x, y) => x - y);
+    echoChild.disconnect();
+    await noSpin.close();
+    await noSpinPeer.close();
+    for (const xs of [remote, remoteNoSpin, pingPong, pingPongOther, burst, burstNoSpin]) xs.sort((x, y) => x - y);
 
     // ---- misses: nobody knows these clients ----
     const configured = (query.count - 1) * query.intervalMs + query.timeoutMs;
@@ -168,9 +188,14 @@ async function main(): Promise<void> {
       ratioSingleToMap: Number((single / mapSingle).toFixed(2)),
       ratioBatchToMap: Number((batch / mapSingle).toFixed(2)),
       remoteHitUs: { p50: pct(remote, 0.5), p90: pct(remote, 0.9), p99: pct(remote, 0.99), max: remote[remote.length - 1] },
-      remoteHitViaIoThreadUs: { p50: pct(remoteViaIo, 0.5), p90: pct(remoteViaIo, 0.9), p99: pct(remoteViaIo, 0.99), max: remoteViaIo[remoteViaIo.length - 1] },
+      remoteHitNoSpinUs: { p50: pct(remoteNoSpin, 0.5), p90: pct(remoteNoSpin, 0.9), p99: pct(remoteNoSpin, 0.99), max: remoteNoSpin[remoteNoSpin.length - 1] },
       jsPingPongUs: { p50: pct(pingPong, 0.5), p99: pct(pingPong, 0.99) },
+      jsPingPongOtherProcessUs: { p50: pct(pingPongOther, 0.5), p99: pct(pingPongOther, 0.99) },
       ratioRemoteP99ToPingPongP99: Number((pct(remote, 0.99) / pct(pingPong, 0.99)).toFixed(2)),
+      ratioRemoteP99ToOtherProcessPingPongP99: Number((pct(remote, 0.99) / pct(pingPongOther, 0.99)).toFixed(2)),
+      replySpin: spin,
+      backToBackUs: { p50: pct(burst, 0.5), p90: pct(burst, 0.9), p99: pct(burst, 0.99) },
+      backToBackNoSpinUs: { p50: pct(burstNoSpin, 0.5), p90: pct(burstNoSpin, 0.9), p99: pct(burstNoSpin, 0.99) },
       missConfiguredMs: configured,
       missBeyondConfiguredMs: { p50: pct(miss, 0.5), p99: pct(miss, 0.99), max: miss[miss.length - 1] },
       bareTimersBeyondConfiguredMs: { p50: pct(timer, 0.5), p99: pct(timer, 0.99) },
@@ -179,7 +204,9 @@ async function main(): Promise<void> {
     console.log(`route, ${entries} entries:`);
     console.log(`  local hits: route() ${fmt(single)}/s, routeBatch(256) ${fmt(batch)}/s; JS Map behind the same API ${fmt(mapSingle)}/s (${result.ratioSingleToMap}x, ${result.ratioBatchToMap}x)`);
     console.log(`  remote hits: p50 ${r2(result.remoteHitUs.p50)} us, p99 ${r2(result.remoteHitUs.p99)} us; JS dgram ping-pong p50 ${r2(result.jsPingPongUs.p50)} us, p99 ${r2(result.jsPingPongUs.p99)} us (${result.ratioRemoteP99ToPingPongP99}x)`);
-    console.log(`  remote hits with the REPLY through the I/O thread (no reply socket): p50 ${r2(result.remoteHitViaIoThreadUs.p50)} us, p99 ${r2(result.remoteHitViaIoThreadUs.p99)} us`);
+    console.log(`  the same ping-pong with the echo in another process: p50 ${r2(result.jsPingPongOtherProcessUs.p50)} us, p99 ${r2(result.jsPingPongOtherProcessUs.p99)} us (${result.ratioRemoteP99ToOtherProcessPingPongP99}x)`);
+    console.log(`  remote hits with the reply spin off: p50 ${r2(result.remoteHitNoSpinUs.p50)} us, p99 ${r2(result.remoteHitNoSpinUs.p99)} us`);
+    console.log(`  remote hits back to back: p50 ${r2(result.backToBackUs.p50)} us, p99 ${r2(result.backToBackUs.p99)} us; with the reply spin off p50 ${r2(result.backToBackNoSpinUs.p50)} us, p99 ${r2(result.backToBackNoSpinUs.p99)} us`);
     console.log(`  misses: ${configured} ms configured; beyond it p50 ${r2(result.missBeyondConfiguredMs.p50)} ms, p99 ${r2(result.missBeyondConfiguredMs.p99)} ms; bare timers p50 ${r2(result.bareTimersBeyondConfiguredMs.p50)} ms, p99 ${r2(result.bareTimersBeyondConfiguredMs.p99)} ms`);
     writeResult(`route-${entries}`, result);
   } finally {

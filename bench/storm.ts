@@ -32,6 +32,7 @@ interface Done {
   endMs: number;
   cpuSeconds: number;
   mainThreadCpuSeconds: number;
+  threadCpuSeconds: Record<string, number>;
   failed: number;
   firstError?: string;
   where: Uint8Array;
@@ -81,6 +82,10 @@ async function phase(children: ChildProcess[], name: string) {
     clientsPerSecond: Math.round(clients / seconds),
     cpuSeconds: Number(d.reduce((a, x) => a + x.cpuSeconds, 0).toFixed(2)),
     nodeJsThreadCpuSeconds: d.map((x) => Number(x.mainThreadCpuSeconds.toFixed(2))),
+    // all nodes together, by thread name (main: the JS thread; affinityd-io: the I/O thread; the rest V8's and libuv's)
+    threadCpuSeconds: Object.fromEntries(
+      [...new Set(d.flatMap((x) => Object.keys(x.threadCpuSeconds)))].map((k) => [k, Number(d.reduce((a, x) => a + (x.threadCpuSeconds[k] ?? 0), 0).toFixed(2))]),
+    ),
     split,
     failed: d.reduce((a, x) => a + x.failed, 0),
     firstError: d.find((x) => x.firstError)?.firstError,
@@ -130,6 +135,7 @@ async function main(): Promise<void> {
         `split bundles ${result.splitBundles}, failed ${result.failedRoutes}; misses ${c.misses}, QUERYs ${c.queriesSent} (${c.queryRetries} retries), ` +
         `time-outs ${c.queryTimeouts}, answered by the cluster ${c.remoteHits}, CLAIMs ${c.claimsSent} (${c.claimRetries} resent), selected ${c.selected}`,
     );
+    console.log(`  CPU of the cold storm by thread, three nodes together: ${Object.entries(cold.threadCpuSeconds).map(([k, v]) => `${k} ${v} s`).join(', ')} (main: the JS thread; node: V8's and libuv's helpers)`);
     if (cold.firstError ?? warm.firstError) console.log(`first failure: ${cold.firstError ?? warm.firstError}`);
     writeResult(`storm-${clients}`, result);
     if (result.splitBundles > 0 || result.failedRoutes > 0) process.exitCode = 1;

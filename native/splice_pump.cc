@@ -1,6 +1,7 @@
 #include "splice_pump.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -83,7 +84,10 @@ std::unique_ptr<SplicePump> SplicePump::Start(const SplicePumpOptions& o, std::f
     return nullptr;
   }
   try {
-    p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
+    p->thread_ = std::thread([raw = p.get()] {
+      pthread_setname_np(pthread_self(), "affinityd-splic");  // 15 characters at most
+      raw->Run();
+    });
   } catch (const std::system_error& e) {  // e.g. EAGAIN: no thread to be had
     *err = std::string("thread: ") + e.what();
     p->stopped_ = true;

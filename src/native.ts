@@ -225,6 +225,13 @@ export interface NativeResponder {
    * canonical or an endpoint id not interned are skipped.
    */
   sendList(type: number, id: number, answerRank: number, keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array | null, address?: string, port?: number): { sent: number; skipped: number; error?: string };
+  /**
+   * The reply spin (src/transport/reply-spin.ts): reads the reply socket on
+   * the calling thread until REPLYs are read or maxMicros (0..1e6) pass, and
+   * returns them ([] if none came) for the caller to hand to onFrames; null
+   * when the node has no reply socket.
+   */
+  pollReplies(maxMicros: number): InboundFrame[] | null;
   /** Frames with this node's id from another process (a duplicate node id). */
   selfConflict(): { frames: number; incidents: number; lastMs: number; address: string; port: number; bootEpoch: number };
   stats(): ResponderStats;

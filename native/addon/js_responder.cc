@@ -1,5 +1,6 @@
 #include "js_responder.h"
 
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -20,6 +21,7 @@ Napi::Function JsResponder::Init(Napi::Env env) {
                       InstanceMethod("setState", &JsResponder::JS_setState),
                       InstanceMethod("sendList", &JsResponder::JS_sendList),
                       InstanceMethod("selfConflict", &JsResponder::JS_selfConflict),
+                      InstanceMethod("pollReplies", &JsResponder::JS_pollReplies),
                       InstanceMethod("close", &JsResponder::JS_close)});
 }
 
@@ -153,11 +155,7 @@ void JsResponder::ReadReplies() {
   Napi::Env env = env_;
   Napi::HandleScope scope(env);
   Napi::Array frames = Napi::Array::New(env);
-  uint32_t i = 0;
-  responder_->ReadReplies(max_batch_, [&](const uint8_t* data, size_t len, const sockaddr_storage& from) {
-    frames.Set(i++, FrameObject(env, data, len, from, true));
-  });
-  if (i == 0) return;
+  if (CollectReplies(env, frames) == 0) return;
   try {
     // as a callback from the event loop: microtasks (the routes this
     // answers) run when it returns
@@ -165,6 +163,35 @@ void JsResponder::ReadReplies() {
   } catch (const Napi::Error& e) {
     napi_fatal_exception(env, e.Value());
   }
+}
+
+// pollReplies(maxMicros) -> frames | null: the reply spin
+// (src/transport/reply-spin.ts). Reads the reply socket on this thread until
+// a batch with a REPLY in it is read or maxMicros have passed; the frames
+// are returned to the caller, which hands them to onFrames itself. null
+// when there is no reply socket (REPLYs come through the I/O thread).
+Napi::Value JsResponder::JS_pollReplies(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "maxMicros must be a number");
+  const double max_us = info[0].As<Napi::Number>().DoubleValue();
+  if (!(max_us >= 0 && max_us <= 1e6)) throw Napi::RangeError::New(env, "maxMicros is out of range");
+  if (closed_ || responder_->reply_fd() < 0) return env.Null();
+  Napi::Array frames = Napi::Array::New(env);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(int64_t(max_us * 1000));
+  do {
+    if (CollectReplies(env, frames) > 0) break;
+  } while (std::chrono::steady_clock::now() < until);
+  return frames;
+}
+
+// One bounded batch from the reply socket into frames (empty before);
+// returns how many REPLYs were admitted.
+uint32_t JsResponder::CollectReplies(Napi::Env env, Napi::Array frames) {
+  uint32_t i = 0;
+  responder_->ReadReplies(max_batch_, [&](const uint8_t* data, size_t len, const sockaddr_storage& from) {
+    frames.Set(i++, FrameObject(env, data, len, from, true));
+  });
+  return i;
 }
 
 JsResponder::~JsResponder() { Shutdown(); }

@@ -27,9 +27,11 @@ class JsResponder : public Napi::ObjectWrap<JsResponder> {
   Napi::Value JS_setState(const Napi::CallbackInfo& info);
   Napi::Value JS_sendList(const Napi::CallbackInfo& info);
   Napi::Value JS_selfConflict(const Napi::CallbackInfo& info);
+  Napi::Value JS_pollReplies(const Napi::CallbackInfo& info);
   void Deliver(Napi::Env env, Napi::Function callback);
   void StartReplyPoll(Napi::Env env, Napi::Function on_frames);
   void ReadReplies();
+  uint32_t CollectReplies(Napi::Env env, Napi::Array frames);
   void Shutdown();
   static void CleanupHook(void* self);
 

@@ -36,6 +36,8 @@ export interface Config {
     peers: { address: string; port: number }[];
     busyPollMicros: number;
     replySocket: boolean;
+    /** After a QUERY, read the reply socket this long at most before sleeping (adaptive; 0: off). */
+    replySpinMicros: number;
     /** How often this node multicasts a HELLO (liveness and state). */
     helloIntervalMs: number;
     /** A node not heard from for this long is counted out (not alive, not an arbiter). */
@@ -140,6 +142,7 @@ export const CONFIG_SCHEMA = {
         },
         busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0, restart: true },
         replySocket: { type: 'boolean', default: true, restart: true },
+        replySpinMicros: { type: 'integer', minimum: 0, maximum: 1000, default: 50, restart: true },
         helloIntervalMs: { ...ms(500, 60_000), restart: true },
         peerTimeoutMs: { ...ms(3000, 600_000), restart: true },
         receiveBufferBytes: { type: 'integer', minimum: 65_536, maximum: 1_073_741_824, default: 4_194_304, restart: true },

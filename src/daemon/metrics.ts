@@ -81,6 +81,11 @@ export class NodeMetrics {
     counter('affinityd_send_errors_total', 'Frames the kernel refused', [], (s) => one(s.responder.sendErrors + s.link.sendErrors));
     counter('affinityd_inbound_queue_full_total', 'Frames for JS dropped because the queue was full', [], (s) => one(s.responder.queueFull));
     counter('affinityd_replies_read_total', 'REPLYs read by the JS thread from the reply socket (0: cluster.replySocket off or refused by the kernel)', [], (s) => one(s.responder.repliesRead));
+    counter('affinityd_reply_spins_total', 'Reads of the reply socket right after a QUERY (cluster.replySpinMicros), by outcome: reply (REPLYs came within the window) or none', ['outcome'], (s) => [
+      [{ outcome: 'reply' }, s.link.replySpinHits],
+      [{ outcome: 'none' }, s.link.replySpins - s.link.replySpinHits],
+    ]);
+    counter('affinityd_reply_spin_seconds_total', 'Time the JS thread spent in reply spins', [], (s) => one(s.link.replySpinMicros / 1e6));
     counter('affinityd_table_full_total', 'Entries refused because the table was full', [], (s) => one(s.table.full));
     counter('affinityd_sync_entries_received_total', 'Entries and markers received in SYNC_CHUNKs', [], (s) => one(s.sync.applied.received));
     counter('affinityd_sync_chunks_sent_total', 'SYNC_CHUNKs sent to other nodes', [], (s) => one(s.sync.server.chunksSent));

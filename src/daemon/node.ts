@@ -68,7 +68,7 @@ export class AffinityNode implements NodeAdmin {
     this.directory = new NativeDirectory(table, lifetimes(c));
     let link: NativeLink | undefined;
     this.responder = new a.Responder(table, responderOptions(c, bootEpoch, keyring), (frames) => link?.deliver(frames));
-    this.link = link = new NativeLink(this.responder, { staticPeers: c.cluster.peers.map((p) => ({ nodeId: 0, ...p })), peerTimeoutMs: c.cluster.peerTimeoutMs, arbiterDelayMs: c.agreement.arbiterDelayMs, endpointOf: (id) => this.directory.endpointOf(id), endpointId: (e) => this.directory.endpointId(e) });
+    this.link = link = new NativeLink(this.responder, { staticPeers: c.cluster.peers.map((p) => ({ nodeId: 0, ...p })), peerTimeoutMs: c.cluster.peerTimeoutMs, arbiterDelayMs: c.agreement.arbiterDelayMs, replySpinMicros: c.cluster.replySpinMicros, endpointOf: (id) => this.directory.endpointOf(id), endpointId: (e) => this.directory.endpointId(e) });
     this.endpoints = new EndpointSet(c.endpoints);
     this.router = new Router(routerOptions(c), this.directory, this.link, this.endpoints, createPolicy(c.selection.policy), log);
     this.maintenance = new DirectoryMaintenance(this.directory, this.link, { nodeId: c.node.id, sync: c.sync, antiEntropy: c.antiEntropy }, log);

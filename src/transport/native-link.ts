@@ -7,6 +7,7 @@ import type { Endpoint } from '../codec/endpoint';
 import { HEADER_SIZE, parseHeader, TAG_SIZE } from '../codec/frame';
 import { MessageType, NodeState } from '../codec/messages';
 import type { InboundFrame, NativeResponder, OutboundFrame } from '../native';
+import { ReplySpin } from './reply-spin';
 import type { ClusterLink, KeyedClient, KeyedEntry, MaintenanceFrame, MaintenanceLink, Member, Peer, ReplyBatch, ReplyEntry } from './cluster-link';
 
 /** First octet of a REPLY the I/O thread decoded (native/inbound_queue.h CompactReply); frames start with 0xAF. */
@@ -41,6 +42,8 @@ export interface NativeLinkOptions {
   readonly endpointId: (e: Endpoint) => number;
   /** A ready peer counts among the arbiters once it has been ready this long. */
   readonly arbiterDelayMs: number;
+  /** The reply spin's largest window (cluster.replySpinMicros; 0 or absent: off). */
+  readonly replySpinMicros?: number;
 }
 
 /** Canonical keys laid end to end, as sendList takes them. */
@@ -51,7 +54,11 @@ function keysOf(items: readonly { keyBytes: Buffer }[]): { keys: Buffer; offsets
 }
 
 export class NativeLink implements ClusterLink, MaintenanceLink {
-  readonly counters = { sendErrors: 0, undecodableFrames: 0, otherFrames: 0, itemsSkipped: 0 };
+  readonly counters = { sendErrors: 0, undecodableFrames: 0, otherFrames: 0, itemsSkipped: 0, replySpins: 0, replySpinHits: 0, replySpinMicros: 0 };
+  private spin?: ReplySpin;
+  private spinQueued = false;
+  /** performance.now() when the last QUERY went out, until a REPLY comes (-1: none waiting). */
+  private queriedAt = -1;
   private readonly handlers = new Map<number, (body: Buffer, from: Peer, unicast: boolean) => void>();
   lastSendError?: Error;
   private handler?: (reply: ReplyBatch) => void;
@@ -61,7 +68,9 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
   /** See REPLYs before the router; one that returns true keeps the REPLY (the clear confirmation's answers). */
   private readonly taps = new Set<(reply: ReplyBatch) => boolean>();
 
-  constructor(private readonly responder: NativeResponder, private readonly o: NativeLinkOptions) {}
+  constructor(private readonly responder: NativeResponder, private readonly o: NativeLinkOptions) {
+    if (o.replySpinMicros) this.spin = new ReplySpin(o.replySpinMicros);
+  }
 
   // QUERYs, UPDATEs and CLAIMs are packed natively from canonical keys and
   // endpoint ids (native/messages.h PackList, byte-identical to the
@@ -70,7 +79,40 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
   query(clients: readonly KeyedClient[], queryId: number, answerRank: number, to?: Peer): void {
     const { keys, offsets } = keysOf(clients);
     this.sendList(MessageType.Query, queryId, answerRank, keys, offsets, clients.length, null, to);
+    this.afterQuery();
   }
+
+  /**
+   * The reply spin: once per turn of the event loop that sent a QUERY, in
+   * its check phase (after the turn's other I/O), read the reply socket for
+   * the spin's window before the loop goes to sleep.
+   */
+  private afterQuery(): void {
+    this.queriedAt = performance.now();
+    if (this.spinQueued || !this.spin) return;
+    const budget = this.spin.take();
+    if (budget === 0) return;
+    this.spinQueued = true;
+    setImmediate(this.spinNow, budget);
+  }
+
+  private readonly spinNow = (budget: number): void => {
+    this.spinQueued = false;
+    if (!this.spin) return;
+    const t0 = performance.now();
+    const frames = this.responder.pollReplies(budget);
+    if (frames === null) {
+      this.spin = undefined; // no reply socket: REPLYs come through the I/O thread
+      return;
+    }
+    this.counters.replySpins++;
+    this.counters.replySpinMicros += Math.round((performance.now() - t0) * 1000);
+    this.spin.spun(frames.length > 0);
+    if (frames.length === 0) return;
+    this.counters.replySpinHits++;
+    this.queriedAt = -1;
+    this.deliver(frames);
+  };
 
   update(entries: readonly KeyedEntry[]): void {
     this.sendEntries(MessageType.Update, 0, entries);
@@ -156,6 +198,11 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
         const r = readCompactReply(f.data, this.o.endpointOf);
         const batch = { queryId: r.queryId, from: { nodeId: r.senderNode, address: f.address, port: f.port }, entries: r.entries };
         if (f.data[0] === COMPACT_REPLY) {
+          if (this.queriedAt >= 0) {
+            // came through the event loop: would a spin of the largest window have caught it?
+            this.spin?.replyAfter((performance.now() - this.queriedAt) * 1000);
+            this.queriedAt = -1;
+          }
           let kept = false;
           for (const t of this.taps) kept = t(batch) || kept;
           if (!kept) this.handler?.(batch);

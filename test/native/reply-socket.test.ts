@@ -108,4 +108,54 @@ describe('reply socket: REPLYs read by the JS thread (addon in process)', functi
     assert.equal(again.responder.address().port, port);
     void b;
   });
+
+  describe('pollReplies (the reply spin)', () => {
+    it('returns a REPLY read on the calling thread, which onFrames then does not get again', async () => {
+      const net = testGroup();
+      const a = open(1, net, testKeyring());
+      const b = open(2, net, testKeyring());
+      a.store(alice, lns1, 3, 1);
+      b.responder.send([{ type: MessageType.Query, body: encodeQuery({ keys: [alice], queryId: 11, answerRank: 0 }) }]);
+      // up to 5 s (1 s at a time, the most one call takes): the REPLY is read here, however slow the machine
+      let got = b.responder.pollReplies(1_000_000);
+      for (let i = 0; i < 4 && got && got.length === 0; i++) got = b.responder.pollReplies(1_000_000);
+      assert.ok(got, 'b has a reply socket');
+      assert.equal(got.length, 1);
+      const r = readCompactReply(got[0].data, b.endpointOf);
+      assert.equal(r.queryId, 11);
+      assert.equal(r.entries[0].version, 3);
+      assert.equal(got[0].unicast, true);
+      assert.equal(b.responder.stats().repliesRead, 1);
+      await sleep(50);
+      assert.equal(b.frames.filter((f) => frameType(f) === MessageType.Reply).length, 0, 'not delivered twice');
+    });
+
+    it('with nothing to read, returns [] once the time is up, not before', () => {
+      const b = open(2, testGroup(), testKeyring());
+      const t0 = process.hrtime.bigint();
+      assert.deepEqual(b.responder.pollReplies(2000), []);
+      assert.ok(Number(process.hrtime.bigint() - t0) >= 2_000_000, 'spun its 2 ms');
+      assert.deepEqual(b.responder.pollReplies(0), [], '0: one read, at once');
+    });
+
+    it('refuses a forged REPLY there like the event loop does (counted, not returned)', async () => {
+      const net = testGroup();
+      const b = open(2, net, testKeyring());
+      const s = await rawSender();
+      const body = encodeReply({ queryId: 5, entries: [{ clientKey: alice, endpoint: lns1, version: 1, originNode: 9, ttlSeconds: 60 }] });
+      const forged = encodeFrame({ type: MessageType.Reply, keyId: 1, senderNode: 9, bootEpoch: 1, sequence: 1n, timestampMs: BigInt(Date.now()) }, body, testKeyring(0x66));
+      await sendRaw(s, forged, b.responder.address().port, '127.0.0.1');
+      s.close();
+      assert.deepEqual(b.responder.pollReplies(200_000), []);
+      assert.equal(b.responder.stats().verdicts.badTag, 1);
+    });
+
+    it('is null without a reply socket, and refuses a bad time', () => {
+      const a = open(1, testGroup(), testKeyring(), { replySocket: false });
+      assert.equal(a.responder.pollReplies(10), null);
+      const b = open(2, testGroup(), testKeyring());
+      for (const bad of [-1, Number.NaN, 2e6]) assert.throws(() => b.responder.pollReplies(bad), RangeError);
+      assert.throws(() => b.responder.pollReplies('10' as unknown as number), TypeError);
+    });
+  });
 });
