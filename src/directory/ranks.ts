@@ -44,6 +44,20 @@ export function rankOrder(rankHash: number, nodeIds: readonly number[]): number[
     .map((x) => x.id);
 }
 
+/** The first node in rank order (rank 0: rankOrder(...)[0]) without sorting or allocating; undefined for none. */
+export function rankFirst(rankHash: number, nodeIds: readonly number[]): number | undefined {
+  let best: number | undefined;
+  let bestScore = 0;
+  for (const id of nodeIds) {
+    const s = rankScore(rankHash, id);
+    if (best === undefined || s > bestScore || (s === bestScore && id > best)) {
+      best = id;
+      bestScore = s;
+    }
+  }
+  return best;
+}
+
 /** The rank of node `self` among `self` and `others` (0: first). */
 export function rankOf(rankHash: number, self: number, others: readonly number[]): number {
   const mine = rankScore(rankHash, self);

@@ -32,7 +32,7 @@ import type { ClusterLink, KeyedEntry, Member, Peer, ReplyBatch, ReplyEntry } fr
 import { type Logger, silentLogger } from '../util/logger';
 import type { CrossSite, CrossSiteDecision } from './cross-site';
 import type { Directory, StoredEntry } from './directory';
-import { clientRankHash, rankOrder } from './ranks';
+import { clientRankHash, rankFirst } from './ranks';
 
 export type RouteSource =
   /** the local table had the entry */
@@ -535,24 +535,27 @@ export class Router {
   }
 
   /**
-   * The nodes that may settle a client, in rank order: the members counted
-   * as arbiters and, when it is one, this node. Empty while every ready node
-   * is younger than arbiterDelayMs (a cluster that has just started).
+   * The nodes that may settle a client: the members counted as arbiters and,
+   * when it is one, this node. Empty while every ready node is younger than
+   * arbiterDelayMs (a cluster that has just started). The same for every
+   * client: taken once per batch of proposals.
    */
-  private arbiters(keyBytes: Buffer, members: readonly Member[]): number[] {
-    const ids = members.filter(isArbiter).map((m) => m.nodeId);
+  private arbiterIds(members: readonly Member[]): number[] {
+    const ids: number[] = [];
+    for (const m of members) if (isArbiter(m)) ids.push(m.nodeId);
     if (this.selfArbiter()) ids.push(this.o.nodeId);
-    return rankOrder(clientRankHash(keyBytes), ids);
+    return ids;
   }
 
   /**
-   * The client's arbiter; 'wait' when ready nodes exist but none is an
-   * arbiter yet (settling before the others count the same arbiters could
-   * settle one client twice); this node when it is alone or agreement is off.
+   * The client's arbiter (rank 0 among the arbiters); 'wait' when ready
+   * nodes exist but none is an arbiter yet (settling before the others count
+   * the same arbiters could settle one client twice); this node when it is
+   * alone or agreement is off.
    */
-  private arbiterOf(keyBytes: Buffer, members: readonly Member[]): number | 'wait' {
+  private arbiterOf(keyBytes: Buffer, members: readonly Member[], ids: readonly number[]): number | 'wait' {
     if (!this.o.agreement.enabled) return this.o.nodeId;
-    const first = this.arbiters(keyBytes, members)[0];
+    const first = rankFirst(clientRankHash(keyBytes), ids);
     if (first !== undefined) return first;
     return members.some((m) => m.ready) || (this.ready && members.length > 0) ? 'wait' : this.o.nodeId;
   }
@@ -613,6 +616,7 @@ export class Router {
   /** The proposals to their arbiters, by arbiter; while no arbiter is counted yet (a cluster just started), again a moment later. */
   private toArbiters(ps: Pending[], moveVersion: number | undefined, again = false): void {
     const members = this.link.members();
+    const ids = this.arbiterIds(members);
     const byArbiter = new Map<number, Pending[]>();
     const waiting: Pending[] = [];
     for (const p of ps) {
@@ -625,7 +629,7 @@ export class Router {
           continue;
         }
       }
-      const arbiter = this.arbiterOf(p.keyBytes, members);
+      const arbiter = this.arbiterOf(p.keyBytes, members, ids);
       if (arbiter === 'wait') {
         waiting.push(p);
         continue;
@@ -753,10 +757,11 @@ export class Router {
   private reclaim(ps: Pending[], startedMs: number): void {
     const members = this.link.members();
     const open = ps.filter((p) => p.phase === 'claim');
+    const ids = this.arbiterIds(members);
     const waiting: Pending[] = [];
     const regroup = new Map<number, Pending[]>();
     for (const p of open) {
-      const next = this.arbiterOf(p.keyBytes, members);
+      const next = this.arbiterOf(p.keyBytes, members, ids);
       if (next === 'wait') waiting.push(p);
       else regroup.set(next, [...(regroup.get(next) ?? []), p]);
     }
