@@ -138,7 +138,7 @@ async function main(): Promise<void> {
       }
     }
     // the querier's spins in the remote-hit rounds (warm-up included)
-    const spin = { spins: a.link.counters.replySpins, withReply: a.link.counters.replySpinHits, microsSpent: a.link.counters.replySpinMicros };
+    const spin = { spins: a.link.counters.replySpins, withReply: a.link.counters.replySpinHits, microsSpent: a.link.counters.replySpinMicrosSpent };
     // remote hits back to back (a burst of calls, the answering thread still
     // awake from the last one), with and without the spin: slices of 250
     // taking turns, the first of each pair alternating

@@ -64,7 +64,7 @@ export class NodeMetrics {
     counter('affinityd_route_misses_total', 'Call requests not in the local table', [], (s) => one(s.router.misses));
     counter('affinityd_routes_held_for_sync_total', 'Call requests that waited for the bulk sync at start', [], (s) => one(s.router.heldForSync));
     counter('affinityd_routes_no_endpoint_total', 'Call requests no endpoint could take', [], (s) => one(s.router.noEndpoint));
-    counter('affinityd_queries_sent_total', 'QUERY frames sent (multicast and direct)', ['kind'], (s) => [
+    counter('affinityd_queries_sent_total', 'QUERYs multicast (kind multicast) and CLAIMs sent to client arbiters (kind claim)', ['kind'], (s) => [
       [{ kind: 'multicast' }, s.router.queriesSent],
       [{ kind: 'claim' }, s.router.claimsSent],
     ]);
@@ -85,7 +85,7 @@ export class NodeMetrics {
       [{ outcome: 'reply' }, s.link.replySpinHits],
       [{ outcome: 'none' }, s.link.replySpins - s.link.replySpinHits],
     ]);
-    counter('affinityd_reply_spin_seconds_total', 'Time the JS thread spent in reply spins', [], (s) => one(s.link.replySpinMicros / 1e6));
+    counter('affinityd_reply_spin_seconds_total', 'Time the JS thread spent in reply spins', [], (s) => one(s.link.replySpinMicrosSpent / 1e6));
     counter('affinityd_table_full_total', 'Entries refused because the table was full', [], (s) => one(s.table.full));
     counter('affinityd_sync_entries_received_total', 'Entries and markers received in SYNC_CHUNKs', [], (s) => one(s.sync.applied.received));
     counter('affinityd_sync_chunks_sent_total', 'SYNC_CHUNKs sent to other nodes', [], (s) => one(s.sync.server.chunksSent));

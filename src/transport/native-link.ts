@@ -54,7 +54,7 @@ function keysOf(items: readonly { keyBytes: Buffer }[]): { keys: Buffer; offsets
 }
 
 export class NativeLink implements ClusterLink, MaintenanceLink {
-  readonly counters = { sendErrors: 0, undecodableFrames: 0, otherFrames: 0, itemsSkipped: 0, replySpins: 0, replySpinHits: 0, replySpinMicros: 0 };
+  readonly counters = { sendErrors: 0, undecodableFrames: 0, otherFrames: 0, itemsSkipped: 0, replySpins: 0, replySpinHits: 0, replySpinMicrosSpent: 0 };
   private spin?: ReplySpin;
   private spinQueued = false;
   /** performance.now() when the last QUERY went out, until a REPLY comes (-1: none waiting). */
@@ -106,7 +106,7 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
       return;
     }
     this.counters.replySpins++;
-    this.counters.replySpinMicros += Math.round((performance.now() - t0) * 1000);
+    this.counters.replySpinMicrosSpent += Math.round((performance.now() - t0) * 1000);
     this.spin.spun(frames.length > 0);
     if (frames.length === 0) return;
     this.counters.replySpinHits++;

@@ -4,7 +4,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ConfigError, loadConfigFile, loadKeyFile, resolveConfig } from '../../src/daemon/config';
+import { parse } from 'yaml';
+
+import { CONFIG_SCHEMA, ConfigError, loadConfigFile, loadKeyFile, resolveConfig } from '../../src/daemon/config';
 import { checkHost, explainStartError, type HostView } from '../../src/daemon/host-check';
 
 const root = join(__dirname, '..', '..');
@@ -45,6 +47,27 @@ describe('configuration (pure)', () => {
     const c = loadConfigFile(f);
     assert.equal(c.endpoints.length, 2);
     assert.equal(c.frontends[0].name, 'calls');
+  });
+
+  it('the example configuration lists every setting of the schema (commented-out ones count)', () => {
+    // docs/configuration.md: the example "shows all of them"; a setting missing
+    // from it is one an operator reading the file never learns about
+    const text = readFileSync(join(root, 'config', 'affinityd.example.yaml'), 'utf8');
+    const example: unknown = parse(text.replace(/^(\s*)# ?([A-Za-z]+:)/gm, '$1$2'));
+    type Schema = { type?: string; properties?: Record<string, Schema>; items?: Schema };
+    const missing: string[] = [];
+    (function walk(s: Schema, v: unknown, path: string): void {
+      if (s.properties) {
+        for (const [k, sub] of Object.entries(s.properties)) {
+          const p = path ? `${path}.${k}` : k;
+          if (v === null || typeof v !== 'object' || !(k in v)) missing.push(p);
+          else walk(sub, (v as Record<string, unknown>)[k], p);
+        }
+      } else if (s.items?.properties && Array.isArray(v) && v.length > 0) {
+        walk(s.items, v[0], `${path}.0`);
+      }
+    })(CONFIG_SCHEMA as Schema, example, '');
+    assert.deepEqual(missing, []);
   });
 
   it('names the setting and the reason for every problem', () => {
