@@ -49,14 +49,18 @@ struct Responder::Out {
 namespace {
 // One recvmmsg batch into the calling thread's buffers (the I/O thread and
 // the JS thread each have their own): datagrams, their lengths and sources.
+uint8_t (*ThreadBuffers())[kRecvBuffer] {
+  static thread_local uint8_t buffers[kBatch][kRecvBuffer];
+  return buffers;
+}
+
 struct RecvBatch {
   mmsghdr msgs[kBatch];
   iovec iov[kBatch];
   sockaddr_storage from[kBatch];
   uint8_t (*bufs)[kRecvBuffer] = nullptr;
   int Read(int fd, size_t n) {
-    static thread_local uint8_t buffers[kBatch][kRecvBuffer];
-    bufs = buffers;
+    bufs = ThreadBuffers();
     for (size_t i = 0; i < n; i++) {
       iov[i] = {bufs[i], kRecvBuffer};
       std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
@@ -86,6 +90,12 @@ Responder::Responder(AffinityTable& table, EndpointRegistry& endpoints,
 }
 
 Responder::~Responder() { Stop(); }
+
+void Responder::PrepareReadsOnThisThread() {
+  // volatile: the first touch of each page is the point, not the zeroes
+  volatile uint8_t* b = ThreadBuffers()[0];
+  for (size_t i = 0; i < kBatch * kRecvBuffer; i += 4096) b[i] = 0;
+}
 
 bool Responder::Start(std::function<void()> notify, std::string* err) {
   if (running_.load()) return true;

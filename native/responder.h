@@ -137,6 +137,10 @@ class Responder {
   // and calls deliver with every REPLY decoded in the CompactReply form of
   // inbound_queue.h. Returns the datagrams read; fewer than max: it is empty.
   size_t ReadReplies(size_t max, const std::function<void(const uint8_t*, size_t, const sockaddr_storage&)>& deliver);
+  // Sets up the calling thread's receive buffers (thread-local, set up and
+  // zeroed on first use: about 1 ms), so that the first REPLY read on it
+  // does not pay for them. Reads nothing.
+  static void PrepareReadsOnThisThread();
   int reply_fd() const { return socket_->reply_fd(); }
   InboundQueue& inbound() { return inbound_; }
   ResponderCounters& counters() { return counters_; }

@@ -129,6 +129,7 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
 void JsResponder::StartReplyPoll(Napi::Env env, Napi::Function on_frames) {
   const int fd = responder_->reply_fd();
   if (fd < 0) return;  // REPLYs come through the I/O thread
+  Responder::PrepareReadsOnThisThread();  // not on the first REPLY's time
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return;
   auto* poll = new uv_poll_t;

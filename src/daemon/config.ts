@@ -17,6 +17,7 @@ import { RADIUS_CONFIG_SCHEMA, type RadiusConfig, radiusConfigProblems, TUNNEL_C
 import { POLICY_NAMES, type PolicyName } from '../selection/selection-policy';
 // ---- sites (issue 16): the schema block lives with the site layer ----
 import { SITES_SCHEMA, type SitesConfig, sitesConfigProblems } from '../sites/sites-config';
+import { MIN_SPIN_MICROS } from '../transport/reply-spin';
 // ---- end sites ----
 
 export type { FrontendConfig, IdentityMode } from '../frontend/frontend-config';
@@ -340,6 +341,8 @@ function checkConfig(input: unknown, source: string): { config: Config; problems
     problems.push(`cluster.interface: an IPv4 group needs the interface's IPv4 address, got "${c.cluster.interface}"`);
   }
   if (c.directory.entryTtlSeconds > c.directory.maxTtlSeconds) problems.push('directory.entryTtlSeconds: must not exceed directory.maxTtlSeconds');
+  const spin = c.cluster.replySpinMicros;
+  if (spin > 0 && spin < MIN_SPIN_MICROS) problems.push(`cluster.replySpinMicros: ${spin} is below the smallest window worth a spin (${MIN_SPIN_MICROS} us): 0 turns the spin off, ${MIN_SPIN_MICROS} to 1000 set its largest window`);
   c.endpoints.forEach((e, i) => {
     try {
       validateEndpoint(e);

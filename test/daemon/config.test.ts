@@ -80,6 +80,10 @@ describe('configuration (pure)', () => {
       problems(() => resolveConfig({ node: { id: 1 }, cluster: { interface: 'eth0' }, endpoints: [{ address: '10.0.0.1', port: 1 }, { address: '10.0.0.1', port: 1 }] })),
       ['cluster.interface: an IPv4 group needs the interface\'s IPv4 address, got "eth0"', 'endpoints.1: 10.0.0.1:1 is listed twice'],
     );
+    // the reply spin: 0 (off) and 10 to 1000; a window below 10 us would silently never spin
+    assert.deepEqual(problems(() => resolveConfig({ node: { id: 1 }, cluster: { replySpinMicros: 5 } })), ['cluster.replySpinMicros: 5 is below the smallest window worth a spin (10 us): 0 turns the spin off, 10 to 1000 set its largest window']);
+    assert.deepEqual(problems(() => resolveConfig({ node: { id: 1 }, cluster: { replySpinMicros: 1001 } })), ['cluster.replySpinMicros: must be <= 1000']);
+    for (const ok of [0, 10, 1000]) assert.equal(resolveConfig({ node: { id: 1 }, cluster: { replySpinMicros: ok } }).cluster.replySpinMicros, ok);
   });
 
   it('reports YAML syntax errors and what a runnable configuration lacks', () => {
