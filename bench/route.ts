@@ -7,13 +7,13 @@
 //     baseline: no thread wakes up, the kernel hands the datagram over
 //     within the sending call) and against the same ping-pong with the echo
 //     in another process (two wake-ups, as in a remote hit); and, in the
-//     same rounds, the same remote hits by a pair of nodes with the reply
-//     spin off (cluster.replySpinMicros 0). The four take turns sample by
-//     sample (the first of each round rotating), so a stretch of the shared
-//     machine's slowness lands on all of them alike instead of on one
-//     slice; 500 untimed rounds first (JIT, caches), then 5,000 timed;
-//     then 5,000 more remote hits back to back, with and without the spin,
-//     in slices of 250 taking turns;
+//     same rounds, the same remote hits by two pairs of small nodes alike
+//     but for the reply spin (cluster.replySpinMicros 50 and 0, the
+//     default). The five take turns sample by sample (the first of each round
+//     rotating), so a stretch of the shared machine's slowness lands on all
+//     of them alike instead of on one slice; 500 untimed rounds first (JIT,
+//     caches), then 5,000 timed; then 5,000 more remote hits by the two
+//     small pairs back to back, in slices of 250 taking turns;
 //   - misses: the time beyond the configured retries and time-outs, against
 //     a bare timer of the same length.
 // Usage: tsx bench/route.ts [entries]
@@ -87,16 +87,22 @@ async function main(): Promise<void> {
     (globalThis as { gc?: () => void }).gc?.();
 
     // ---- remote hits: b knows 5,000 clients a has never seen ----
-    // the same against a pair whose querier does not spin (group + 1)
-    const noSpin = await createNode({ ...base, cluster: { ...base.cluster, group: '239.255.92.2', replySpinMicros: 0 }, directory: { capacity: 100_000 }, node: { id: 3 } }, { keyring });
-    const noSpinPeer = await createNode({ ...base, cluster: { ...base.cluster, group: '239.255.92.2' }, directory: { capacity: 100_000 }, node: { id: 4 } }, { keyring });
-    await Promise.all([noSpin.ready, noSpinPeer.ready]);
+    // the reply spin on and off, by two pairs alike but for it (small
+    // tables, groups + 1 and + 2): a and b hold the million entries, which
+    // would weigh in a comparison with them
+    const small = { ...base, directory: { capacity: 100_000 } };
+    const spin = await createNode({ ...small, cluster: { ...base.cluster, group: '239.255.92.2', replySpinMicros: 50 }, node: { id: 3 } }, { keyring });
+    const spinPeer = await createNode({ ...small, cluster: { ...base.cluster, group: '239.255.92.2' }, node: { id: 4 } }, { keyring });
+    const noSpin = await createNode({ ...small, cluster: { ...base.cluster, group: '239.255.92.3', replySpinMicros: 0 }, node: { id: 5 } }, { keyring });
+    const noSpinPeer = await createNode({ ...small, cluster: { ...base.cluster, group: '239.255.92.3' }, node: { id: 6 } }, { keyring });
+    await Promise.all([spin.ready, spinPeer.ready, noSpin.ready, noSpinPeer.ready]);
     const warm = 500;
     const samples = 5000;
     const remoteKeys = Array.from({ length: 2 * samples + warm }, (_, i) => keyOf(entries + i));
     for (const k of remoteKeys) {
       b.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 2, ttlSeconds: 86_400 });
-      noSpinPeer.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 4, ttlSeconds: 86_400 });
+      spinPeer.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 4, ttlSeconds: 86_400 });
+      noSpinPeer.directory.apply(clientKeyBytes(k), { endpoint: endpoints[0], version: 1, originNode: 6, ttlSeconds: 86_400 });
     }
     // baselines: JS dgram ping-pong on loopback, the echo in this thread and in another process
     const echo = dgram.createSocket('udp4');
@@ -116,6 +122,7 @@ async function main(): Promise<void> {
         client.send(payload, port, '127.0.0.1');
       });
     const remote: number[] = [];
+    const remoteSpin: number[] = [];
     const remoteNoSpin: number[] = [];
     const pingPong: number[] = [];
     const pingPongOther: number[] = [];
@@ -126,6 +133,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < samples + warm; i++) {
       const turns: [number[], () => Promise<void>][] = [
         [remote, hit(a, remoteKeys[i])],
+        [remoteSpin, hit(spin, remoteKeys[i])],
         [remoteNoSpin, hit(noSpin, remoteKeys[i])],
         [pingPong, ping(echo.address().port)],
         [pingPongOther, ping(childPort)],
@@ -138,14 +146,14 @@ async function main(): Promise<void> {
       }
     }
     // the querier's spins in the remote-hit rounds (warm-up included)
-    const spin = { spins: a.link.counters.replySpins, withReply: a.link.counters.replySpinHits, microsSpent: a.link.counters.replySpinMicrosSpent };
+    const spins = { spins: a.link.counters.replySpins, withReply: a.link.counters.replySpinHits, microsSpent: a.link.counters.replySpinMicrosSpent };
     // remote hits back to back (a burst of calls, the answering thread still
     // awake from the last one), with and without the spin: slices of 250
     // taking turns, the first of each pair alternating
     const burst: number[] = [];
     const burstNoSpin: number[] = [];
     for (let at = samples + warm, round = 0; at < remoteKeys.length; at += 250, round++) {
-      const slices: [number[], typeof a][] = [[burst, a], [burstNoSpin, noSpin]];
+      const slices: [number[], typeof a][] = [[burst, spin], [burstNoSpin, noSpin]];
       if (round % 2) slices.reverse();
       for (const [out, n] of slices) {
         for (let i = at; i < at + 250; i++) {
@@ -158,9 +166,8 @@ async function main(): Promise<void> {
     echo.close();
     client.close();
     echoChild.disconnect();
-    await noSpin.close();
-    await noSpinPeer.close();
-    for (const xs of [remote, remoteNoSpin, pingPong, pingPongOther, burst, burstNoSpin]) xs.sort((x, y) => x - y);
+    for (const n of [spin, spinPeer, noSpin, noSpinPeer]) await n.close();
+    for (const xs of [remote, remoteSpin, remoteNoSpin, pingPong, pingPongOther, burst, burstNoSpin]) xs.sort((x, y) => x - y);
 
     // ---- misses: nobody knows these clients ----
     const configured = (query.count - 1) * query.intervalMs + query.timeoutMs;
@@ -188,12 +195,13 @@ async function main(): Promise<void> {
       ratioSingleToMap: Number((single / mapSingle).toFixed(2)),
       ratioBatchToMap: Number((batch / mapSingle).toFixed(2)),
       remoteHitUs: { p50: pct(remote, 0.5), p90: pct(remote, 0.9), p99: pct(remote, 0.99), max: remote[remote.length - 1] },
+      remoteHitSmallPairUs: { p50: pct(remoteSpin, 0.5), p90: pct(remoteSpin, 0.9), p99: pct(remoteSpin, 0.99), max: remoteSpin[remoteSpin.length - 1] },
       remoteHitNoSpinUs: { p50: pct(remoteNoSpin, 0.5), p90: pct(remoteNoSpin, 0.9), p99: pct(remoteNoSpin, 0.99), max: remoteNoSpin[remoteNoSpin.length - 1] },
       jsPingPongUs: { p50: pct(pingPong, 0.5), p99: pct(pingPong, 0.99) },
       jsPingPongOtherProcessUs: { p50: pct(pingPongOther, 0.5), p99: pct(pingPongOther, 0.99) },
       ratioRemoteP99ToPingPongP99: Number((pct(remote, 0.99) / pct(pingPong, 0.99)).toFixed(2)),
       ratioRemoteP99ToOtherProcessPingPongP99: Number((pct(remote, 0.99) / pct(pingPongOther, 0.99)).toFixed(2)),
-      replySpin: spin,
+      replySpin: spins,
       backToBackUs: { p50: pct(burst, 0.5), p90: pct(burst, 0.9), p99: pct(burst, 0.99) },
       backToBackNoSpinUs: { p50: pct(burstNoSpin, 0.5), p90: pct(burstNoSpin, 0.9), p99: pct(burstNoSpin, 0.99) },
       missConfiguredMs: configured,
@@ -205,8 +213,8 @@ async function main(): Promise<void> {
     console.log(`  local hits: route() ${fmt(single)}/s, routeBatch(256) ${fmt(batch)}/s; JS Map behind the same API ${fmt(mapSingle)}/s (${result.ratioSingleToMap}x, ${result.ratioBatchToMap}x)`);
     console.log(`  remote hits: p50 ${r2(result.remoteHitUs.p50)} us, p99 ${r2(result.remoteHitUs.p99)} us; JS dgram ping-pong p50 ${r2(result.jsPingPongUs.p50)} us, p99 ${r2(result.jsPingPongUs.p99)} us (${result.ratioRemoteP99ToPingPongP99}x)`);
     console.log(`  the same ping-pong with the echo in another process: p50 ${r2(result.jsPingPongOtherProcessUs.p50)} us, p99 ${r2(result.jsPingPongOtherProcessUs.p99)} us (${result.ratioRemoteP99ToOtherProcessPingPongP99}x)`);
-    console.log(`  remote hits with the reply spin off: p50 ${r2(result.remoteHitNoSpinUs.p50)} us, p99 ${r2(result.remoteHitNoSpinUs.p99)} us`);
-    console.log(`  remote hits back to back: p50 ${r2(result.backToBackUs.p50)} us, p99 ${r2(result.backToBackUs.p99)} us; with the reply spin off p50 ${r2(result.backToBackNoSpinUs.p50)} us, p99 ${r2(result.backToBackNoSpinUs.p99)} us`);
+    console.log(`  reply spin, two small pairs taking turns with the above: on p50 ${r2(result.remoteHitSmallPairUs.p50)} us, p99 ${r2(result.remoteHitSmallPairUs.p99)} us; off p50 ${r2(result.remoteHitNoSpinUs.p50)} us, p99 ${r2(result.remoteHitNoSpinUs.p99)} us`);
+    console.log(`  the same two pairs back to back: spin on p50 ${r2(result.backToBackUs.p50)} us, p99 ${r2(result.backToBackUs.p99)} us; off p50 ${r2(result.backToBackNoSpinUs.p50)} us, p99 ${r2(result.backToBackNoSpinUs.p99)} us`);
     console.log(`  misses: ${configured} ms configured; beyond it p50 ${r2(result.missBeyondConfiguredMs.p50)} ms, p99 ${r2(result.missBeyondConfiguredMs.p99)} ms; bare timers p50 ${r2(result.bareTimersBeyondConfiguredMs.p50)} ms, p99 ${r2(result.bareTimersBeyondConfiguredMs.p99)} ms`);
     writeResult(`route-${entries}`, result);
   } finally {

@@ -143,7 +143,7 @@ export const CONFIG_SCHEMA = {
         },
         busyPollMicros: { type: 'integer', minimum: 0, maximum: 10_000, default: 0, restart: true },
         replySocket: { type: 'boolean', default: true, restart: true },
-        replySpinMicros: { type: 'integer', minimum: 0, maximum: 1000, default: 50, restart: true },
+        replySpinMicros: { type: 'integer', minimum: 0, maximum: 1000, default: 0, restart: true },
         helloIntervalMs: { ...ms(500, 60_000), restart: true },
         peerTimeoutMs: { ...ms(3000, 600_000), restart: true },
         receiveBufferBytes: { type: 'integer', minimum: 65_536, maximum: 1_073_741_824, default: 4_194_304, restart: true },
