@@ -17,8 +17,8 @@ import { RADIUS_CONFIG_SCHEMA, type RadiusConfig, radiusConfigProblems, TUNNEL_C
 import { POLICY_NAMES, type PolicyName } from '../selection/selection-policy';
 // ---- sites (issue 16): the schema block lives with the site layer ----
 import { SITES_SCHEMA, type SitesConfig, sitesConfigProblems } from '../sites/sites-config';
-import { MIN_SPIN_MICROS } from '../transport/reply-spin';
 // ---- end sites ----
+import { MIN_SPIN_MICROS } from '../transport/reply-spin';
 
 export type { FrontendConfig, IdentityMode } from '../frontend/frontend-config';
 
