@@ -9,9 +9,10 @@
 //     in another process (two wake-ups, as in a remote hit); and, in the
 //     same rounds, the same remote hits by two pairs of small nodes alike
 //     but for the reply spin (cluster.replySpinMicros 50 and 0, the
-//     default). The five take turns sample by sample (the first of each round
-//     rotating), so a stretch of the shared machine's slowness lands on all
-//     of them alike instead of on one slice; 500 untimed rounds first (JIT,
+//     default). The five take turns sample by sample, in a new random order
+//     each round, so that a stretch of the shared machine's slowness lands on
+//     all of them alike instead of on one slice, and none always follows the
+//     same other one; 500 untimed rounds first (JIT,
 //     caches), then 5,000 timed; then 5,000 more remote hits by the two
 //     small pairs back to back, in slices of 250 taking turns;
 //   - misses: the time beyond the configured retries and time-outs, against
@@ -130,6 +131,8 @@ async function main(): Promise<void> {
       const r = await n.route(k);
       if (r.source !== 'remote') throw new Error(`expected a remote hit, got ${r.source}`);
     };
+    let seed = 0x2545f491;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
     for (let i = 0; i < samples + warm; i++) {
       const turns: [number[], () => Promise<void>][] = [
         [remote, hit(a, remoteKeys[i])],
@@ -138,8 +141,15 @@ async function main(): Promise<void> {
         [pingPong, ping(echo.address().port)],
         [pingPongOther, ping(childPort)],
       ];
+      // in a new random order each round: in a fixed cycle each one would
+      // always follow the same other one (the remote hits of a and b always
+      // came right after the other-process ping-pong, and were slower for it)
+      for (let t = turns.length - 1; t > 0; t--) {
+        const j = Math.floor(random() * (t + 1));
+        [turns[t], turns[j]] = [turns[j], turns[t]];
+      }
       for (let t = 0; t < turns.length; t++) {
-        const [out, fn] = turns[(i + t) % turns.length];
+        const [out, fn] = turns[t];
         const t0 = process.hrtime.bigint();
         await fn();
         if (i >= warm) out.push(Number(process.hrtime.bigint() - t0) / 1000);
