@@ -12,9 +12,9 @@
 //     default). The five take turns sample by sample, in a new random order
 //     each round, so that a stretch of the shared machine's slowness lands on
 //     all of them alike instead of on one slice, and none always follows the
-//     same other one; 500 untimed rounds first (JIT,
-//     caches), then 5,000 timed; then 5,000 more remote hits by the two
-//     small pairs back to back, in slices of 250 taking turns;
+//     same other one; 500 untimed rounds first (JIT, caches), then 5,000
+//     timed; then 5,000 more remote hits by the two small pairs back to
+//     back, in slices of 250 taking turns;
 //   - misses: the time beyond the configured retries and time-outs, against
 //     a bare timer of the same length.
 // Usage: tsx bench/route.ts [entries]
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const query = { count: 3, intervalMs: 10, timeoutMs: 20 };
   // no digests: a repair would copy b's clients to a while the remote hits
   // are measured (on a slow run), and they would be local hits
-  const base = { cluster: { group, port, interface: '127.0.0.1', }, endpoints, directory: { capacity: Math.ceil(entries * 1.25) + 200_000 }, query, antiEntropy: { enabled: false } };
+  const base = { cluster: { group, port, interface: '127.0.0.1' }, endpoints, directory: { capacity: Math.ceil(entries * 1.25) + 200_000 }, query, antiEntropy: { enabled: false } };
   const a = await createNode({ ...base, node: { id: 1 } }, { keyring });
   const b = await createNode({ ...base, node: { id: 2 } }, { keyring });
   await Promise.all([a.ready, b.ready]); // measured after the bulk sync at start, which holds calls
@@ -127,6 +127,11 @@ async function main(): Promise<void> {
     const remoteNoSpin: number[] = [];
     const pingPong: number[] = [];
     const pingPongOther: number[] = [];
+    const timed = async (out: number[] | undefined, fn: () => Promise<void>) => {
+      const t0 = process.hrtime.bigint();
+      await fn();
+      out?.push(Number(process.hrtime.bigint() - t0) / 1000);
+    };
     const hit = (n: typeof a, k: ClientKey) => async () => {
       const r = await n.route(k);
       if (r.source !== 'remote') throw new Error(`expected a remote hit, got ${r.source}`);
@@ -148,12 +153,7 @@ async function main(): Promise<void> {
         const j = Math.floor(random() * (t + 1));
         [turns[t], turns[j]] = [turns[j], turns[t]];
       }
-      for (let t = 0; t < turns.length; t++) {
-        const [out, fn] = turns[t];
-        const t0 = process.hrtime.bigint();
-        await fn();
-        if (i >= warm) out.push(Number(process.hrtime.bigint() - t0) / 1000);
-      }
+      for (const [out, fn] of turns) await timed(i >= warm ? out : undefined, fn);
     }
     // the querier's spins in the remote-hit rounds (warm-up included)
     const spins = { spins: a.link.counters.replySpins, withReply: a.link.counters.replySpinHits, microsSpent: a.link.counters.replySpinMicrosSpent };
@@ -166,11 +166,7 @@ async function main(): Promise<void> {
       const slices: [number[], typeof a][] = [[burst, spin], [burstNoSpin, noSpin]];
       if (round % 2) slices.reverse();
       for (const [out, n] of slices) {
-        for (let i = at; i < at + 250; i++) {
-          const t0 = process.hrtime.bigint();
-          await hit(n, remoteKeys[i])();
-          out.push(Number(process.hrtime.bigint() - t0) / 1000);
-        }
+        for (let i = at; i < at + 250; i++) await timed(out, hit(n, remoteKeys[i]));
       }
     }
     echo.close();

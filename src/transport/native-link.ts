@@ -88,8 +88,9 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
    * the spin's window before the loop goes to sleep.
    */
   private afterQuery(): void {
+    if (!this.spin) return; // off: nothing to time or queue on the hot path
     this.queriedAt = performance.now();
-    if (this.spinQueued || !this.spin) return;
+    if (this.spinQueued) return;
     const budget = this.spin.take();
     if (budget === 0) return;
     this.spinQueued = true;
@@ -198,9 +199,9 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
         const r = readCompactReply(f.data, this.o.endpointOf);
         const batch = { queryId: r.queryId, from: { nodeId: r.senderNode, address: f.address, port: f.port }, entries: r.entries };
         if (f.data[0] === COMPACT_REPLY) {
-          if (this.queriedAt >= 0) {
+          if (this.spin && this.queriedAt >= 0) {
             // came through the event loop: would a spin of the largest window have caught it?
-            this.spin?.replyAfter((performance.now() - this.queriedAt) * 1000);
+            this.spin.replyAfter((performance.now() - this.queriedAt) * 1000);
             this.queriedAt = -1;
           }
           let kept = false;
