@@ -116,4 +116,33 @@ describe('reply spin in a node (addon, two nodes on loopback)', function () {
       }
     });
   }
+
+  it('with the spin on at three nodes, the links of one client arriving at all three at once still reach one endpoint', async function () {
+    addonOrSkip(this);
+    const net = testGroup();
+    const eps = ['198.51.100.10', '198.51.100.11', '198.51.100.12'].map((address, i) => ({ name: `lns-${i}`, address, port: 1701 }));
+    const nodes: AffinityNode[] = [];
+    try {
+      for (const id of [1, 2, 3]) {
+        nodes.push(await createNode({ node: { id }, cluster: { ...net, interface: '127.0.0.1', replySpinMicros: 50 }, endpoints: eps, selection: { policy: 'round-robin' }, sync: { enabled: false }, antiEntropy: { enabled: false } }, { keyring: testKeyring() }));
+      }
+      // every node sees the others ready (HELLOs every 500 ms)
+      for (let t = 0; t < 200 && nodes.some((n) => n.link.members().filter((m) => m.ready).length < 2); t++) await new Promise((r) => setTimeout(r, 50));
+      const split: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const k = parseClientKey(`0/spin-race-${i}`);
+        const r = await Promise.all(nodes.map((n) => n.route(k)));
+        if (new Set(r.map((x) => x.endpoint.name)).size > 1) split.push(`${i}: ${r.map((x) => `${x.source}:${x.endpoint.name}`).join(' ')}`);
+      }
+      assert.deepEqual(split, []);
+      // and a later call at each node goes where the first ones went
+      for (let i = 0; i < 100; i++) {
+        const k = parseClientKey(`0/spin-race-${i}`);
+        assert.equal(new Set((await Promise.all(nodes.map((n) => n.route(k)))).map((x) => x.endpoint.name)).size, 1);
+      }
+      assert.ok(nodes.some((n) => n.link.counters.replySpins > 0), 'the spin ran');
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
 });
