@@ -109,7 +109,25 @@ export function clientKeyBytes(key: ClientKey): Buffer {
  * always encodes to well-formed UTF-8, so only its length needs checking.
  */
 export function checkedClientKeyBytes(key: ClientKey): Buffer {
-  return checkedClientKeysInto([key]).buffer;
+  // one key (route()): no offsets, no arrays, only the key's own octets
+  const a = key.discriminator.address;
+  validateDiscriminator(key.discriminator.class, a);
+  const u = key.username;
+  let user = asciiLength(u);
+  const ascii = user >= 0;
+  if (!ascii) {
+    if (!u.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
+    user = Buffer.byteLength(u, 'utf8');
+  }
+  if (user > MAX_USERNAME_OCTETS) throw new ProtocolError('usernameTooLong', `username is ${user} octets; at most ${MAX_USERNAME_OCTETS}`);
+  const out = Buffer.allocUnsafe(2 + a.length + user);
+  out[0] = key.discriminator.class;
+  out[1] = a.length;
+  let o = 2;
+  for (let j = 0; j < a.length; j++) out[o++] = a[j];
+  if (ascii) for (let j = 0; j < u.length; j++) out[o++] = u.charCodeAt(j);
+  else out.write(u, o, 'utf8');
+  return out;
 }
 
 /** UTF-8 octets of a username, or -1 if it is not pure ASCII (the common case, done by hand). */

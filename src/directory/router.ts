@@ -26,7 +26,7 @@
 import { type ClientKey, clientKeyBytes } from '../codec/client-key';
 import { type Endpoint, sameEndpoint } from '../codec/endpoint';
 import type { Entry } from '../codec/messages';
-import type { EndpointSet } from '../selection/endpoint-set';
+import type { EndpointSet, EndpointState } from '../selection/endpoint-set';
 import type { SelectionPolicy } from '../selection/selection-policy';
 import type { ClusterLink, KeyedEntry, Member, Peer, ReplyBatch, ReplyEntry } from '../transport/cluster-link';
 import { type Logger, silentLogger } from '../util/logger';
@@ -175,6 +175,8 @@ interface Pending {
 interface QueryBatch {
   readonly queryId: number;
   readonly pendings: Pending[];
+  /** pendings[0 .. answered) have left the query phase (wake looks on from here). */
+  answered: number;
   wake?: () => void;
 }
 
@@ -442,7 +444,7 @@ export class Router {
    * measured from the moment the last QUERY actually went out (claim 4).
    */
   private async queryPhase(pendings: Pending[]): Promise<void> {
-    const b: QueryBatch = { queryId: this.newId(), pendings };
+    const b: QueryBatch = { queryId: this.newId(), pendings, answered: 0 };
     this.queries.set(b.queryId, b);
     try {
       const start = performance.now();
@@ -505,7 +507,10 @@ export class Router {
         }
       };
       b.wake = () => {
-        if (b.pendings.every((p) => p.phase !== 'query')) finish();
+        // a pending never goes back to the query phase: look on from the first one that was still in it
+        const ps = b.pendings;
+        while (b.answered < ps.length && ps[b.answered].phase !== 'query') b.answered++;
+        if (b.answered === ps.length) finish();
       };
       arm();
     });
@@ -513,9 +518,13 @@ export class Router {
 
   // ---- agreement ----
 
-  /** This node's proposal for p: the policy's choice among healthy endpoints, at `version`. */
-  private propose(p: Pending, version: number): KeyedEntry {
-    const candidates = this.endpoints.healthy().filter((s) => !p.moveFrom || !sameEndpoint(s.endpoint, p.moveFrom));
+  /**
+   * This node's proposal for p: the policy's choice among healthy endpoints
+   * (`healthy`, taken once for a batch of proposals), at `version`.
+   */
+  private propose(p: Pending, version: number, healthy: readonly EndpointState[]): KeyedEntry {
+    const from = p.moveFrom;
+    const candidates = from ? healthy.filter((s) => !sameEndpoint(s.endpoint, from)) : healthy;
     const chosen = this.policy.select(p.keyBytes, candidates);
     if (!chosen) {
       this.counters.noEndpoint++;
@@ -569,6 +578,7 @@ export class Router {
    */
   private agree(ps: Pending[], moveVersion?: number): void {
     const proposed: Pending[] = [];
+    const healthy = this.endpoints.healthy();
     for (const p of ps) {
       if (p.phase === 'done' || p.phase === 'site') continue;
       p.phase = 'claim';
@@ -586,7 +596,7 @@ export class Router {
       }
       try {
         // above a live withdraw marker, so the new entry beats the delete everywhere
-        p.proposal = this.propose(p, moveVersion ?? (held?.version ?? 0) + 1);
+        p.proposal = this.propose(p, moveVersion ?? (held?.version ?? 0) + 1, healthy);
       } catch (e) {
         p.reject(e as Error);
         continue;
@@ -905,13 +915,17 @@ export class Router {
       round.sentMs = undefined; // one sample per round
     }
     for (const e of r.entries) {
-      const p = round.pendings.get(e.keyBytes.toString('latin1'));
+      const k = e.keyBytes.toString('latin1');
+      const p = round.pendings.get(k);
       if (!p || p.phase !== 'claim') continue;
+      // answered: out of the round (a storm's round holds thousands, answered over many frames)
+      round.pendings.delete(k);
       const mine = p.proposal!;
       const won = sameEndpoint(e.endpoint, mine.endpoint) && (p.adopted ? e.version === mine.version && e.originNode === mine.originNode : e.originNode === this.o.nodeId && e.version >= mine.version);
       this.settle(p, e, won);
     }
-    if ([...round.pendings.values()].every((p) => p.phase !== 'claim')) {
+    // every proposal answered; ones settled another way leave it at the next tick
+    if (round.pendings.size === 0) {
       clearTimeout(round.timer);
       this.claims.delete(round.claimId);
     }

@@ -15,14 +15,18 @@ const COMPACT_REPLY = 0x52;
 /** The same layout: proposals this node stored as arbiter (only while monitored). */
 const CLAIM_SETTLED = 0x43;
 
-/** Reads a CompactReply: canonical keys and the table registry's endpoint ids. */
+/**
+ * Reads a CompactReply: canonical keys and the table registry's endpoint ids.
+ * Each keyBytes is a view into d (the addon copied the frame for us): a
+ * reader that keeps a key beyond the REPLY's handling copies it.
+ */
 export function readCompactReply(d: Buffer, endpointOf: (id: number) => Endpoint): { senderNode: number; queryId: number; entries: ReplyEntry[] } {
   const count = d.readUInt16BE(10);
   const entries: ReplyEntry[] = new Array(count);
   let at = 12;
   for (let i = 0; i < count; i++) {
     const len = d[at];
-    const keyBytes = Buffer.from(d.subarray(at + 1, at + 1 + len));
+    const keyBytes = d.subarray(at + 1, at + 1 + len);
     at += 1 + len;
     entries[i] = { keyBytes, endpoint: endpointOf(d.readUInt32BE(at)), version: d.readUInt32BE(at + 4), originNode: d.readUInt32BE(at + 8), ttlSeconds: d.readUInt32BE(at + 12) };
     at += 16;

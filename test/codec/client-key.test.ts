@@ -4,6 +4,8 @@ import {
   clientKey,
   clientKeyBytes,
   clientKeyFromBytes,
+  checkedClientKeyBytes,
+  checkedClientKeysInto,
   DiscriminatorClass,
   formatClientKey,
   parseClientKey,
@@ -60,6 +62,27 @@ describe('client key (pure)', () => {
     assert.equal(formatClientKey(clientKeyFromBytes(b)), '3:02:00:5e:10:00:01/ßob');
     assert.equal(code(() => clientKeyFromBytes(Buffer.from([2, 9, 1]))), 'badKeyBytes');
     assert.equal(code(() => clientKeyFromBytes(Buffer.from([2, 3, 1, 2, 3]))), 'badAddressLength');
+  });
+
+  it('checks and lays out keys on the hot path exactly as clientKeyBytes does, one at a time or many', () => {
+    const keys = ['0:/bob', '1:6162/alice', '2:192.0.2.1/ßob@example', '5:555/😀x', `4:00000001/${'u'.repeat(64)}`, `3:02:00:5e:10:00:01/${'é'.repeat(32)}`].map(parseClientKey);
+    const { buffer, offsets } = checkedClientKeysInto(keys);
+    keys.forEach((k, i) => {
+      assert.deepEqual(checkedClientKeyBytes(k), clientKeyBytes(k));
+      assert.deepEqual(buffer.subarray(offsets[i], offsets[i + 1]), clientKeyBytes(k));
+    });
+    // keys built around clientKey()'s checks are refused with the same codes
+    const raw = (cls: number, address: number[], username: string) => ({ discriminator: { class: cls, address: Buffer.from(address) }, username });
+    for (const [k, want] of [
+      [raw(2, [1, 2, 3], 'x'), 'badAddressLength'],
+      [raw(9, [], 'x'), 'badClass'],
+      [raw(0, [], 'u'.repeat(65)), 'usernameTooLong'],
+      [raw(0, [], 'é'.repeat(33)), 'usernameTooLong'],
+      [raw(0, [], 'a\ud800'), 'usernameNotUtf8'],
+    ] as const) {
+      assert.equal(code(() => checkedClientKeyBytes(k)), want);
+      assert.equal(code(() => checkedClientKeysInto([keys[0], k])), want);
+    }
   });
 
   it('distinguishes keys that differ only by where the address ends', () => {
