@@ -153,22 +153,35 @@ export interface RouterCounters {
 /** query: QUERYs out; site: claimed in the site directory (sites), not yet proposed; claim: proposed to the arbiter; done: resolved. */
 type Phase = 'query' | 'claim' | 'site' | 'done';
 
-interface Pending {
-  readonly clientKey: ClientKey;
-  readonly keyBytes: Buffer;
-  readonly k: string;
-  readonly t0: number;
+/**
+ * One client's miss under way. A class of fixed shape, settled by the
+ * router's done()/failed() rather than closures of its own: a storm holds
+ * tens of thousands at once, and what each one costs is young-generation
+ * garbage that the collector copies while the miss waits.
+ */
+class Pending {
   phase: Phase;
-  /** A move off a failed endpoint (reroute) rather than a first entry. */
-  readonly moveFrom?: Endpoint;
   /** This node's proposal, in the claim phase. */
-  proposal?: KeyedEntry;
+  proposal?: KeyedEntry = undefined;
   /** Sites: the proposal is another site's entry, which the site directory answered with. */
-  adopted?: boolean;
+  adopted = false;
   /** Counted among the QUERY time-outs already (agree() may run again while no arbiter is counted). */
-  timedOut?: boolean;
-  resolve(r: Route): void;
-  reject(e: Error): void;
+  timedOut = false;
+  /** Call requests for the same client that came while this one was under way (coalesced). */
+  also?: { resolve(r: Route): void; reject(e: Error): void }[] = undefined;
+  readonly t0 = performance.now();
+
+  constructor(
+    readonly clientKey: ClientKey,
+    readonly keyBytes: Buffer,
+    readonly k: string,
+    /** A move off a failed endpoint (reroute) rather than a first entry. */
+    readonly moveFrom: Endpoint | undefined,
+    readonly resolve: (r: Route) => void,
+    readonly reject: (e: Error) => void,
+  ) {
+    this.phase = moveFrom ? 'claim' : 'query';
+  }
 }
 
 /** The misses of one turn of the event loop, in their QUERY phase together. */
@@ -382,27 +395,10 @@ export class Router {
     const existing = this.pending.get(k);
     if (existing) {
       this.counters.coalesced++;
-      return new Promise((resolve, reject) => {
-        const prev = { resolve: existing.resolve, reject: existing.reject };
-        existing.resolve = (r) => (prev.resolve(r), resolve(r));
-        existing.reject = (e) => (prev.reject(e), reject(e));
-      });
+      return new Promise((resolve, reject) => (existing.also ??= []).push({ resolve, reject }));
     }
     return new Promise<Route>((resolve, reject) => {
-      const p: Pending = {
-        clientKey: key, keyBytes, k, t0: performance.now(), phase: moveFrom ? 'claim' : 'query', moveFrom,
-        resolve: (r) => {
-          this.pending.delete(k);
-          p.phase = 'done';
-          this.observer?.(key, r, performance.now() - p.t0);
-          resolve(r);
-        },
-        reject: (e) => {
-          this.pending.delete(k);
-          p.phase = 'done';
-          reject(e);
-        },
-      };
+      const p = new Pending(key, keyBytes, k, moveFrom, resolve, reject);
       this.pending.set(k, p);
       if (moveFrom) {
         this.counters.rerouted++;
@@ -425,6 +421,25 @@ export class Router {
         void this.queryPhase([p]);
       }
     });
+  }
+
+  /** p's route is known: every call request waiting for it goes there. */
+  private done(p: Pending, r: Route): void {
+    if (p.phase === 'done') return;
+    this.pending.delete(p.k);
+    p.phase = 'done';
+    this.observer?.(p.clientKey, r, performance.now() - p.t0);
+    p.resolve(r);
+    if (p.also) for (const w of p.also) w.resolve(r);
+  }
+
+  /** p cannot be routed (no endpoint, a site directory's error): every call request waiting for it is told. */
+  private failed(p: Pending, e: Error): void {
+    if (p.phase === 'done') return;
+    this.pending.delete(p.k);
+    p.phase = 'done';
+    p.reject(e);
+    if (p.also) for (const w of p.also) w.reject(e);
   }
 
   /** Moves the client off an endpoint that cannot take it. */
@@ -598,7 +613,7 @@ export class Router {
         // above a live withdraw marker, so the new entry beats the delete everywhere
         p.proposal = this.propose(p, moveVersion ?? (held?.version ?? 0) + 1, healthy);
       } catch (e) {
-        p.reject(e as Error);
+        this.failed(p, e as Error);
         continue;
       }
       proposed.push(p);
@@ -619,7 +634,7 @@ export class Router {
         });
         this.toArbiters(next, moveVersion);
       },
-      (e) => proposed.forEach((p) => p.reject(e as Error)),
+      (e) => proposed.forEach((p) => this.failed(p, e as Error)),
     );
   }
 
@@ -815,7 +830,7 @@ export class Router {
     if (!this.crossSite || !p.moveFrom || !announce) {
       if (counter) this.counters[counter]++;
       if (announce) this.announceLater(this.keyed(p, held));
-      return p.resolve(routeOf(held, source));
+      return this.done(p, routeOf(held, source));
     }
     p.phase = 'site';
     void this.crossSite.move(this.keyed(p, held)).then((d) => this.moved(p, held, d));
@@ -827,14 +842,14 @@ export class Router {
     this.counters.siteConfirmed++;
     if (d.from === 'site') {
       this.announceLater(this.keyed(p, held));
-      return p.resolve(routeOf(held, 'rerouted'));
+      return this.done(p, routeOf(held, 'rerouted'));
     }
     const stored = this.directory.apply(p.keyBytes, d.entry);
     if (stored === 'full') this.counters.tableFull++;
     const now = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? d.entry) : d.entry;
     if (stored !== 'ignored') this.announceLater(this.keyed(p, now));
     this.counters.siteAdopted++;
-    p.resolve(routeOf(now, 'site'));
+    this.done(p, routeOf(now, 'site'));
   }
 
   private keyed(p: Pending, e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'> & { ttlSeconds?: number }): KeyedEntry {

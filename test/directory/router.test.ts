@@ -113,6 +113,20 @@ describe('router (pure, in-memory cluster)', () => {
     assert.equal(nodes[0].router.counters.selected, 1);
   });
 
+  it('tells every concurrent call request for one client when it cannot be routed, and routes the next one afresh', async () => {
+    const c = new MemoryCluster();
+    const directory = new MemoryDirectory(LIFETIMES);
+    const set = new EndpointSet(endpoints.map((e) => ({ ...e, weight: 0 }))); // all drained
+    const router = new Router(opts(1), directory, c.join(1, directory), set, createPolicy('rendezvous'));
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => router.route(alice)));
+    assert.deepEqual(outcomes.map((o) => o.status === 'rejected' && o.reason instanceof NoEndpointError), [true, true, true, true, true]);
+    assert.equal(router.counters.coalesced, 4);
+    assert.equal(router.inFlight(), 0, 'nothing left under way');
+    set.replace(endpoints);
+    assert.equal((await router.route(alice)).source, 'selected');
+    assert.equal(router.counters.misses, 2);
+  });
+
   for (const policy of POLICY_NAMES) {
     it(`agreement: concurrent first calls of one client at three nodes reach one endpoint (${policy})`, async () => {
       const { nodes } = cluster(3, {}, policy);
