@@ -13,8 +13,9 @@
 //     each round, so that a stretch of the shared machine's slowness lands on
 //     all of them alike instead of on one slice, and none always follows the
 //     same other one; 500 untimed rounds first (JIT, caches), then 5,000
-//     timed; then 5,000 more remote hits by the two small pairs back to
-//     back, in slices of 250 taking turns;
+//     timed. Then back to back, as the issue first measured them: 5,000
+//     more remote hits by the main pair and by each small pair, and 5,000
+//     one-thread ping-pongs, in slices of 250 taking turns in a random order;
 //   - misses: the time beyond the configured retries and time-outs, against
 //     a bare timer of the same length.
 // Usage: tsx bench/route.ts [entries]
@@ -157,23 +158,36 @@ async function main(): Promise<void> {
     }
     // the querier's spins in the remote-hit rounds (warm-up included)
     const spins = { spins: a.link.counters.replySpins, withReply: a.link.counters.replySpinHits, microsSpent: a.link.counters.replySpinMicrosSpent };
-    // remote hits back to back (a burst of calls, the answering thread still
-    // awake from the last one), with and without the spin: slices of 250
-    // taking turns, the first of each pair alternating
+    // back to back (a burst of calls, the answering thread still awake from
+    // the last one): the main pair's remote hits against the one-thread
+    // ping-pong, as the issue first measured them (a loop of each), and the
+    // two small pairs with and without the spin; slices of 250 taking turns
+    // in a new random order each round. The nodes route keys they have not
+    // seen (a routed only the first samples + warm in the rounds above).
     const burst: number[] = [];
     const burstNoSpin: number[] = [];
-    for (let at = samples + warm, round = 0; at < remoteKeys.length; at += 250, round++) {
-      const slices: [number[], typeof a][] = [[burst, spin], [burstNoSpin, noSpin]];
-      if (round % 2) slices.reverse();
-      for (const [out, n] of slices) {
-        for (let i = at; i < at + 250; i++) await timed(out, hit(n, remoteKeys[i]));
+    const burstMain: number[] = [];
+    const pingPongBurst: number[] = [];
+    for (let at = samples + warm; at < remoteKeys.length; at += 250) {
+      const slices: [number[], (i: number) => () => Promise<void>][] = [
+        [burst, (i) => hit(spin, remoteKeys[i])],
+        [burstNoSpin, (i) => hit(noSpin, remoteKeys[i])],
+        [burstMain, (i) => hit(a, remoteKeys[i])],
+        [pingPongBurst, () => ping(echo.address().port)],
+      ];
+      for (let t = slices.length - 1; t > 0; t--) {
+        const j = Math.floor(random() * (t + 1));
+        [slices[t], slices[j]] = [slices[j], slices[t]];
+      }
+      for (const [out, fn] of slices) {
+        for (let i = at; i < at + 250; i++) await timed(out, fn(i));
       }
     }
     echo.close();
     client.close();
     echoChild.disconnect();
     for (const n of [spin, spinPeer, noSpin, noSpinPeer]) await n.close();
-    for (const xs of [remote, remoteSpin, remoteNoSpin, pingPong, pingPongOther, burst, burstNoSpin]) xs.sort((x, y) => x - y);
+    for (const xs of [remote, remoteSpin, remoteNoSpin, pingPong, pingPongOther, burst, burstNoSpin, burstMain, pingPongBurst]) xs.sort((x, y) => x - y);
 
     // ---- misses: nobody knows these clients ----
     const configured = (query.count - 1) * query.intervalMs + query.timeoutMs;
@@ -210,6 +224,9 @@ async function main(): Promise<void> {
       replySpin: spins,
       backToBackUs: { p50: pct(burst, 0.5), p90: pct(burst, 0.9), p99: pct(burst, 0.99) },
       backToBackNoSpinUs: { p50: pct(burstNoSpin, 0.5), p90: pct(burstNoSpin, 0.9), p99: pct(burstNoSpin, 0.99) },
+      backToBackRemoteHitUs: { p50: pct(burstMain, 0.5), p90: pct(burstMain, 0.9), p99: pct(burstMain, 0.99), max: burstMain[burstMain.length - 1] },
+      backToBackJsPingPongUs: { p50: pct(pingPongBurst, 0.5), p99: pct(pingPongBurst, 0.99) },
+      ratioBackToBackRemoteP99ToPingPongP99: Number((pct(burstMain, 0.99) / pct(pingPongBurst, 0.99)).toFixed(2)),
       missConfiguredMs: configured,
       missBeyondConfiguredMs: { p50: pct(miss, 0.5), p99: pct(miss, 0.99), max: miss[miss.length - 1] },
       bareTimersBeyondConfiguredMs: { p50: pct(timer, 0.5), p99: pct(timer, 0.99) },
@@ -220,7 +237,8 @@ async function main(): Promise<void> {
     console.log(`  remote hits: p50 ${r2(result.remoteHitUs.p50)} us, p99 ${r2(result.remoteHitUs.p99)} us; JS dgram ping-pong p50 ${r2(result.jsPingPongUs.p50)} us, p99 ${r2(result.jsPingPongUs.p99)} us (${result.ratioRemoteP99ToPingPongP99}x)`);
     console.log(`  the same ping-pong with the echo in another process: p50 ${r2(result.jsPingPongOtherProcessUs.p50)} us, p99 ${r2(result.jsPingPongOtherProcessUs.p99)} us (${result.ratioRemoteP99ToOtherProcessPingPongP99}x)`);
     console.log(`  reply spin, two small pairs taking turns with the above: on p50 ${r2(result.remoteHitSmallPairUs.p50)} us, p99 ${r2(result.remoteHitSmallPairUs.p99)} us; off p50 ${r2(result.remoteHitNoSpinUs.p50)} us, p99 ${r2(result.remoteHitNoSpinUs.p99)} us`);
-    console.log(`  the same two pairs back to back: spin on p50 ${r2(result.backToBackUs.p50)} us, p99 ${r2(result.backToBackUs.p99)} us; off p50 ${r2(result.backToBackNoSpinUs.p50)} us, p99 ${r2(result.backToBackNoSpinUs.p99)} us`);
+    console.log(`  back to back (a loop of each, in slices taking turns): remote hits p50 ${r2(result.backToBackRemoteHitUs.p50)} us, p99 ${r2(result.backToBackRemoteHitUs.p99)} us; JS dgram ping-pong p50 ${r2(result.backToBackJsPingPongUs.p50)} us, p99 ${r2(result.backToBackJsPingPongUs.p99)} us (${result.ratioBackToBackRemoteP99ToPingPongP99}x)`);
+    console.log(`  the two small pairs back to back: spin on p50 ${r2(result.backToBackUs.p50)} us, p99 ${r2(result.backToBackUs.p99)} us; off p50 ${r2(result.backToBackNoSpinUs.p50)} us, p99 ${r2(result.backToBackNoSpinUs.p99)} us`);
     console.log(`  misses: ${configured} ms configured; beyond it p50 ${r2(result.missBeyondConfiguredMs.p50)} ms, p99 ${r2(result.missBeyondConfiguredMs.p99)} ms; bare timers p50 ${r2(result.bareTimersBeyondConfiguredMs.p50)} ms, p99 ${r2(result.bareTimersBeyondConfiguredMs.p99)} ms`);
     writeResult(`route-${entries}`, result);
   } finally {
