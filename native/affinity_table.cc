@@ -25,8 +25,8 @@ size_t SlotsFor(uint32_t capacity) {
 
 AffinityTable::AffinityTable(uint32_t capacity, uint64_t seed)
     : capacity_(capacity), seed_(seed), mask_(SlotsFor(capacity) - 1),
-      slots_(new std::atomic<uint64_t>[mask_ + 1]),
-      records_(new Record[size_t(capacity) + 1]),
+      slots_(mask_ + 1),
+      records_(size_t(capacity) + 1),
       free_(new uint32_t[size_t(capacity) + 1]),
       expiry_(new uint32_t[size_t(capacity) + 1]) {
   for (size_t i = 0; i <= mask_; i++) slots_[i].store(kEmpty, kRelaxed);

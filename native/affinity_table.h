@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "client_key.h"
+#include "huge_array.h"
 
 // Race points: the stress program (native/tools/table_stress.cc) compiles the
 // table with AFFINITYD_TABLE_RACE_POINTS defined, and then each point may
@@ -138,6 +139,8 @@ class AffinityTable {
   uint32_t Size() const { return live_.load(std::memory_order_relaxed); }
   size_t SlotCount() const { return mask_ + 1; }
   size_t MemoryBytes() const;
+  // Of MemoryBytes, how much lies in mappings advised for huge pages (huge_array.h).
+  size_t HugePageAdvisedBytes() const { return slots_.advised_bytes() + records_.advised_bytes(); }
   const TableCounters& counters() const { return counters_; }
 
   // The version rule: does (v, origin) win over (sv, sorigin)?
@@ -244,8 +247,8 @@ class AffinityTable {
   const uint32_t capacity_;
   const uint64_t seed_;
   size_t mask_;
-  std::unique_ptr<std::atomic<uint64_t>[]> slots_;
-  std::unique_ptr<Record[]> records_;  // capacity_ + 1: one spare for replace
+  HugeArray<std::atomic<uint64_t>> slots_;
+  HugeArray<Record> records_;  // capacity_ + 1: one spare for replace
   // Bumped (release) before a writer overwrites the old place of an entry it
   // moved; read (acquire) by readers before and after a probe that found
   // nothing. Alone on its cache line: readers load it on every lookup.

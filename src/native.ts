@@ -44,6 +44,8 @@ export interface TableStats {
   capacity: number;
   slots: number;
   memoryBytes: number;
+  /** Of memoryBytes, the part advised for transparent huge pages (tables from 4 MiB; 0 where the kernel refuses). */
+  hugePageBytes: number;
   endpoints: number;
   endpointCapacity: number;
   inserted: number;

@@ -305,6 +305,7 @@ Napi::Value JsAffinityTable::JS_stats(const Napi::CallbackInfo& info) {
   o.Set("capacity", table_->Capacity());
   o.Set("slots", double(table_->SlotCount()));
   o.Set("memoryBytes", double(table_->MemoryBytes()));
+  o.Set("hugePageBytes", double(table_->HugePageAdvisedBytes()));
   o.Set("endpoints", endpoints_->Size());
   o.Set("endpointCapacity", endpoints_->Capacity());
   o.Set("inserted", double(c.inserted.load()));

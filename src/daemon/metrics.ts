@@ -175,6 +175,7 @@ export class NodeMetrics {
     gauge('affinityd_table_entries', 'Entries and withdraw markers in the table', [], (s) => one(s.table.size));
     gauge('affinityd_table_capacity', 'Entries the table can hold', [], (s) => one(s.table.capacity));
     gauge('affinityd_table_memory_bytes', 'Memory of the table', [], (s) => one(s.table.memoryBytes));
+    gauge('affinityd_table_huge_page_bytes', 'Of the table memory, the part advised for transparent huge pages (0: small table, or refused)', [], (s) => one(s.table.hugePageBytes));
     gauge('affinityd_peers', 'Other nodes alive now (heard within cluster.peerTimeoutMs, not stopping)', [], (s) => one(s.peers));
     gauge('affinityd_ready', '1 once the bulk sync at start is done or timed out', [], (s) => one(s.sync.state === 'ready' ? 1 : 0));
     gauge('affinityd_live_links', 'Links of clients up now that this node knows of (front ends, RADIUS accounting)', [], (s) => one(s.links.live));

@@ -78,6 +78,8 @@ export interface DirectoryStats {
   endpoints: number;
   endpointCapacity: number;
   memoryBytes: number;
+  /** Of memoryBytes, the part advised for transparent huge pages (docs/operations.md). */
+  hugePageBytes: number;
   inserted: number;
   replaced: number;
   ignored: number;

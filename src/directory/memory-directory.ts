@@ -154,6 +154,7 @@ export class MemoryDirectory implements Directory {
       endpoints: endpoints.size,
       endpointCapacity: Number.MAX_SAFE_INTEGER,
       memoryBytes: 0,
+      hugePageBytes: 0,
       ...this.counters,
       readRetries: 0,
     };
