@@ -12,6 +12,7 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -50,9 +51,13 @@ class HugeArray {
   size_t advised_bytes() const { return advised_ ? map_bytes_ : 0; }
 
  private:
-  // A mapping aligned to 2 MiB (huge pages need aligned ranges), advised.
+  // A mapping that starts on a 2 MiB boundary (huge pages need aligned
+  // ranges), advised. Its length is rounded to base pages only: the kernel
+  // backs every whole 2 MiB of it with huge pages and the tail with 4 KiB
+  // ones, so no memory is spent on rounding.
   bool Map() {
-    const size_t len = (bytes_ + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    const size_t len = (bytes_ + page - 1) & ~(page - 1);
     void* m = mmap(nullptr, len + kHugePageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return false;
     const uintptr_t start = reinterpret_cast<uintptr_t>(m);
