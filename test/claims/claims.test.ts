@@ -246,7 +246,9 @@ describe('claims, on real sockets', function () {
     let key = fresh('19');
     while (rankOrder(clientRankHash(clientKeyBytes(parseClientKey(key))), [1, 2, 3])[0] !== 1) key = fresh('19');
     const made = await nodes[0].route(key); // node 1 stores the entry and announces it
-    await until(() => !!stored(nodes[2], key), 1000, 'the UPDATE at node 3');
+    // at both others before they forget it: an UPDATE node 2 applies after its
+    // clear (a slow machine) would let it answer node 3's QUERY
+    await until(() => !!stored(nodes[1], key) && !!stored(nodes[2], key), 2000, 'the UPDATE at nodes 2 and 3');
     nodes[2].directory.clear();
     nodes[1].directory.clear();
     // node 1 stops hearing the group: only a direct (unicast) query reaches it
