@@ -110,68 +110,57 @@ export function clientKeyBytes(key: ClientKey): Buffer {
  */
 export function checkedClientKeyBytes(key: ClientKey): Buffer {
   // one key (route()): no offsets, no arrays, only the key's own octets
-  const a = key.discriminator.address;
-  validateDiscriminator(key.discriminator.class, a);
-  const u = key.username;
-  let user = asciiLength(u);
-  const ascii = user >= 0;
-  if (!ascii) {
-    if (!u.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
-    user = Buffer.byteLength(u, 'utf8');
-  }
-  if (user > MAX_USERNAME_OCTETS) throw new ProtocolError('usernameTooLong', `username is ${user} octets; at most ${MAX_USERNAME_OCTETS}`);
-  const out = Buffer.allocUnsafe(2 + a.length + user);
-  out[0] = key.discriminator.class;
-  out[1] = a.length;
-  let o = 2;
-  for (let j = 0; j < a.length; j++) out[o++] = a[j];
-  if (ascii) for (let j = 0; j < u.length; j++) out[o++] = u.charCodeAt(j);
-  else out.write(u, o, 'utf8');
+  const user = checkedKeyLength(key);
+  const out = Buffer.allocUnsafe(2 + key.discriminator.address.length + user);
+  writeKey(out, 0, key, user);
   return out;
 }
 
-/** UTF-8 octets of a username, or -1 if it is not pure ASCII (the common case, done by hand). */
-function asciiLength(u: string): number {
-  for (let i = 0; i < u.length; i++) if (u.charCodeAt(i) >= 0x80) return -1;
-  return u.length;
+/**
+ * Checks a key's rules; returns its username's UTF-8 octets. They equal the
+ * string's length exactly when it is pure ASCII (any other character takes
+ * more octets than UTF-16 units), which writeKey copies by hand.
+ */
+function checkedKeyLength(k: ClientKey): number {
+  validateDiscriminator(k.discriminator.class, k.discriminator.address);
+  const u = k.username;
+  let user = u.length;
+  for (let i = 0; i < u.length; i++) {
+    if (u.charCodeAt(i) < 0x80) continue;
+    if (!u.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
+    user = Buffer.byteLength(u, 'utf8');
+    break;
+  }
+  if (user > MAX_USERNAME_OCTETS) throw new ProtocolError('usernameTooLong', `username is ${user} octets; at most ${MAX_USERNAME_OCTETS}`);
+  return user;
+}
+
+/** A checked key's canonical octets at `o` (user: checkedKeyLength's answer); short keys by plain loops, which beat Buffer.write and TypedArray.set at these sizes. */
+function writeKey(out: Buffer, o: number, k: ClientKey, user: number): void {
+  const a = k.discriminator.address;
+  out[o++] = k.discriminator.class;
+  out[o++] = a.length;
+  for (let j = 0; j < a.length; j++) out[o++] = a[j];
+  const u = k.username;
+  if (user === u.length) for (let j = 0; j < u.length; j++) out[o++] = u.charCodeAt(j);
+  else out.write(u, o, 'utf8');
 }
 
 /**
  * Many keys, checked, into one buffer: key i at offsets[i]..offsets[i+1]
- * (the layout of the native batch lookup). The hot path of routeBatch:
- * short keys are copied with plain loops, which beat Buffer.write and
- * TypedArray.set at these sizes.
+ * (the layout of the native batch lookup). The hot path of routeBatch.
  */
 export function checkedClientKeysInto(keys: readonly ClientKey[]): { buffer: Buffer; offsets: Uint32Array } {
   const n = keys.length;
   const offsets = new Uint32Array(n + 1);
-  const userLen = new Int32Array(n); // -1: not ASCII
+  const userLen = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const k = keys[i];
-    validateDiscriminator(k.discriminator.class, k.discriminator.address);
-    let user = asciiLength(k.username);
-    if (user < 0) {
-      if (!k.username.isWellFormed()) throw new ProtocolError('usernameNotUtf8', 'username has a lone surrogate');
-      user = Buffer.byteLength(k.username, 'utf8');
-      userLen[i] = -1;
-    } else {
-      userLen[i] = user;
-    }
-    if (user > MAX_USERNAME_OCTETS) throw new ProtocolError('usernameTooLong', `username is ${user} octets; at most ${MAX_USERNAME_OCTETS}`);
-    offsets[i + 1] = offsets[i] + 2 + k.discriminator.address.length + user;
+    userLen[i] = checkedKeyLength(k);
+    offsets[i + 1] = offsets[i] + 2 + k.discriminator.address.length + userLen[i];
   }
   const buffer = Buffer.allocUnsafe(offsets[n]);
-  for (let i = 0; i < n; i++) {
-    const k = keys[i];
-    const a = k.discriminator.address;
-    let o = offsets[i];
-    buffer[o++] = k.discriminator.class;
-    buffer[o++] = a.length;
-    for (let j = 0; j < a.length; j++) buffer[o++] = a[j];
-    const u = k.username;
-    if (userLen[i] >= 0) for (let j = 0; j < u.length; j++) buffer[o++] = u.charCodeAt(j);
-    else buffer.write(u, o, 'utf8');
-  }
+  for (let i = 0; i < n; i++) writeKey(buffer, offsets[i], keys[i], userLen[i]);
   return { buffer, offsets };
 }
 

@@ -82,7 +82,7 @@ describe('a cluster that grows: per-call costs at 3, 8 and 16 nodes in network n
 
   for (const N of [3, 8, 16]) {
     it(`${N} nodes: 0 split, 0 failed, and per-call costs flat${N === 16 ? ' (the goals)' : ''}`, async function () {
-      if (!preflight) this.skip();
+      requireOrSkip(this, preflight, 'the preflight in before() did not pass (its reason is printed above)');
       const lan = new Lan(N + 2); // h0..h(N-1) nodes, hN endpoints, hN+1 clients
       const dir = mkdtempSync(join(tmpdir(), `affinityd-growth-${N}-`));
       // the last node is restarted twice: as a node that must ask (no bulk sync), then as a joiner
