@@ -34,7 +34,10 @@ async function cluster(agreement: boolean, policy: 'rendezvous' | 'round-robin',
       ),
     );
   }
-  await new Promise((r) => setTimeout(r, 1500)); // HELLOs: every node counts the others as arbiters (agreement.arbiterDelayMs)
+  // HELLOs: every node counts the others as arbiters (agreement.arbiterDelayMs),
+  // and every handover is over (agreement.handoverMs): the price measured is
+  // a running cluster's, not one that has just started
+  await new Promise((r) => setTimeout(r, 1500 + 5000));
   return nodes;
 }
 

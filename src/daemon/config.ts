@@ -83,9 +83,12 @@ export interface Config {
     /** Times each UPDATE is multicast, intervalMs apart. */
     updateRepeats: number;
   };
-  /** Agreement of concurrent first calls through the client's arbiter (docs/protocol.md, "CLAIM"). */
-  /** arbiterDelayMs: a node counts among the arbiters, and settles CLAIMs, once it has been ready this long (as its HELLOs say). */
-  agreement: { enabled: boolean; retryMs: number; timeoutMs: number; arbiterDelayMs: number };
+  /**
+   * Agreement of concurrent first calls through the client's arbiter (docs/protocol.md, "CLAIM").
+   * arbiterDelayMs: a node counts among the arbiters, and settles CLAIMs, once it has been ready this long (as its HELLOs say).
+   * handoverMs: for this long after a node became an arbiter, proposals for the clients it took over go to their earlier arbiter first.
+   */
+  agreement: { enabled: boolean; retryMs: number; timeoutMs: number; arbiterDelayMs: number; handoverMs: number };
   /** The live links of each client: live-split detection and repair. */
   links: { splitRepair: 'close' | 'report'; checkIntervalMs: number };
   selection: {
@@ -198,6 +201,7 @@ export const CONFIG_SCHEMA = {
         retryMs: ms(10, 60_000),
         timeoutMs: ms(1000, 600_000),
         arbiterDelayMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1000, restart: true },
+        handoverMs: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 5000, restart: true },
       },
     },
     links: {
@@ -339,6 +343,9 @@ function checkConfig(input: unknown, source: string): { config: Config; problems
   }
   if (groupFamily === 4 && !isIP(c.cluster.interface)) {
     problems.push(`cluster.interface: an IPv4 group needs the interface's IPv4 address, got "${c.cluster.interface}"`);
+  }
+  if (c.agreement.handoverMs > 0 && c.agreement.handoverMs < c.agreement.timeoutMs) {
+    problems.push(`agreement.handoverMs: ${c.agreement.handoverMs} is shorter than agreement.timeoutMs (${c.agreement.timeoutMs}): a proposal sent to a client's old arbiter may still be settled there after the handover ends; 0 turns the handover off`);
   }
   if (c.directory.entryTtlSeconds > c.directory.maxTtlSeconds) problems.push('directory.entryTtlSeconds: must not exceed directory.maxTtlSeconds');
   const spin = c.cluster.replySpinMicros;

@@ -99,6 +99,8 @@ export class NodeMetrics {
     ]);
     counter('affinityd_claim_retries_total', 'Proposals sent again to an arbiter that had not answered', [], (s) => one(s.router.claimRetries));
     counter('affinityd_arbiter_changes_total', 'Proposals moved to the next arbiter because the first left or stopped being ready', [], (s) => one(s.router.arbiterChanges));
+    counter('affinityd_claims_handed_over_total', "Proposals for a client whose arbiter joined within agreement.handoverMs: asked of its earlier arbiter first, that answer carried on", [], (s) => one(s.router.claimsHandedOver));
+    counter('affinityd_handover_repairs_total', "Handovers whose last arbiter held another endpoint than the first: that endpoint announced above both versions", [], (s) => one(s.router.handoverRepairs));
     counter('affinityd_claims_settled_total', 'Proposals this node settled as arbiter (for itself or others), by outcome', ['outcome'], (s) => [
       [{ outcome: 'won' }, s.responder.claimsWon],
       [{ outcome: 'lost' }, s.responder.claimsLost],

@@ -14,7 +14,10 @@
 //      claim 19); the arbiter stores the first proposal and answers every
 //      proposal with the entry it then holds, so concurrent first calls of
 //      one client at different nodes reach one endpoint whatever the
-//      selection policy. The arbiter may be this node;
+//      selection policy. The arbiter may be this node. For a while after a
+//      node became an arbiter, a proposal for a client it took over asks the
+//      client's earlier arbiter first and carries that answer on to it (a
+//      handover, agreement.handoverMs);
 //   5. the winner stores the entry and multicasts an UPDATE (claims 5, 11,
 //      14); the others store the winner's entry.
 // The misses of one routeBatch call share QUERY and CLAIM frames (many
@@ -32,7 +35,7 @@ import type { ClusterLink, KeyedEntry, Member, Peer, ReplyBatch, ReplyEntry } fr
 import { type Logger, silentLogger } from '../util/logger';
 import type { CrossSite, CrossSiteDecision } from './cross-site';
 import type { Directory, StoredEntry } from './directory';
-import { clientRankHash, rankFirst } from './ranks';
+import { clientRankHash, rankScore } from './ranks';
 
 export type RouteSource =
   /** the local table had the entry */
@@ -68,6 +71,13 @@ export interface AgreementOptions {
    * arbiter at about one moment). Undefined or 0: at once.
    */
   readonly arbiterDelayMs?: number;
+  /**
+   * For this long after a node became an arbiter, a proposal for a client it
+   * took over goes to the client's earlier arbiter first and carries that
+   * one's answer on to it (a handover): a claim begun with the old view and
+   * one begun with the new meet at the old arbiter. Undefined or 0: none.
+   */
+  readonly handoverMs?: number;
 }
 
 export interface RouterOptions {
@@ -122,6 +132,14 @@ export interface RouterCounters {
   claimsLost: number;
   /** The arbiter stopped being alive or ready during a claim: the next rank took over. */
   arbiterChanges: number;
+  /** Proposals for a client whose arbiter joined within agreement.handoverMs: asked of its earlier arbiter first, and that answer carried on. */
+  claimsHandedOver: number;
+  /**
+   * Handovers whose last arbiter held another endpoint than the first one
+   * answered with (a proposer that no longer counted the handover got there
+   * first): the last one's endpoint announced above both versions.
+   */
+  handoverRepairs: number;
   /** Proposals that waited because no ready node was an arbiter yet (a cluster that has just started). */
   arbiterWaits: number;
   /** No arbiter answered within agreement.timeoutMs: decided alone (a partition). */
@@ -167,6 +185,15 @@ class Pending {
   adopted = false;
   /** Counted among the QUERY time-outs already (agree() may run again while no arbiter is counted). */
   timedOut = false;
+  /**
+   * A handover (agreement.handoverMs): the arbiters still to be asked after
+   * the one asked now, each with the answer of the one before.
+   */
+  chain?: number[] = undefined;
+  /** The proposal is an earlier arbiter's answer with another node's entry, not this node's own: it cannot win here. */
+  relayed = false;
+  /** A handover: the first arbiter's answer, which it now holds (compared with the last one's). */
+  firstAnswer?: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'> = undefined;
   /** Call requests for the same client that came while this one was under way (coalesced). */
   also?: { resolve(r: Route): void; reject(e: Error): void }[] = undefined;
   readonly t0 = performance.now();
@@ -211,6 +238,12 @@ const ARBITER_WAIT_MS = 25;
 
 const isArbiter = (m: Member): boolean => m.arbiter ?? m.ready;
 
+/** A node counted among the arbiters, and for how long (ms; Infinity: longer than any handover). */
+interface Arbiter {
+  readonly nodeId: number;
+  readonly forMs: number;
+}
+
 /** Resends of an unanswered CLAIM back off to at most this far apart (unless the measured answer time is longer). */
 const MAX_CLAIM_BACKOFF_MS = 100;
 
@@ -222,7 +255,7 @@ const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, so
 export class Router {
   readonly counters: RouterCounters = {
     routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryFrames: 0, queryRetries: 0, remoteHits: 0, lateUpdateHits: 0,
-    queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0, arbiterWaits: 0,
+    queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0, claimsHandedOver: 0, handoverRepairs: 0, arbiterWaits: 0,
     agreementTimeouts: 0, directHits: 0, selected: 0, rerouted: 0, updatesSent: 0, updateFrames: 0, updateRepeats: 0, repliesReceived: 0,
     repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, siteConfirmed: 0, siteAdopted: 0, noEndpoint: 0, tableFull: 0,
   };
@@ -559,29 +592,54 @@ export class Router {
   }
 
   /**
-   * The nodes that may settle a client: the members counted as arbiters and,
-   * when it is one, this node. Empty while every ready node is younger than
+   * The nodes that may settle a client, oldest arbiter first, each with how
+   * long it has been one: the members counted as arbiters and, when it is
+   * one, this node. Empty while every ready node is younger than
    * arbiterDelayMs (a cluster that has just started). The same for every
    * client: taken once per batch of proposals.
    */
-  private arbiterIds(members: readonly Member[]): number[] {
-    const ids: number[] = [];
-    for (const m of members) if (isArbiter(m)) ids.push(m.nodeId);
-    if (this.selfArbiter()) ids.push(this.o.nodeId);
-    return ids;
+  private arbiters(members: readonly Member[]): Arbiter[] {
+    const out: Arbiter[] = [];
+    for (const m of members) if (isArbiter(m)) out.push({ nodeId: m.nodeId, forMs: m.arbiterForMs ?? Infinity });
+    if (this.selfArbiter()) out.push({ nodeId: this.o.nodeId, forMs: performance.now() - this.readyAt! - (this.o.agreement.arbiterDelayMs ?? 0) });
+    return out.sort((a, b) => (a.forMs === b.forMs ? a.nodeId - b.nodeId : a.forMs > b.forMs ? -1 : 1));
   }
 
   /**
-   * The client's arbiter (rank 0 among the arbiters); 'wait' when ready
-   * nodes exist but none is an arbiter yet (settling before the others count
-   * the same arbiters could settle one client twice); this node when it is
-   * alone or agreement is off.
+   * The arbiters a proposal for the client goes to, in order: the client's
+   * arbiter as it was agreement.handoverMs ago (rank 0 among the arbiters
+   * that old), then each newer arbiter that took the client over since,
+   * ending with its arbiter now (rank 0 among all). Mostly one. 'wait' when
+   * ready nodes exist but none is an arbiter yet (settling before the others
+   * count the same arbiters could settle one client twice); this node when
+   * it is alone or agreement is off.
+   *
+   * Why a chain: a node becomes an arbiter at one moment for every node only
+   * to within a network delay, and a proposal begun just before that moment
+   * may still be resent to the old arbiter well after it. A proposal begun
+   * after it asks the old arbiter first and carries that answer on, so both
+   * meet at the old arbiter, and the new one first stores what the old one
+   * settled (docs/design.md, "Agreement").
    */
-  private arbiterOf(keyBytes: Buffer, members: readonly Member[], ids: readonly number[]): number | 'wait' {
-    if (!this.o.agreement.enabled) return this.o.nodeId;
-    const first = rankFirst(clientRankHash(keyBytes), ids);
-    if (first !== undefined) return first;
-    return members.some((m) => m.ready) || (this.ready && members.length > 0) ? 'wait' : this.o.nodeId;
+  private chainOf(keyBytes: Buffer, members: readonly Member[], arbiters: readonly Arbiter[]): number[] | 'wait' {
+    if (!this.o.agreement.enabled) return [this.o.nodeId];
+    if (arbiters.length === 0) return members.some((m) => m.ready) || (this.ready && members.length > 0) ? 'wait' : [this.o.nodeId];
+    const h = clientRankHash(keyBytes);
+    const handoverMs = this.o.agreement.handoverMs ?? 0;
+    const chain: number[] = [];
+    let best = 0;
+    let bestScore = 0;
+    for (const a of arbiters) {
+      const s = rankScore(h, a.nodeId);
+      // rankFirst's order: the highest score, then the highest id
+      if (chain.length > 0 && !(s > bestScore || (s === bestScore && a.nodeId > best))) continue;
+      best = a.nodeId;
+      bestScore = s;
+      // oldest first: while arbiters older than the handover come, only the last leader counts
+      if (chain.length > 0 && a.forMs >= handoverMs) chain[0] = best;
+      else chain.push(best);
+    }
+    return chain;
   }
 
   /**
@@ -641,7 +699,7 @@ export class Router {
   /** The proposals to their arbiters, by arbiter; while no arbiter is counted yet (a cluster just started), again a moment later. */
   private toArbiters(ps: Pending[], moveVersion: number | undefined, again = false): void {
     const members = this.link.members();
-    const ids = this.arbiterIds(members);
+    const arbiters = this.arbiters(members);
     const byArbiter = new Map<number, Pending[]>();
     const waiting: Pending[] = [];
     for (const p of ps) {
@@ -654,32 +712,72 @@ export class Router {
           continue;
         }
       }
-      const arbiter = this.arbiterOf(p.keyBytes, members, ids);
-      if (arbiter === 'wait') {
-        waiting.push(p);
-        continue;
-      }
-      const list = byArbiter.get(arbiter) ?? [];
-      list.push(p);
-      byArbiter.set(arbiter, list);
+      if (!this.enchain(p, members, arbiters, byArbiter)) waiting.push(p);
     }
     if (waiting.length) {
       // the cluster has just started: ask again once an arbiter is counted
       this.counters.arbiterWaits += waiting.length;
       setTimeout(() => this.toArbiters(waiting, moveVersion, true), ARBITER_WAIT_MS).unref();
     }
+    this.dispatch(byArbiter, members, performance.now());
+  }
+
+  /** p's chain of arbiters (chainOf), its first arbiter's list in byArbiter; false: no arbiter counted yet. */
+  private enchain(p: Pending, members: readonly Member[], arbiters: readonly Arbiter[], byArbiter: Map<number, Pending[]>): boolean {
+    const chain = this.chainOf(p.keyBytes, members, arbiters);
+    if (chain === 'wait') return false;
+    if (chain.length > 1) this.counters.claimsHandedOver++;
+    p.chain = chain.length > 1 ? chain.slice(1) : undefined;
+    const list = byArbiter.get(chain[0]);
+    if (list) list.push(p);
+    else byArbiter.set(chain[0], [p]);
+    return true;
+  }
+
+  /** Proposals by arbiter: one CLAIM round per remote arbiter, settled here for this node. */
+  private dispatch(byArbiter: Map<number, Pending[]>, members: readonly Member[], startedMs: number): void {
     for (const [arbiter, list] of byArbiter) {
       if (arbiter === this.o.nodeId) {
-        for (const p of list) this.settleHere(p);
+        // settled here; those with a newer arbiter after this one go on to it together
+        const onward = new Map<number, Pending[]>();
+        for (const p of list) this.settleHere(p, onward);
+        if (onward.size) this.dispatch(onward, this.link.members(), performance.now());
         continue;
       }
-      const m = members.find((x) => x.nodeId === arbiter)!;
-      this.sendClaims({ claimId: this.newId(), arbiter: m, pendings: new Map(list.map((p) => [p.k, p])), startedMs: performance.now() }, false);
+      const m = members.find((x) => x.nodeId === arbiter);
+      // the next arbiter of a chain left meanwhile: the next rank now
+      if (!m) this.reclaim(list, startedMs);
+      else this.sendClaims({ claimId: this.newId(), arbiter: m, pendings: new Map(list.map((p) => [p.k, p])), startedMs }, false);
     }
   }
 
-  /** This node is the arbiter (or agreement is off, or nobody answered): first writer wins in the local directory. */
-  private settleHere(p: Pending): void {
+  /**
+   * An arbiter of p's chain other than the last answered with e: e goes on
+   * to the next one as p's proposal (into onward, by arbiter). An entry not
+   * this node's own proposal is relayed: p can then only adopt. answered:
+   * false when the arbiter was passed over unheard (e is p's proposal).
+   */
+  private handOn(p: Pending, e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'> & { ttlSeconds?: number }, onward: Map<number, Pending[]>, answered = true): void {
+    const next = p.chain!.shift()!;
+    if (p.chain!.length === 0) p.chain = undefined;
+    if (answered) p.firstAnswer ??= { endpoint: e.endpoint, version: e.version, originNode: e.originNode };
+    const mine = p.proposal!;
+    if (!sameEndpoint(e.endpoint!, mine.endpoint) || e.version !== mine.version || e.originNode !== mine.originNode) {
+      p.proposal = this.keyed(p, e);
+      p.relayed = true;
+      p.adopted = false;
+    }
+    const list = onward.get(next);
+    if (list) list.push(p);
+    else onward.set(next, [p]);
+  }
+
+  /**
+   * This node is the arbiter (or agreement is off, or nobody answered): first
+   * writer wins in the local directory. An earlier arbiter of p's chain
+   * (a handover): the entry goes on to the next one, into onward if given.
+   */
+  private settleHere(p: Pending, onward?: Map<number, Pending[]>): void {
     if (p.phase !== 'claim') return;
     this.counters.claimsLocal++;
     const c = this.directory.claim(p.keyBytes, p.proposal!);
@@ -687,10 +785,20 @@ export class Router {
       // no room to remember it (counted: affinityd_table_full_total):
       // the choice stands and is announced, so the other nodes store it
       this.counters.tableFull++;
-      return this.settle(p, p.proposal!, true, p.proposal);
+      if (p.chain) return this.passOn(p, p.proposal!, onward);
+      return this.settle(p, p.proposal!, !p.relayed, p.proposal);
     }
+    if (p.chain) return this.passOn(p, c.entry, onward);
     // the claim stored the winner here already: settle without storing again
-    this.settle(p, c.entry, c.won, c.entry);
+    this.settle(p, c.entry, c.won && !p.relayed, c.entry);
+  }
+
+  /** A proposal's answer from an earlier arbiter of its chain, carried on to the next: with others (onward) or at once. */
+  private passOn(p: Pending, e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, onward?: Map<number, Pending[]>): void {
+    if (onward) return this.handOn(p, e, onward);
+    const one = new Map<number, Pending[]>();
+    this.handOn(p, e, one);
+    this.dispatch(one, this.link.members(), performance.now());
   }
 
   private sendClaims(r: ClaimRound, retry: boolean): void {
@@ -757,12 +865,25 @@ export class Router {
       const silentMs = arbiter.lastHeardMs === undefined ? Infinity : Date.now() - arbiter.lastHeardMs;
       if (silentMs >= timeout || waited >= 4 * timeout) {
         this.claims.delete(r.claimId);
-        this.counters.agreementTimeouts += open.length;
-        this.log.warn(
-          { arbiter: r.arbiter.nodeId, clients: open.length, waitedMs: Math.round(waited), arbiterSilentMs: Number.isFinite(silentMs) ? Math.round(silentMs) : null },
-          silentMs >= timeout ? 'agreement: the arbiter is not heard; deciding alone (a partition? live-split detection will tell)' : 'agreement: the arbiter is heard but never answered; deciding alone (unicast blocked? live-split detection will tell)',
-        );
-        for (const p of open) this.settleHere(p);
+        // an earlier arbiter of a handover that does not answer is passed over: the proposal goes on as it is
+        const onward = new Map<number, Pending[]>();
+        const alone: Pending[] = [];
+        for (const p of open) {
+          if (p.chain) this.handOn(p, p.proposal!, onward, false);
+          else alone.push(p);
+        }
+        if (alone.length) {
+          this.counters.agreementTimeouts += alone.length;
+          this.log.warn(
+            { arbiter: r.arbiter.nodeId, clients: alone.length, waitedMs: Math.round(waited), arbiterSilentMs: Number.isFinite(silentMs) ? Math.round(silentMs) : null },
+            silentMs >= timeout ? 'agreement: the arbiter is not heard; deciding alone (a partition? live-split detection will tell)' : 'agreement: the arbiter is heard but never answered; deciding alone (unicast blocked? live-split detection will tell)',
+          );
+          for (const p of alone) {
+            // no longer a handover: what this node settles is its own proposal, or the relayed entry it adopts
+            this.settleHere(p);
+          }
+        }
+        this.dispatch(onward, members, performance.now());
         return;
       }
     }
@@ -776,25 +897,21 @@ export class Router {
   }
 
   /**
-   * Proposals whose arbiter left, sent as they are to the next rank (or
-   * settled here); while no arbiter is counted yet, again a moment later.
+   * Proposals whose arbiter left, sent as they are to the next rank, through
+   * a handover if one is under way (or settled here); while no arbiter is
+   * counted yet, again a moment later.
    */
   private reclaim(ps: Pending[], startedMs: number): void {
     const members = this.link.members();
-    const open = ps.filter((p) => p.phase === 'claim');
-    const ids = this.arbiterIds(members);
+    const arbiters = this.arbiters(members);
     const waiting: Pending[] = [];
     const regroup = new Map<number, Pending[]>();
-    for (const p of open) {
-      const next = this.arbiterOf(p.keyBytes, members, ids);
-      if (next === 'wait') waiting.push(p);
-      else regroup.set(next, [...(regroup.get(next) ?? []), p]);
+    for (const p of ps) {
+      if (p.phase !== 'claim') continue;
+      if (!this.enchain(p, members, arbiters, regroup)) waiting.push(p);
     }
     if (waiting.length) setTimeout(() => this.reclaim(waiting, startedMs), ARBITER_WAIT_MS).unref();
-    for (const [arbiter, list] of regroup) {
-      if (arbiter === this.o.nodeId) list.forEach((p) => this.settleHere(p));
-      else this.sendClaims({ claimId: this.newId(), arbiter: members.find((m) => m.nodeId === arbiter)!, pendings: new Map(list.map((p) => [p.k, p])), startedMs }, false);
-    }
+    this.dispatch(regroup, members, startedMs);
   }
 
   /**
@@ -806,6 +923,20 @@ export class Router {
     if (p.phase === 'done' || p.phase === 'site') return;
     if (won) this.counters.claimsWon++;
     else this.counters.claimsLost++;
+    const first = p.firstAnswer;
+    if (first?.endpoint && !sameEndpoint(first.endpoint, agreed.endpoint!)) {
+      // A handover ended on another entry than its first arbiter holds: a
+      // node whose view had the handover over already went to the last
+      // arbiter directly, first. Every link connects to the last one's
+      // endpoint; announced above both versions, it also replaces the
+      // first arbiter's entry (which would answer QUERYs) everywhere.
+      this.counters.handoverRepairs++;
+      const repaired = { endpoint: agreed.endpoint, version: Math.max(first.version, agreed.version) + 1, originNode: this.o.nodeId };
+      const stored = this.directory.apply(p.keyBytes, repaired as Omit<ReplyEntry, 'keyBytes'>);
+      if (stored === 'full') this.counters.tableFull++;
+      const now = stored === 'ignored' ? (this.directory.lookup(p.keyBytes) ?? repaired) : repaired;
+      return this.take(p, now, p.moveFrom ? 'rerouted' : 'direct', 'directHits', stored !== 'ignored');
+    }
     if (!held) {
       const stored = this.directory.apply(p.keyBytes, agreed as Omit<ReplyEntry, 'keyBytes'>);
       if (stored === 'full') this.counters.tableFull++;
@@ -929,16 +1060,23 @@ export class Router {
       this.sampleClaimRtt(performance.now() - round.sentMs);
       round.sentMs = undefined; // one sample per round
     }
+    let onward: Map<number, Pending[]> | undefined;
     for (const e of r.entries) {
       const k = e.keyBytes.toString('latin1');
       const p = round.pendings.get(k);
       if (!p || p.phase !== 'claim') continue;
       // answered: out of the round (a storm's round holds thousands, answered over many frames)
       round.pendings.delete(k);
+      if (p.chain) {
+        // an earlier arbiter of a handover: its answer goes on to the next
+        this.handOn(p, e, (onward ??= new Map()));
+        continue;
+      }
       const mine = p.proposal!;
-      const won = sameEndpoint(e.endpoint, mine.endpoint) && (p.adopted ? e.version === mine.version && e.originNode === mine.originNode : e.originNode === this.o.nodeId && e.version >= mine.version);
+      const won = !p.relayed && sameEndpoint(e.endpoint, mine.endpoint) && (p.adopted ? e.version === mine.version && e.originNode === mine.originNode : e.originNode === this.o.nodeId && e.version >= mine.version);
       this.settle(p, e, won);
     }
+    if (onward) this.dispatch(onward, this.link.members(), performance.now());
     // every proposal answered; ones settled another way leave it at the next tick
     if (round.pendings.size === 0) {
       clearTimeout(round.timer);

@@ -23,6 +23,11 @@ export interface Member extends Peer {
    * as its HELLOs say (docs/protocol.md "Arbiters"). undefined: as ready.
    */
   readonly arbiter?: boolean;
+  /**
+   * How long it has counted among the arbiters (ms), as its HELLOs say
+   * (agreement.handoverMs). undefined: longer than any handover.
+   */
+  readonly arbiterForMs?: number;
 }
 
 /** One entry of a REPLY, as the router needs it (the native side decodes REPLYs once). */

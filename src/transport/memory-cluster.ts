@@ -57,13 +57,13 @@ export class MemoryCluster {
       },
       claim: (to, claimId, proposals) => {
         this.sent.claims++;
-        if (this.dropClaims) return void this.sent.lost++;
+        if (this.dropClaims || this.dropClaimsFrom.has(nodeId)) return void this.sent.lost++;
         for (const other of this.others(m, to)) this.deliver(() => this.arbitrate(other, m, claimId, proposals));
       },
       members: () =>
         [...this.members.values()]
           .filter((x) => x !== m && x.up)
-          .map((x): LiveMember => ({ ...peer(x), ready: x.ready, lastHeardMs: x.mutedSinceMs ?? Date.now(), arbiter: x.ready && Date.now() - x.readySinceMs >= this.arbiterDelayMs })),
+          .map((x): LiveMember => ({ ...peer(x), ready: x.ready, lastHeardMs: x.mutedSinceMs ?? Date.now(), arbiter: x.ready && Date.now() - x.readySinceMs >= this.arbiterDelayMs, arbiterForMs: Date.now() - x.readySinceMs - this.arbiterDelayMs })),
       peers: () => [...this.members.values()].filter((x) => x !== m && x.up).map(peer),
       onReply: (h) => {
         m.replyHandler = h;
@@ -100,6 +100,8 @@ export class MemoryCluster {
 
   /** Every CLAIM (and so its answer) is lost while the arbiters are still heard: an asymmetric failure. */
   dropClaims = false;
+  /** Every CLAIM these members send is lost (one proposer held back while the others go ahead). */
+  readonly dropClaimsFrom = new Set<number>();
 
   /** A node that is not ready (syncing) is alive but no arbiter, and settles no CLAIM. */
   setReady(nodeId: number, ready: boolean): void {

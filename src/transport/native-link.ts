@@ -164,7 +164,7 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
       .filter((p) => now - p.lastHeardMs <= this.o.peerTimeoutMs && p.state !== NodeState.Stopping && !p.duplicate)
       .map((p) => {
         const ready = p.state === NodeState.Ready;
-        return { nodeId: p.nodeId, address: p.address, port: p.port, ready, lastHeardMs: p.lastHeardMs, arbiter: ready && p.readyForMs >= this.o.arbiterDelayMs };
+        return { nodeId: p.nodeId, address: p.address, port: p.port, ready, lastHeardMs: p.lastHeardMs, arbiter: ready && p.readyForMs >= this.o.arbiterDelayMs, arbiterForMs: p.readyForMs - this.o.arbiterDelayMs };
       });
     this.cached = { atMs: now, members };
     return members;

@@ -89,9 +89,12 @@ describe('bundle integrity in network namespaces: agreement, live splits, node i
       const lost = await sum((s) => s.router.claimsLost);
       const timeouts = await sum((s) => s.router.agreementTimeouts);
       const retries = await sum((s) => s.router.claimRetries);
+      const handedOver = await sum((s) => s.router.claimsHandedOver);
+      const repairs = await sum((s) => s.router.handoverRepairs);
+      const rerouted = await sum((s) => s.router.rerouted);
       console.log(
         `      ${p}: 2000 bundles x 3 links in ${secs.toFixed(1)} s; ${dropped} cluster datagrams dropped; split bundles ${splits(b).length}, failed links ${failures(b).length}; ` +
-          `proposals won ${won}, adopted ${lost}, resent ${retries}, decided alone ${timeouts}`,
+          `proposals won ${won}, adopted ${lost}, resent ${retries}, decided alone ${timeouts}, handed over ${handedOver} (repaired ${repairs}), rerouted ${rerouted}`,
       );
       assert.ok(dropped > 2000, `the loss rule dropped only ${dropped}: the test did not test loss`);
       assert.deepEqual(failures(b).slice(0, 5), []);

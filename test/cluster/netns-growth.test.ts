@@ -97,7 +97,11 @@ describe('a cluster that grows: per-call costs at 3, 8 and 16 nodes in network n
         // a cluster of N that has been running (the first node alone, then the rest together)
         await c.start(0);
         await Promise.all(all.slice(1).map((i) => c.start(i)));
-        await sleep(1500); // HELLOs: every node knows every other one alive and ready
+        // HELLOs: every node knows every other one alive and ready, and every
+        // handover is over (agreement.handoverMs, 5 s: within it, a proposal
+        // for a client of a new arbiter also asks the client's earlier one,
+        // which is a cluster starting, not one that has been running)
+        await sleep(1500 + 5000);
         const fronts = all.map((i) => c.front(i));
 
         // 1. new clients, two links each at two nodes at once

@@ -162,6 +162,15 @@ describe('configuration: what check-config must refuse (issue 13, items 3 and 11
     assert.match(f.stderr, /frontends\.1\.name: "calls" is already the name of frontends\.0/);
   });
 
+  it('refuses a handover shorter than the agreement time-out (0 turns it off)', () => {
+    const base = { node: { id: 1 }, cluster: { group: '239.255.77.77', interface: '127.0.0.1' } };
+    const p = problems(() => resolveConfig({ ...base, agreement: { timeoutMs: 3000, handoverMs: 2000 } }));
+    assert.equal(p.length, 1, p.join('; '));
+    assert.match(p[0], /^agreement\.handoverMs: 2000 is shorter than agreement\.timeoutMs \(3000\)/);
+    assert.equal(resolveConfig({ ...base, agreement: { timeoutMs: 3000, handoverMs: 0 } }).agreement.handoverMs, 0);
+    assert.equal(resolveConfig(base).agreement.handoverMs, 5000, 'the default');
+  });
+
   it('refuses a group that is not multicast', () => {
     const r = checkConfig(withLine(1, 'cluster: { group: 10.1.2.3, interface: 127.0.0.1, keyFile: KEY }'));
     assert.equal(r.status, 1);

@@ -225,6 +225,120 @@ describe('router (pure, in-memory cluster)', () => {
     assert.equal(nodes.reduce((s, n) => s + n.router.counters.agreementTimeouts, 0), 0);
   });
 
+  // The links of one client straddle the moment a new node (4) counts as an
+  // arbiter: node 1 proposed before it, to the client's old arbiter (node
+  // 3), its CLAIMs lost until after the moment; node 2 proposed after it.
+  // Without a handover the two proposals go to different arbiters and both
+  // win (what split 2 of 2,000 bundles in the namespace test right after a
+  // restart); with one, node 2 asks the old arbiter first and both meet
+  // there. Multicast is off meanwhile: no UPDATE tells one arbiter what the
+  // other settled, as when it is lost.
+  for (const handoverMs of [0, 2000]) {
+    it(`a client whose links straddle the moment a new node counts as an arbiter: ${handoverMs ? 'one endpoint (handoverMs 2000)' : 'split without a handover (handoverMs 0)'}`, async () => {
+      const delay = 100;
+      const { c, nodes } = cluster(4, { agreement: { enabled: true, retryMs: 5, timeoutMs: 1000, arbiterDelayMs: delay, handoverMs } }, 'round-robin');
+      c.arbiterDelayMs = delay;
+      // node 2's rotation a step ahead of node 1's: their proposals differ
+      await nodes[1].router.route(parseClientKey('0/straddle-warm'));
+      // node 4 restarts: ready, not an arbiter for `delay` ms
+      c.setReady(4, false);
+      nodes[3].router.ready = false;
+      c.setReady(4, true);
+      nodes[3].router.ready = true;
+      const k = [...Array(1000).keys()].map((i) => parseClientKey(`0/straddle-${i}`)).find((x) => arbiterOf(x, [1, 2, 3, 4]) === 4 && arbiterOf(x, [1, 2, 3]) === 3)!;
+      const proposing = (n: number) => {
+        const r = nodes[n].router.counters;
+        const before = r.claimsSent;
+        return async () => {
+          while (r.claimsSent === before) await sleep(2);
+        };
+      };
+      c.dropMulticast = true;
+      c.dropClaims = true;
+      const proposed1 = proposing(0);
+      const first = nodes[0].router.route(k);
+      await proposed1();
+      assert.equal(nodes[0].router.counters.claimsHandedOver, 0, 'node 4 was no arbiter yet');
+      await sleep(delay + 30); // node 4 is an arbiter now, for every node
+      const proposed2 = proposing(1);
+      const second = nodes[1].router.route(k);
+      await proposed2();
+      c.dropClaims = false;
+      const [a, b] = await Promise.all([first, second]);
+      const won = nodes.reduce((s, n) => s + n.router.counters.claimsWon, 0) - 1; // less the warm-up client
+      if (!handoverMs) {
+        assert.notDeepEqual(a.endpoint, b.endpoint, 'nodes 3 and 4 each settled one proposal');
+        assert.equal(won, 2);
+        return;
+      }
+      assert.deepEqual(a.endpoint, b.endpoint);
+      assert.equal(won, 1, 'one proposal won');
+      assert.equal(nodes[1].router.counters.claimsHandedOver, 1, 'node 2 asked node 3 first, then told node 4');
+      // the new arbiter holds what the old one settled: a later proposal adopts it
+      assert.deepEqual(nodes[3].directory.lookup(clientKeyBytes(k))?.endpoint, a.endpoint);
+      assert.equal(nodes.reduce((s, n) => s + n.router.counters.agreementTimeouts, 0), 0);
+    });
+  }
+
+  // The end of a handover is a moment too, reckoned by each node: one whose
+  // view still has it (node 1) asks the old arbiter (node 3) first, one whose
+  // view has it over (node 2, handoverMs 0) goes to the new one (node 4)
+  // directly and gets there first. Both connect where node 4 says; node 3's
+  // entry, which would answer QUERYs, is replaced by an UPDATE above both.
+  it('the end of a handover: a proposal that skips the old arbiter first wins at the new one; the old one\'s entry is replaced', async () => {
+    const delay = 50;
+    const c = new MemoryCluster();
+    c.arbiterDelayMs = delay;
+    const nodes = [1, 2, 3, 4].map((id) => {
+      const directory = new MemoryDirectory(LIFETIMES);
+      const agreement = { enabled: true, retryMs: 5, timeoutMs: 1000, arbiterDelayMs: delay, handoverMs: id === 2 ? 0 : 5000 };
+      return { directory, router: new Router(opts(id, { agreement, updateRepeats: 4 }), directory, c.join(id, directory), new EndpointSet(endpoints), createPolicy('round-robin')) };
+    });
+    await nodes[1].router.route(parseClientKey('0/end-warm')); // node 2's rotation a step ahead: the proposals differ
+    c.setReady(4, false);
+    nodes[3].router.ready = false;
+    c.setReady(4, true);
+    nodes[3].router.ready = true;
+    await sleep(delay + 30);
+    const k = [...Array(1000).keys()].map((i) => parseClientKey(`0/end-${i}`)).find((x) => arbiterOf(x, [1, 2, 3, 4]) === 4 && arbiterOf(x, [1, 2, 3]) === 3)!;
+    c.dropMulticast = true;
+    c.dropClaimsFrom.add(1); // node 1's CLAIM to node 3 is late
+    const first = nodes[0].router.route(k);
+    while (nodes[0].router.counters.claimsSent === 0) await sleep(2);
+    const b = await nodes[1].router.route(k); // settled by node 4 at once
+    c.dropClaimsFrom.delete(1);
+    const a = await first;
+    assert.deepEqual(a.endpoint, b.endpoint, 'both links where node 4 settled');
+    assert.equal(nodes[0].router.counters.claimsHandedOver, 1);
+    assert.equal(nodes[0].router.counters.handoverRepairs, 1, 'node 3 had stored node 1\'s proposal');
+    assert.equal(a.version, 2, 'announced above both version-1 entries');
+    assert.equal(nodes[2].directory.lookup(clientKeyBytes(k))?.originNode, 1, 'node 3 holds node 1\'s proposal until the repair arrives');
+    c.dropMulticast = false; // the repair's repeated UPDATEs get through
+    await sleep(40);
+    for (const n of nodes) assert.deepEqual(n.directory.lookup(clientKeyBytes(k))?.endpoint, a.endpoint, `node ${nodes.indexOf(n) + 1} holds where the links went`);
+  });
+
+  it('a handover whose earlier arbiter is cut off: passed over after agreement.timeoutMs, the new arbiter settles', async () => {
+    const delay = 50;
+    const { c, nodes } = cluster(3, { agreement: { enabled: true, retryMs: 5, timeoutMs: 80, arbiterDelayMs: delay, handoverMs: 5000 } }, 'round-robin');
+    c.arbiterDelayMs = delay;
+    c.setReady(3, false);
+    nodes[2].router.ready = false;
+    c.setReady(3, true);
+    nodes[2].router.ready = true;
+    await sleep(delay + 20);
+    // a client whose arbiter is node 3, and was node 2 before it joined; node 2 is cut off
+    const k = [...Array(400).keys()].map((i) => parseClientKey(`0/passed-over-${i}`)).find((x) => arbiterOf(x, [1, 2, 3]) === 3 && arbiterOf(x, [1, 2]) === 2)!;
+    c.mute(2, true);
+    const t0 = performance.now();
+    const r = await nodes[0].router.route(k);
+    assert.ok(performance.now() - t0 >= 80, 'node 2 was asked for the time-out first');
+    assert.equal(r.source, 'selected');
+    assert.equal(nodes[0].router.counters.claimsHandedOver, 1);
+    assert.equal(nodes[0].router.counters.agreementTimeouts, 0, 'not decided alone: node 3 settled it');
+    assert.deepEqual(nodes[2].directory.lookup(clientKeyBytes(k))?.endpoint, r.endpoint);
+  });
+
   it('a dead arbiter: the next rank takes over, and still one endpoint per client', async () => {
     const { c, nodes } = cluster(3, {}, 'round-robin');
     const k = [...Array(200).keys()].map((i) => parseClientKey(`0/dead-arbiter-${i}`)).find((x) => arbiterOf(x, [1, 2, 3]) === 3)!;
