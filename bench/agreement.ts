@@ -37,7 +37,7 @@ async function cluster(agreement: boolean, policy: 'rendezvous' | 'round-robin',
   // HELLOs: every node counts the others as arbiters (agreement.arbiterDelayMs),
   // and every handover is over (agreement.handoverMs): the price measured is
   // a running cluster's, not one that has just started
-  await new Promise((r) => setTimeout(r, 1500 + 5000));
+  await new Promise((r) => setTimeout(r, 1500 + 2000));
   return nodes;
 }
 

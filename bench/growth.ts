@@ -73,7 +73,7 @@ async function measure(N: number) {
     await nodes[0].ready;
     for (let i = 2; i <= N; i++) nodes.push(new Node(i, { ...o, sync: true, antiEntropy: true }));
     await Promise.all(nodes.map((n) => n.ready));
-    await sleep(1500 + 5000); // HELLOs: every node counts the others as arbiters (arbiterDelayMs 1000), and every handover is over (handoverMs 5000)
+    await sleep(1500 + 2000); // HELLOs: every node counts the others as arbiters (arbiterDelayMs 1000), and every handover is over (handoverMs 2000)
     const all = () => Promise.all(nodes.map((n) => n.stats()));
     const delta = (a: Stats[], b: Stats[], f: (s: Stats) => number) => a.reduce((x, s) => x + f(s), 0) - b.reduce((x, s) => x + f(s), 0);
 

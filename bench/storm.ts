@@ -94,6 +94,7 @@ async function phase(children: ChildProcess[], name: string) {
       routes: sum('routes'), localHits: sum('localHits'), misses: sum('misses'), queriesSent: sum('queriesSent'), queryRetries: sum('queryRetries'), queryTimeouts: sum('queryTimeouts'),
       remoteHits: sum('remoteHits') + sum('lateUpdateHits'), claimsSent: sum('claimsSent'), claimRetries: sum('claimRetries'), claimsLocal: sum('claimsLocal'),
       directHits: sum('directHits'), selected: sum('selected'), agreementTimeouts: sum('agreementTimeouts'),
+      claimsHandedOver: sum('claimsHandedOver'), handoverRepairs: sum('handoverRepairs'),
     },
     repliesDroppedQueueFull: d.reduce((a, x) => a + x.responder.queueFull, 0),
   };
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
         `(${fmt(cold.clientsPerSecond)} clients/s, ${cold.cpuSeconds} CPU s; node JS threads ${cold.nodeJsThreadCpuSeconds.join(', ')} s); ` +
         `warm baseline: ${result.warmSeconds} s (cold/warm ${result.ratioColdToWarmTime}x); links of a client arrived p50 ${cold.linkSpreadMs.p50} ms apart; ` +
         `split bundles ${result.splitBundles}, failed ${result.failedRoutes}; misses ${c.misses}, QUERYs ${c.queriesSent} (${c.queryRetries} retries), ` +
-        `time-outs ${c.queryTimeouts}, answered by the cluster ${c.remoteHits}, CLAIMs ${c.claimsSent} (${c.claimRetries} resent), selected ${c.selected}`,
+        `time-outs ${c.queryTimeouts}, answered by the cluster ${c.remoteHits}, CLAIMs ${c.claimsSent} (${c.claimRetries} resent; proposals handed over ${c.claimsHandedOver}, repaired ${c.handoverRepairs}), selected ${c.selected}`,
     );
     console.log(`  CPU of the cold storm by thread, three nodes together: ${Object.entries(cold.threadCpuSeconds).map(([k, v]) => `${k} ${v} s`).join(', ')} (main: the JS thread; node: V8's and libuv's helpers)`);
     if (cold.firstError ?? warm.firstError) console.log(`first failure: ${cold.firstError ?? warm.firstError}`);

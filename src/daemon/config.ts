@@ -201,7 +201,7 @@ export const CONFIG_SCHEMA = {
         retryMs: ms(10, 60_000),
         timeoutMs: ms(1000, 600_000),
         arbiterDelayMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1000, restart: true },
-        handoverMs: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 5000, restart: true },
+        handoverMs: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 2000, restart: true },
       },
     },
     links: {

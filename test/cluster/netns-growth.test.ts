@@ -98,10 +98,10 @@ describe('a cluster that grows: per-call costs at 3, 8 and 16 nodes in network n
         await c.start(0);
         await Promise.all(all.slice(1).map((i) => c.start(i)));
         // HELLOs: every node knows every other one alive and ready, and every
-        // handover is over (agreement.handoverMs, 5 s: within it, a proposal
+        // handover is over (agreement.handoverMs, 2 s: within it, a proposal
         // for a client of a new arbiter also asks the client's earlier one,
         // which is a cluster starting, not one that has been running)
-        await sleep(1500 + 5000);
+        await sleep(1500 + 2000);
         const fronts = all.map((i) => c.front(i));
 
         // 1. new clients, two links each at two nodes at once

@@ -168,7 +168,7 @@ describe('configuration: what check-config must refuse (issue 13, items 3 and 11
     assert.equal(p.length, 1, p.join('; '));
     assert.match(p[0], /^agreement\.handoverMs: 2000 is shorter than agreement\.timeoutMs \(3000\)/);
     assert.equal(resolveConfig({ ...base, agreement: { timeoutMs: 3000, handoverMs: 0 } }).agreement.handoverMs, 0);
-    assert.equal(resolveConfig(base).agreement.handoverMs, 5000, 'the default');
+    assert.equal(resolveConfig(base).agreement.handoverMs, 2000, 'the default');
   });
 
   it('refuses a group that is not multicast', () => {
