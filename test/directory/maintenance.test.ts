@@ -62,12 +62,25 @@ describe('directory maintenance on the memory doubles', () => {
     assert.ok(c.sent.lost > 0, 'loss was in effect');
   });
 
-  it('bulk sync: the first node of a cluster finds nobody and is ready', async () => {
+  it('bulk sync: the first node of a cluster finds nobody and is ready, having asked wider each time, then everyone (widestAsk 0)', async () => {
     const c = new MemoryCluster();
     const a = member(c, 1);
     const o = await start(a.maintenance);
     assert.equal(o?.end, 'alone');
+    assert.equal(o?.widestAsk, 0);
     assert.equal(a.maintenance.syncState, 'ready');
+  });
+
+  it('bulk sync: a first ask answered in time invites the rank-0 peer only: one table arrives, not one per peer (widestAsk 1)', async () => {
+    const c = new MemoryCluster();
+    const peers = [1, 2, 3].map((id) => member(c, id, { sync: { ...options(id).sync, enabled: false } }));
+    for (const p of peers) for (let i = 0; i < 300; i++) p.directory.apply(key(i), { endpoint: EP[i % 3], version: 1, originNode: 1, ttlSeconds: 300 });
+    for (const p of peers) await start(p.maintenance);
+    const j = member(c, 4);
+    const o = await start(j.maintenance);
+    assert.equal(o?.end, 'complete');
+    assert.equal(o?.widestAsk, 1);
+    assert.equal(o?.entries, 300, 'one peer\'s table');
   });
 
   it('withdraw: deleted everywhere, an older entry cannot come back, withdrawAll clears every node', async () => {

@@ -17,6 +17,8 @@ export interface BulkSyncOutcome {
   readonly chunks: number;
   readonly ms: number;
   readonly attempts: number;
+  /** The widest first ask of any attempt (SessionResult.widestAsk; 0: every peer was asked). */
+  readonly widestAsk: number;
 }
 
 export class BulkSync {
@@ -32,6 +34,7 @@ export class BulkSync {
       let attempts = 0;
       let entries = 0;
       let chunks = 0;
+      let widestAsk = 1;
       const done = (o: BulkSyncOutcome) => {
         if (this.outcome) return;
         clearTimeout(timer);
@@ -41,7 +44,7 @@ export class BulkSync {
       };
       const timer = setTimeout(() => {
         this.cancel?.();
-        done({ end: 'timed-out', entries, chunks, ms: performance.now() - started, attempts });
+        done({ end: 'timed-out', entries, chunks, ms: performance.now() - started, attempts, widestAsk });
       }, timeoutMs);
       const attempt = () => {
         attempts++;
@@ -50,7 +53,8 @@ export class BulkSync {
         void s.result.then((r) => {
           entries += r.entries;
           chunks += r.chunks;
-          const o = { end: r.end, sourceNode: r.source?.nodeId, entries, chunks, ms: performance.now() - started, attempts };
+          widestAsk = widestAsk === 0 || r.widestAsk === 0 ? 0 : Math.max(widestAsk, r.widestAsk);
+          const o = { end: r.end, sourceNode: r.source?.nodeId, entries, chunks, ms: performance.now() - started, attempts, widestAsk };
           if (r.end === 'source-lost' && !this.stopped) {
             log.warn({ sourceNode: r.source?.nodeId, entries }, 'bulk sync: the source stopped answering; asking the cluster again');
             return attempt();

@@ -35,6 +35,13 @@ export interface SessionResult {
   readonly chunks: number;
   readonly entries: number;
   readonly ms: number;
+  /**
+   * How many ranks were asked to answer before a source was found: 1 when
+   * the first ask was answered in time, more when it was asked again
+   * (each ask invites one more rank), 0 when every peer was asked. What the
+   * first window can cost: that many peers' windows.
+   */
+  readonly widestAsk: number;
 }
 
 export class SyncSession {
@@ -42,6 +49,7 @@ export class SyncSession {
   private cursor = 0;
   private windowLeft = 0;
   private tries = 0;
+  private widestAsk = 1;
   private chunks = 0;
   private entries = 0;
   private timer?: NodeJS.Timeout;
@@ -91,6 +99,7 @@ export class SyncSession {
     this.windowLeft = this.o.windowChunks;
     // the first multicast ask is answered by the rank-0 node for this asker only, the next by two, the last by everyone
     const answerRank = this.source || this.tries >= this.o.retries - 1 ? 0 : this.tries + 1;
+    if (!this.source && this.widestAsk !== 0) this.widestAsk = answerRank === 0 ? 0 : Math.max(this.widestAsk, answerRank);
     const body = encodeSyncRequest({ requestId: this.requestId, cursor: this.cursor, maxChunks: this.o.windowChunks, bucketCount: this.bucketCount, buckets: this.buckets, answerRank });
     // with no source yet: the group, and directly every configured peer not
     // heard on the group (static peers are how a node reaches a cluster
@@ -113,6 +122,6 @@ export class SyncSession {
 
   private end(end: SessionEnd): void {
     clearTimeout(this.timer);
-    this.finish({ end, source: this.source, chunks: this.chunks, entries: this.entries, ms: performance.now() - this.started });
+    this.finish({ end, source: this.source, chunks: this.chunks, entries: this.entries, ms: performance.now() - this.started, widestAsk: this.widestAsk });
   }
 }
