@@ -19,6 +19,8 @@ struct ResponderCounters {
   std::atomic<uint64_t> claims_won{0};        // CLAIM proposals stored here (first writer)
   std::atomic<uint64_t> claims_lost{0};       // CLAIM proposals answered with the entry held
   std::atomic<uint64_t> claims_not_ready{0};  // CLAIM frames left unanswered: this node is not ready
+  std::atomic<uint64_t> claims_held_handover{0};  // proposals left unanswered in a handover (ResponderOptions::handover_hold_ms)
+  std::atomic<uint64_t> claims_not_arbiter{0};    // first-entry proposals left unanswered: an arbiter past its handover outranks this node
   std::atomic<uint64_t> hellos_sent{0};
   std::atomic<uint64_t> hellos_received{0};
   std::atomic<uint64_t> updates_applied{0};   // UPDATE stored (inserted or replaced)

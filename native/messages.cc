@@ -201,8 +201,10 @@ namespace {
 // Entries of a REPLY, UPDATE or CLAIM: `single` is the field of the first
 // entry (0: none, CLAIM), `repeated` the field of the others, `id` the field
 // of the id (0: none, UPDATE).
-bool DecodeEntries(const uint8_t* p, size_t n, uint32_t id, uint32_t single, uint32_t repeated, WireEntries* out) {
+bool DecodeEntries(const uint8_t* p, size_t n, uint32_t id, uint32_t single, uint32_t repeated, WireEntries* out,
+                   uint32_t flag = 0) {
   out->id = 0;
+  out->handover = false;
   out->count = 0;
   RawEntry first;
   bool has_first = false;
@@ -218,6 +220,10 @@ bool DecodeEntries(const uint8_t* p, size_t n, uint32_t id, uint32_t single, uin
     bool unused;
     if (id && f == id) {
       ok = wt == kVarint && r.Uint32(&out->id);
+    } else if (flag && f == flag) {
+      uint32_t v = 0;
+      ok = wt == kVarint && r.Uint32(&v);
+      out->handover = v != 0;
     } else if (single && f == single) {
       ok = EntryField(r, wt, &first, &has_first);
     } else if (f == repeated) {
@@ -246,6 +252,7 @@ size_t EncodeEntries(const WireEntries& m, uint32_t id, uint32_t single, uint32_
     if (!el) return 0;
     w.BytesField(i == 0 && single ? single : repeated, entry, el, true);
   }
+  if (m.handover) w.Uint32Field(3, 1);  // CLAIM only (REPLY and UPDATE never set it)
   return w.ok() ? w.size() : 0;
 }
 
@@ -253,7 +260,7 @@ size_t EncodeEntries(const WireEntries& m, uint32_t id, uint32_t single, uint32_
 
 bool DecodeReply(const uint8_t* p, size_t n, WireEntries* out) { return DecodeEntries(p, n, 1, 2, 3, out); }
 bool DecodeUpdate(const uint8_t* p, size_t n, WireEntries* out) { return DecodeEntries(p, n, 0, 1, 2, out); }
-bool DecodeClaim(const uint8_t* p, size_t n, WireEntries* out) { return DecodeEntries(p, n, 1, 0, 2, out); }
+bool DecodeClaim(const uint8_t* p, size_t n, WireEntries* out) { return DecodeEntries(p, n, 1, 0, 2, out, 3); }
 
 bool DecodeHello(const uint8_t* p, size_t n, WireHello* out) {
   *out = WireHello{};
@@ -312,6 +319,19 @@ ListWriter::ListWriter(MessageType type, uint8_t* out, size_t cap, uint32_t id, 
     w.Uint32Field(1, id);
     size_ = w.size();
   }
+  // a CLAIM's handover flag (field 3) comes after the proposals: room for its two octets
+  if (type == MessageType::kClaim && rank_) cap_ -= 2;
+}
+
+size_t ListWriter::Finish() {
+  if (type_ == MessageType::kClaim && rank_ && !finished_) {
+    cap_ += 2;
+    WireWriter w(out_ + size_, cap_ - size_);
+    w.Uint32Field(3, 1);
+    size_ += w.size();
+    finished_ = true;
+  }
+  return size_;
 }
 
 bool ListWriter::Put(uint32_t field, const uint8_t* d, size_t n) {

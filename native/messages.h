@@ -53,6 +53,7 @@ struct WireQuery {
 // the repeated one. query_id is the REPLY's, claim_id the CLAIM's.
 struct WireEntries {
   uint32_t id = 0;
+  bool handover = false;  // CLAIM: the proposals are an earlier arbiter's answers (field 3)
   size_t count = 0;
   WireEntry entries[kMaxEntries];
 };
@@ -91,8 +92,11 @@ size_t EncodeHello(const WireHello& m, uint8_t* out, size_t cap);
 class ListWriter {
  public:
   // id: the QUERY's query_id, the REPLY's query_id or the CLAIM's claim_id
-  // (UPDATE: unused); answer_rank: the QUERY's.
+  // (UPDATE: unused); answer_rank: the QUERY's, or for a CLAIM its handover
+  // flag (nonzero: field 3 true, written after the proposals by Finish).
   ListWriter(MessageType type, uint8_t* out, size_t cap, uint32_t id = 0, uint32_t answer_rank = 0);
+  // The body, with any field that follows the list; call once, then send size() octets.
+  size_t Finish();
   bool AddKey(const WireClientKey& key);  // QUERY
   bool AddEntry(const WireClientKey& key, const uint8_t* endpoint, size_t endpoint_len, uint32_t version,
                 uint32_t origin_node, uint32_t ttl_seconds);  // REPLY, UPDATE, CLAIM
@@ -105,6 +109,7 @@ class ListWriter {
   uint8_t* out_;
   size_t cap_, size_ = 0, count_ = 0;
   uint32_t id_, rank_;
+  bool finished_ = false;
 };
 
 // One item of a list JS asks to send: a canonical key and, for entries, the
@@ -154,14 +159,14 @@ size_t PackList(MessageType type, uint32_t id, uint32_t answer_rank, const ListI
     };
     if (add()) continue;
     if (w.count()) {
-      emit(body, w.size());
+      emit(body, w.Finish());
       bodies++;
     }
     w = ListWriter(type, body, sizeof body, id, answer_rank);
     if (!add()) ++*skipped;  // an item bigger than a body: cannot happen for valid keys
   }
   if (w.count()) {
-    emit(body, w.size());
+    emit(body, w.Finish());
     bodies++;
   }
   return bodies;

@@ -18,6 +18,10 @@
 namespace affinityd {
 
 namespace {
+constexpr size_t kMaxPeers = 4096;  // peers remembered (PeerInfo), at most
+}  // namespace
+
+namespace {
 constexpr size_t kBatch = 64;        // datagrams per recvmmsg / sendmmsg
 constexpr size_t kRoundsPerWake = 8; // recvmmsg calls per fd before looking at the other
 constexpr size_t kRecvBuffer = 2048; // > kMaxFrameSize: an oversize datagram is seen as such
@@ -422,6 +426,20 @@ void Responder::SettleClaims(const FrameHeader& h, const uint8_t* body, const so
     return;
   }
   const uint32_t now_s = uint32_t(now_ms / 1000);
+  // A handover (docs/protocol.md "Handover"): for handover_hold_ms after this
+  // node became an arbiter, while an older arbiter is alive, a client it
+  // holds nothing for is settled only from a CLAIM marked handover, which
+  // carries the earlier arbiter's answer. A proposal that skipped the earlier
+  // arbiter (its sender reckons the handover over a moment sooner) is left
+  // unanswered until then, and finds what the handovers brought.
+  const bool hold = !c.handover && options_.handover_hold_ms &&
+                    ReadyForMs(now_ms) < uint64_t(options_.arbiter_delay_ms) + options_.handover_hold_ms && OlderArbiterAlive(now_ms);
+  // And a first entry only for a client this node is the arbiter of, among
+  // the arbiters past their handover: a proposer that has not heard the
+  // client's arbiter yet (it has just started) is left unanswered until it
+  // has, rather than settled here while the others go there.
+  uint32_t established[kMaxPeers];
+  size_t n_established = c.handover ? 0 : EstablishedArbiters(now_ms, established, kMaxPeers);
   ListWriter w(MessageType::kReply, out->scratch, kMaxBodySize, c.id);
   // for `affinityd monitor`: the proposals stored here, in a CompactReply marked 'C'
   const bool feed = change_feed_.load(std::memory_order_relaxed);
@@ -431,6 +449,20 @@ void Responder::SettleClaims(const FrameHeader& h, const uint8_t* body, const so
     const WireEntry& p = c.entries[i];
     uint8_t key[kMaxKeyOctets];
     size_t key_len = CanonicalKey(p.client_key, key);
+    EntryView held;
+    if ((hold || n_established) && key_len && !table_.Lookup(key, key_len, now_s, &held)) {
+      if (hold) {
+        counters_.claims_held_handover.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const uint32_t h = Fnv1a32(key, key_len);
+      bool outranked = false;
+      for (size_t j = 0; j < n_established && !outranked; j++) outranked = Outranks(h, established[j], options_.node_id);
+      if (outranked) {
+        counters_.claims_not_arbiter.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+    }
     uint32_t id;
     if (!key_len || !InternEndpoint(endpoints_, p.endpoint, &id)) {
       counters_.endpoints_full.fetch_add(1, std::memory_order_relaxed);
@@ -583,6 +615,31 @@ size_t Responder::ReadReplies(size_t max,
   return read_total;
 }
 
+size_t Responder::EstablishedArbiters(uint64_t now_ms, uint32_t* out, size_t cap) const {
+  const uint64_t age = uint64_t(options_.arbiter_delay_ms) + options_.handover_hold_ms;
+  size_t n = 0;
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  for (const auto& [id, p] : peers_) {
+    if (n == cap) break;
+    if (p.state != kNodeReady || !p.ready_since_ms || p.duplicate_until_ms > now_ms) continue;
+    if (now_ms - p.last_heard_ms > options_.peer_timeout_ms || now_ms < p.ready_since_ms + age) continue;
+    out[n++] = id;
+  }
+  return n;
+}
+
+bool Responder::OlderArbiterAlive(uint64_t now_ms) const {
+  const uint64_t mine = ready_since_ms_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  for (const auto& [id, p] : peers_) {
+    if (p.state != kNodeReady || !p.ready_since_ms || p.ready_since_ms >= mine) continue;
+    if (now_ms - p.last_heard_ms > options_.peer_timeout_ms || p.duplicate_until_ms > now_ms) continue;
+    // ready before this node, and an arbiter by now
+    if (now_ms - p.ready_since_ms >= options_.arbiter_delay_ms) return true;
+  }
+  return false;
+}
+
 uint64_t Responder::ReadyForMs(uint64_t now_ms) const {
   if (state_.load(std::memory_order_relaxed) != kNodeReady) return 0;
   uint64_t since = ready_since_ms_.load(std::memory_order_relaxed);
@@ -633,7 +690,6 @@ void Responder::SendHello(uint32_t state, Out* out) {
 }
 
 namespace {
-constexpr size_t kMaxPeers = 4096;
 // Frames with one node id from two sources taking turns within this long
 // are two processes; the incident lasts until one source is quiet this long.
 constexpr uint64_t kDuplicateWindowMs = 5000;

@@ -43,6 +43,10 @@ struct ResponderOptions {
   uint32_t hello_interval_ms = 0;   // HELLO period; 0: none (tools)
   uint32_t peer_timeout_ms = 0;     // a peer not heard from for this long is out of the ranks
   uint32_t arbiter_delay_ms = 0;    // a node settles CLAIMs once it has been ready this long
+  // For this long after it became an arbiter, while an older arbiter is
+  // alive, it settles a client it holds nothing for only from a handover
+  // (a CLAIM marked handover, carrying an earlier arbiter's answer); 0: off
+  uint32_t handover_hold_ms = 0;
   uint32_t sweep_interval_ms = 1000;  // expired entries: how often the I/O thread sweeps
   size_t sweep_slots = 16384;         // and how many slots each time
 };
@@ -130,6 +134,11 @@ class Responder {
   uint32_t state() const { return state_.load(std::memory_order_relaxed); }
   // How long this node has been ready (0: not ready); it arbitrates from arbiter_delay_ms on.
   uint64_t ReadyForMs(uint64_t now_ms) const;
+  // A peer alive, ready, and an arbiter, that became ready before this node.
+  bool OlderArbiterAlive(uint64_t now_ms) const;
+  // The peers alive, ready and arbiters for at least handover_hold_ms (past
+  // their handover): the ones a first entry belongs to when they outrank this node.
+  size_t EstablishedArbiters(uint64_t now_ms, uint32_t* out, size_t cap) const;
   SelfConflict self_conflict() const;
   void RequestNotify();
   // JS thread: reads up to max datagrams from the reply socket (none without

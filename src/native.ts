@@ -134,6 +134,13 @@ export interface ResponderOptions {
   peerTimeoutMs: number;
   /** This node settles CLAIMs only once it has been ready this long (docs/protocol.md "Arbiters"). */
   arbiterDelayMs: number;
+  /**
+   * For this long after it became an arbiter, while an older arbiter is
+   * alive, a client it holds nothing for is settled only from a CLAIM marked
+   * handover (docs/protocol.md "Handover"): agreement.handoverMs plus
+   * agreement.timeoutMs. 0 or absent: off.
+   */
+  handoverHoldMs?: number;
   keyring: Keyring;
 }
 
@@ -182,6 +189,10 @@ export interface ResponderStats {
   claimsLost: number;
   /** CLAIM frames left unanswered because this node was not ready. */
   claimsNotReady: number;
+  /** Proposals left unanswered in a handover: not marked handover, for a client this young arbiter holds nothing for. */
+  claimsHeldForHandover: number;
+  /** First-entry proposals left unanswered because an arbiter past its handover outranks this node for the client (the proposer has not heard it yet). */
+  claimsNotArbiter: number;
   hellosSent: number;
   hellosReceived: number;
 }

@@ -75,6 +75,7 @@ Napi::Value DecodeMessage(const Napi::CallbackInfo& info) {
       if (!DecodeClaim(body.Data(), body.Length(), &te)) return env.Null();
       o.Set("claimId", te.id);
       o.Set("proposals", EntryArray(env, te));
+      o.Set("handover", te.handover);
       return o;
     case MessageType::kHello: {
       WireHello h;

@@ -90,6 +90,7 @@ JsResponder::JsResponder(const Napi::CallbackInfo& info)
   ro.hello_interval_ms = uint32_t(NumberOpt(o, "helloIntervalMs", 0, 60000));
   ro.peer_timeout_ms = uint32_t(NumberOpt(o, "peerTimeoutMs", 1, 600000));
   ro.arbiter_delay_ms = uint32_t(NumberOpt(o, "arbiterDelayMs", 0, 60000));
+  ro.handover_hold_ms = uint32_t(NumberOpt(o, "handoverHoldMs", 0, 7200000, false));
   if (!o.Get("sweepIntervalMs").IsUndefined()) ro.sweep_interval_ms = uint32_t(NumberOpt(o, "sweepIntervalMs", 10, 3600000));
   max_batch_ = uint32_t(NumberOpt(o, "maxBatch", 1, 65536));
   auto keyring = KeyringFrom(env, o.Get("keyring"));
@@ -302,6 +303,8 @@ Napi::Value JsResponder::JS_stats(const Napi::CallbackInfo& info) {
   o.Set("claimsWon", double(c.claims_won.load()));
   o.Set("claimsLost", double(c.claims_lost.load()));
   o.Set("claimsNotReady", double(c.claims_not_ready.load()));
+  o.Set("claimsHeldForHandover", double(c.claims_held_handover.load()));
+  o.Set("claimsNotArbiter", double(c.claims_not_arbiter.load()));
   o.Set("hellosSent", double(c.hellos_sent.load()));
   o.Set("hellosReceived", double(c.hellos_received.load()));
   o.Set("nextSequence", double(responder_->next_sequence()));
@@ -363,6 +366,7 @@ Napi::Value JsResponder::JS_peers(const Napi::CallbackInfo& info) {
 }
 
 // sendList(type, id, answerRank, keys: Buffer, offsets: Uint32Array(count+1), count,
+//          (answerRank: a QUERY's; for a CLAIM nonzero marks it handover)
 //          fields: Uint32Array(4*count) [endpointId, version, originNode, ttlSeconds] | null,
 //          address?, port?) -> {sent, skipped}
 // A QUERY (type 1, keys only), UPDATE (3) or CLAIM (8) for many clients,

@@ -88,6 +88,8 @@ export interface Update {
 export interface Claim {
   readonly claimId: number;
   readonly proposals: readonly Entry[];
+  /** The proposals are an earlier arbiter's answers, carried on to the client's new arbiter (docs/protocol.md "Handover"). */
+  readonly handover?: boolean;
 }
 
 export interface Hello {
@@ -205,6 +207,7 @@ export function encodeClaim(c: Claim): Buffer {
   const o: Plain = {};
   put(o, 'claimId', u32(c.claimId, 'claimId'));
   o.proposals = atLeastOne(c.proposals, 'proposal').map(plainEntry);
+  if (c.handover) o.handover = true;
   return encode(T.Claim, o);
 }
 
@@ -312,14 +315,15 @@ export function decodeUpdate(body: Uint8Array): Update {
 }
 
 export function decodeClaim(body: Uint8Array): Claim {
-  const m = decode<{ claimId: number; proposals: PbEntry[] }>(T.Claim, SCHEMA.Claim, body);
+  const m = decode<{ claimId: number; proposals: PbEntry[]; handover: boolean }>(T.Claim, SCHEMA.Claim, body);
   if (m.proposals.length === 0) malformed('a CLAIM has no proposal');
-  return { claimId: m.claimId, proposals: m.proposals.map(decodeEntry) };
+  return { claimId: m.claimId, proposals: m.proposals.map(decodeEntry), handover: !!m.handover };
 }
 
 export function decodeHello(body: Uint8Array): Hello {
   const m = decode<{ state: number; intervalMs: number; entries: number; readyForMs: number }>(T.Hello, SCHEMA.Hello, body);
-  if (m.state > NodeState.Stopping) malformed(`HELLO state ${m.state} is not 0 to 2`);
+  // an enum decodes as int32: a state of 2^32-1 arrives as -1
+  if (!(m.state >= 0 && m.state <= NodeState.Stopping)) malformed(`HELLO state ${m.state} is not 0 to 2`);
   return { state: m.state, intervalMs: m.intervalMs, entries: m.entries, readyForMs: m.readyForMs };
 }
 

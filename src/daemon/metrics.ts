@@ -105,6 +105,8 @@ export class NodeMetrics {
       [{ outcome: 'won' }, s.responder.claimsWon],
       [{ outcome: 'lost' }, s.responder.claimsLost],
     ]);
+    counter('affinityd_claims_held_for_handover_total', 'Proposals this young arbiter left unanswered in its handover: not marked handover, for a client it held nothing for (their senders ask again)', [], (s) => one(s.responder.claimsHeldForHandover));
+    counter('affinityd_claims_not_arbiter_total', "First-entry proposals left unanswered: another arbiter, past its handover, outranks this node for the client (a proposer that has not heard it yet asks again)", [], (s) => one(s.responder.claimsNotArbiter));
     counter('affinityd_live_splits_detected_total', 'Clients found with live links on different endpoints (once per incident)', [], (s) => one(s.links.detected));
     counter('affinityd_split_links_closed_total', 'Stray links of split bundles closed (links.splitRepair close)', [], (s) => one(s.links.closed));
     counter('affinityd_duplicate_node_id_incidents_total', 'Incidents of two processes sending with one node id', ['node'], (s) => [

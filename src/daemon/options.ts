@@ -50,6 +50,8 @@ export function responderOptions(c: Config, bootEpoch: number, keyring: Keyring)
     helloIntervalMs: c.cluster.helloIntervalMs,
     peerTimeoutMs: c.cluster.peerTimeoutMs,
     arbiterDelayMs: c.agreement.arbiterDelayMs,
+    // a proposal resent for up to the agreement time-out after the handover ends still finds the chains' answers
+    handoverHoldMs: c.agreement.enabled && c.agreement.handoverMs ? c.agreement.handoverMs + c.agreement.timeoutMs : 0,
     keyring,
   };
 }

@@ -26,7 +26,7 @@
 // per client; a lone call request's QUERY goes out at once. Concurrent call requests for
 // one client share one resolution. I/O is injected (Directory, ClusterLink),
 // so this runs on the native addon or on the in-memory doubles alike.
-import { type ClientKey, clientKeyBytes } from '../codec/client-key';
+import { type ClientKey, clientKeyBytes, formatClientKey } from '../codec/client-key';
 import { type Endpoint, sameEndpoint } from '../codec/endpoint';
 import type { Entry } from '../codec/messages';
 import type { EndpointSet, EndpointState } from '../selection/endpoint-set';
@@ -134,6 +134,8 @@ export interface RouterCounters {
   arbiterChanges: number;
   /** Proposals for a client whose arbiter joined within agreement.handoverMs: asked of its earlier arbiter first, and that answer carried on. */
   claimsHandedOver: number;
+  /** This node's own first-entry proposals that waited in its handover as an arbiter (they had skipped the earlier arbiter). */
+  heldForHandover: number;
   /**
    * Handovers whose last arbiter held another endpoint than the first one
    * answered with (a proposer that no longer counted the handover got there
@@ -226,6 +228,8 @@ interface ClaimRound {
   arbiter: Peer;
   readonly pendings: Map<string, Pending>;
   readonly startedMs: number;
+  /** The proposals are an earlier arbiter's answers, carried on in a handover (the CLAIM says so). */
+  readonly handover?: boolean;
   timer?: NodeJS.Timeout;
   /** CLAIM frames sent so far (the retry interval doubles each time). */
   tries?: number;
@@ -255,7 +259,7 @@ const routeOf = (e: Pick<StoredEntry, 'endpoint' | 'version' | 'originNode'>, so
 export class Router {
   readonly counters: RouterCounters = {
     routes: 0, localHits: 0, misses: 0, coalesced: 0, queriesSent: 0, queryFrames: 0, queryRetries: 0, remoteHits: 0, lateUpdateHits: 0,
-    queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0, claimsHandedOver: 0, handoverRepairs: 0, arbiterWaits: 0,
+    queryTimeouts: 0, claimsSent: 0, claimFrames: 0, claimRetries: 0, claimsLocal: 0, claimsWon: 0, claimsLost: 0, arbiterChanges: 0, claimsHandedOver: 0, heldForHandover: 0, handoverRepairs: 0, arbiterWaits: 0,
     agreementTimeouts: 0, directHits: 0, selected: 0, rerouted: 0, updatesSent: 0, updateFrames: 0, updateRepeats: 0, repliesReceived: 0,
     repliesUnmatched: 0, repliesWithdrawn: 0, heldForSync: 0, siteConfirmed: 0, siteAdopted: 0, noEndpoint: 0, tableFull: 0,
   };
@@ -586,6 +590,32 @@ export class Router {
     return { clientKey: p.clientKey, keyBytes: p.keyBytes, endpoint, version, originNode: this.o.nodeId, ttlSeconds: this.o.entryTtlSeconds };
   }
 
+  /**
+   * A handover is under way: some arbiter counted now (this node too) became
+   * one within agreement.handoverMs (this node: plus agreement.timeoutMs, its
+   * hold), so proposals for the clients it took over still go through their
+   * earlier arbiter. False with handovers off.
+   */
+  handingOver(): boolean {
+    const handoverMs = this.o.agreement.handoverMs ?? 0;
+    if (!this.o.agreement.enabled || !handoverMs) return false;
+    const members = this.link.members();
+    return this.holding(members) || this.arbiters(members).some((a) => a.forMs < handoverMs);
+  }
+
+  /**
+   * This node is in its own handover as an arbiter (the native responder's
+   * handoverHoldMs: agreement.handoverMs plus agreement.timeoutMs after it
+   * became one) while an older arbiter is alive: it makes no first entry
+   * from a proposal that skipped that arbiter.
+   */
+  private holding(members: readonly Member[]): boolean {
+    const a = this.o.agreement;
+    if (!a.handoverMs || !this.selfArbiter()) return false;
+    const mine = performance.now() - this.readyAt! - (a.arbiterDelayMs ?? 0);
+    return mine < a.handoverMs + a.timeoutMs && members.some((m) => isArbiter(m) && (m.arbiterForMs ?? Infinity) > mine);
+  }
+
   /** This node counts among the arbiters: ready for agreement.arbiterDelayMs. */
   private selfArbiter(): boolean {
     return this.readyAt !== undefined && performance.now() - this.readyAt >= (this.o.agreement.arbiterDelayMs ?? 0);
@@ -629,15 +659,22 @@ export class Router {
     const chain: number[] = [];
     let best = 0;
     let bestScore = 0;
+    const beats = (a: Arbiter, s: number) => chain.length === 0 || s > bestScore || (s === bestScore && a.nodeId > best); // rankFirst's order
+    // the client's arbiter as it was a handover ago: the leader among the arbiters that old
     for (const a of arbiters) {
+      if (a.forMs < handoverMs) continue;
       const s = rankScore(h, a.nodeId);
-      // rankFirst's order: the highest score, then the highest id
-      if (chain.length > 0 && !(s > bestScore || (s === bestScore && a.nodeId > best))) continue;
-      best = a.nodeId;
+      if (!beats(a, s)) continue;
+      chain[0] = best = a.nodeId;
       bestScore = s;
-      // oldest first: while arbiters older than the handover come, only the last leader counts
-      if (chain.length > 0 && a.forMs >= handoverMs) chain[0] = best;
-      else chain.push(best);
+    }
+    // then each younger one that took the client over, oldest first
+    for (const a of arbiters) {
+      if (a.forMs >= handoverMs) continue;
+      const s = rankScore(h, a.nodeId);
+      if (!beats(a, s)) continue;
+      chain.push((best = a.nodeId));
+      bestScore = s;
     }
     return chain;
   }
@@ -734,20 +771,31 @@ export class Router {
     return true;
   }
 
-  /** Proposals by arbiter: one CLAIM round per remote arbiter, settled here for this node. */
-  private dispatch(byArbiter: Map<number, Pending[]>, members: readonly Member[], startedMs: number): void {
+  /** Proposals by arbiter: one CLAIM round per remote arbiter, settled here for this node. handover: carried on from an earlier arbiter. */
+  private dispatch(byArbiter: Map<number, Pending[]>, members: readonly Member[], startedMs: number, handover = false): void {
     for (const [arbiter, list] of byArbiter) {
       if (arbiter === this.o.nodeId) {
         // settled here; those with a newer arbiter after this one go on to it together
         const onward = new Map<number, Pending[]>();
-        for (const p of list) this.settleHere(p, onward);
-        if (onward.size) this.dispatch(onward, this.link.members(), performance.now());
+        let held: Pending[] | undefined;
+        const holding = !handover && this.holding(members);
+        for (const p of list) {
+          // in this node's own handover, a first entry that skipped the earlier arbiter waits, as the responder makes remote ones wait
+          if (holding && !p.moveFrom && !this.directory.peek(p.keyBytes)?.endpoint) (held ??= []).push(p);
+          else this.settleHere(p, onward);
+        }
+        if (held) {
+          this.counters.heldForHandover += held.length;
+          const again = held;
+          setTimeout(() => this.toArbiters(again, undefined, true), ARBITER_WAIT_MS).unref();
+        }
+        if (onward.size) this.dispatch(onward, this.link.members(), performance.now(), true);
         continue;
       }
       const m = members.find((x) => x.nodeId === arbiter);
       // the next arbiter of a chain left meanwhile: the next rank now
       if (!m) this.reclaim(list, startedMs);
-      else this.sendClaims({ claimId: this.newId(), arbiter: m, pendings: new Map(list.map((p) => [p.k, p])), startedMs }, false);
+      else this.sendClaims({ claimId: this.newId(), arbiter: m, pendings: new Map(list.map((p) => [p.k, p])), startedMs, handover }, false);
     }
   }
 
@@ -798,7 +846,7 @@ export class Router {
     if (onward) return this.handOn(p, e, onward);
     const one = new Map<number, Pending[]>();
     this.handOn(p, e, one);
-    this.dispatch(one, this.link.members(), performance.now());
+    this.dispatch(one, this.link.members(), performance.now(), true);
   }
 
   private sendClaims(r: ClaimRound, retry: boolean): void {
@@ -808,7 +856,7 @@ export class Router {
       return;
     }
     this.claims.set(r.claimId, r);
-    this.link.claim(r.arbiter, r.claimId, open.map((p) => p.proposal!));
+    this.link.claim(r.arbiter, r.claimId, open.map((p) => p.proposal!), r.handover);
     this.counters.claimFrames++;
     this.counters.claimsSent += open.length;
     if (retry) this.counters.claimRetries += open.length;
@@ -883,7 +931,7 @@ export class Router {
             this.settleHere(p);
           }
         }
-        this.dispatch(onward, members, performance.now());
+        this.dispatch(onward, members, performance.now(), true);
         return;
       }
     }
@@ -892,6 +940,31 @@ export class Router {
       this.claims.delete(r.claimId);
       this.counters.arbiterChanges += open.length;
       return this.reclaim(open, r.startedMs);
+    }
+    if (!r.handover) {
+      // An arbiter heard for the first time, older than the one asked (this
+      // node has just started and had not heard it): the proposal goes to it
+      // now, since the one asked, outranked or in its handover, answers no
+      // first entry. Never away from an older arbiter to a younger one (a
+      // handover ending meanwhile): the older one may have settled the
+      // client already, and the chain carries that on.
+      const arbiters = this.arbiters(members);
+      const ageOf = (id: number) => arbiters.find((a) => a.nodeId === id)?.forMs ?? -Infinity;
+      const askedAge = ageOf(r.arbiter.nodeId);
+      const moved = open.filter((p) => {
+        const chain = this.chainOf(p.keyBytes, members, arbiters);
+        return chain !== 'wait' && chain[0] !== r.arbiter.nodeId && ageOf(chain[0]) > askedAge;
+      });
+      if (moved.length) {
+        for (const p of moved) r.pendings.delete(p.k);
+        this.counters.arbiterChanges += moved.length;
+        this.reclaim(moved, r.startedMs);
+        if (moved.length === open.length) {
+          clearTimeout(r.timer);
+          this.claims.delete(r.claimId);
+          return;
+        }
+      }
     }
     this.sendClaims(r, true);
   }
@@ -931,6 +1004,10 @@ export class Router {
       // endpoint; announced above both versions, it also replaces the
       // first arbiter's entry (which would answer QUERYs) everywhere.
       this.counters.handoverRepairs++;
+      this.log.warn(
+        { client: formatClientKey(p.clientKey), first: { endpoint: first.endpoint.name, version: first.version, originNode: first.originNode }, last: { endpoint: agreed.endpoint!.name, version: agreed.version, originNode: agreed.originNode } },
+        'handover: the new arbiter held another entry than the earlier one answered with; announcing its endpoint above both',
+      );
       const repaired = { endpoint: agreed.endpoint, version: Math.max(first.version, agreed.version) + 1, originNode: this.o.nodeId };
       const stored = this.directory.apply(p.keyBytes, repaired as Omit<ReplyEntry, 'keyBytes'>);
       if (stored === 'full') this.counters.tableFull++;
@@ -1076,7 +1153,7 @@ export class Router {
       const won = !p.relayed && sameEndpoint(e.endpoint, mine.endpoint) && (p.adopted ? e.version === mine.version && e.originNode === mine.originNode : e.originNode === this.o.nodeId && e.version >= mine.version);
       this.settle(p, e, won);
     }
-    if (onward) this.dispatch(onward, this.link.members(), performance.now());
+    if (onward) this.dispatch(onward, this.link.members(), performance.now(), true);
     // every proposal answered; ones settled another way leave it at the next tick
     if (round.pendings.size === 0) {
       clearTimeout(round.timer);

@@ -66,8 +66,11 @@ export interface ClusterLink {
   query(clients: readonly KeyedClient[], queryId: number, answerRank: number, to?: Peer): void;
   /** Multicasts UPDATEs for these entries (as many frames as they need). */
   update(entries: readonly KeyedEntry[]): void;
-  /** Sends proposals for new clients (or moves) to their arbiter (docs/protocol.md, "CLAIM"). */
-  claim(to: Peer, claimId: number, proposals: readonly KeyedEntry[]): void;
+  /**
+   * Sends proposals for new clients (or moves) to their arbiter (docs/protocol.md, "CLAIM");
+   * handover: they are an earlier arbiter's answers, carried on (docs/protocol.md, "Handover").
+   */
+  claim(to: Peer, claimId: number, proposals: readonly KeyedEntry[], handover?: boolean): void;
   /** REPLYs for this node, as they arrive. */
   onReply(handler: (reply: ReplyBatch) => void): void;
   /** The other nodes alive now. */

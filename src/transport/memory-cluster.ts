@@ -8,7 +8,7 @@
 import { type ClientKey, clientKeyBytes } from '../codec/client-key';
 import type { Entry } from '../codec/messages';
 import type { Directory } from '../directory/directory';
-import { clientRankHash, rankOf } from '../directory/ranks';
+import { clientRankHash, rankOf, rankScore } from '../directory/ranks';
 import type { ClusterLink, MaintenanceFrame, MaintenanceLink, Member as LiveMember, Peer, ReplyBatch, ReplyEntry } from './cluster-link';
 
 type Handler = (body: Buffer, from: Peer, unicast: boolean) => void;
@@ -55,10 +55,10 @@ export class MemoryCluster {
         this.sent.updates++;
         for (const other of this.others(m)) this.deliver(() => other.up && entries.forEach((e) => this.store(other, e)));
       },
-      claim: (to, claimId, proposals) => {
+      claim: (to, claimId, proposals, handover = false) => {
         this.sent.claims++;
         if (this.dropClaims || this.dropClaimsFrom.has(nodeId)) return void this.sent.lost++;
-        for (const other of this.others(m, to)) this.deliver(() => this.arbitrate(other, m, claimId, proposals));
+        for (const other of this.others(m, to)) this.deliver(() => this.arbitrate(other, m, claimId, proposals, handover));
       },
       members: () =>
         [...this.members.values()]
@@ -102,6 +102,10 @@ export class MemoryCluster {
   dropClaims = false;
   /** Every CLAIM these members send is lost (one proposer held back while the others go ahead). */
   readonly dropClaimsFrom = new Set<number>();
+  /** Every REPLY to these members is lost (an arbiter settled, its answer did not arrive). */
+  readonly dropRepliesTo = new Set<number>();
+  /** Members that never hold in a handover (a third-party node; handoverHoldMs for the rest). */
+  readonly noHold = new Set<number>();
 
   /** A node that is not ready (syncing) is alive but no arbiter, and settles no CLAIM. */
   setReady(nodeId: number, ready: boolean): void {
@@ -112,6 +116,13 @@ export class MemoryCluster {
 
   /** A ready member counts as an arbiter (and settles CLAIMs) once it has been ready this long (agreement.arbiterDelayMs). */
   arbiterDelayMs = 0;
+
+  /**
+   * For this long after a member became an arbiter, while an older one is
+   * up, it leaves unanswered a proposal not marked handover for a client it
+   * holds nothing for (the native responder's handoverHoldMs). 0: off.
+   */
+  handoverHoldMs = 0;
 
   /** Who a frame from m reaches: one member (unicast) or every other (multicast, unless dropMulticast). */
   private others(m: Member, to?: Peer): Member[] {
@@ -146,12 +157,23 @@ export class MemoryCluster {
   }
 
   /** The arbiter's answer to a CLAIM: first writer wins, every proposal answered; a node that is not ready stays silent. */
-  private arbitrate(d: Member, claimant: Member, claimId: number, proposals: readonly Entry[]): void {
+  private arbitrate(d: Member, claimant: Member, claimId: number, proposals: readonly Entry[], handover: boolean): void {
     if (!d.up || !d.ready || Date.now() - d.readySinceMs < this.arbiterDelayMs) return;
-    const entries = proposals.map((p): ReplyEntry => {
+    const hold =
+      !handover && this.handoverHoldMs > 0 && !this.noHold.has(d.nodeId) && Date.now() - d.readySinceMs < this.arbiterDelayMs + this.handoverHoldMs &&
+      [...this.members.values()].some((x) => x !== d && x.up && x.ready && x.readySinceMs < d.readySinceMs && Date.now() - x.readySinceMs >= this.arbiterDelayMs);
+    // the arbiters past their handover: a first entry is theirs when they outrank d
+    const established = handover ? [] : [...this.members.values()].filter((x) => x !== d && x.up && x.ready && Date.now() - x.readySinceMs >= this.arbiterDelayMs + this.handoverHoldMs).map((x) => x.nodeId);
+    const entries = proposals.flatMap((p): ReplyEntry[] => {
       const keyBytes = clientKeyBytes(p.clientKey);
+      if ((hold || established.length) && !d.directory.lookup(keyBytes)) {
+        if (hold) return [];
+        const h = clientRankHash(keyBytes);
+        const mine = rankScore(h, d.nodeId);
+        if (established.some((id) => rankScore(h, id) > mine || (rankScore(h, id) === mine && id > d.nodeId))) return [];
+      }
       const c = d.directory.claim(keyBytes, p);
-      return { keyBytes, endpoint: c.entry.endpoint, version: c.entry.version, originNode: c.entry.originNode, ttlSeconds: Math.max(1, c.entry.expiresSeconds - Math.floor(Date.now() / 1000)) };
+      return [{ keyBytes, endpoint: c.entry.endpoint, version: c.entry.version, originNode: c.entry.originNode, ttlSeconds: Math.max(1, c.entry.expiresSeconds - Math.floor(Date.now() / 1000)) }];
     });
     this.reply(d, claimant, claimId, entries);
   }
@@ -159,6 +181,7 @@ export class MemoryCluster {
   private reply(d: Member, to: Member, queryId: number, entries: ReplyEntry[]): void {
     if (entries.length === 0) return;
     this.sent.replies += entries.length;
+    if (this.dropRepliesTo.has(to.nodeId)) return void this.sent.lost++;
     this.deliver(() => to.replyHandler?.({ queryId, from: peer(d), entries }));
   }
 

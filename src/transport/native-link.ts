@@ -123,11 +123,12 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
     this.sendEntries(MessageType.Update, 0, entries);
   }
 
-  claim(to: Peer, claimId: number, proposals: readonly KeyedEntry[]): void {
-    this.sendEntries(MessageType.Claim, claimId, proposals, to);
+  claim(to: Peer, claimId: number, proposals: readonly KeyedEntry[], handover = false): void {
+    this.sendEntries(MessageType.Claim, claimId, proposals, to, handover ? 1 : 0);
   }
 
-  private sendEntries(type: number, id: number, entries: readonly KeyedEntry[], to?: Peer): void {
+  /** flag: a CLAIM's handover (sendList's answerRank slot, unused by CLAIMs otherwise). */
+  private sendEntries(type: number, id: number, entries: readonly KeyedEntry[], to?: Peer, flag = 0): void {
     const { keys, offsets } = keysOf(entries);
     const fields = new Uint32Array(4 * entries.length);
     for (let i = 0; i < entries.length; i++) {
@@ -137,7 +138,7 @@ export class NativeLink implements ClusterLink, MaintenanceLink {
       fields[4 * i + 2] = e.originNode;
       fields[4 * i + 3] = e.ttlSeconds;
     }
-    this.sendList(type, id, 0, keys, offsets, entries.length, fields, to);
+    this.sendList(type, id, flag, keys, offsets, entries.length, fields, to);
   }
 
   private sendList(type: number, id: number, rank: number, keys: Buffer, offsets: Uint32Array, count: number, fields: Uint32Array | null, to?: Peer): void {

@@ -97,6 +97,11 @@ describe('bundle integrity in network namespaces: agreement, live splits, node i
           `proposals won ${won}, adopted ${lost}, resent ${retries}, decided alone ${timeouts}, handed over ${handedOver} (repaired ${repairs}), rerouted ${rerouted}`,
       );
       assert.ok(dropped > 2000, `the loss rule dropped only ${dropped}: the test did not test loss`);
+      for (const x of splits(b).slice(0, 3)) {
+        // the story of a split: what each node holds for the client now
+        const held = await Promise.all([0, 1, 2].map((i) => request(c.control(i), { cmd: 'show-entry', client: x.key }).catch((e: Error) => e.message)));
+        console.log(`      split ${x.key}: links landed ${JSON.stringify(x.landed)}; held: ${held.map((h, i) => `node ${i + 1} ${JSON.stringify(h)}`).join('; ')}`);
+      }
       assert.deepEqual(failures(b).slice(0, 5), []);
       assert.deepEqual(splits(b).slice(0, 5), []);
     });

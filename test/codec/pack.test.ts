@@ -46,7 +46,8 @@ describe('native packer against the reference codec', function () {
         const fields = new Uint32Array(4 * n);
         for (let i = 0; i < n; i++) fields.set([rng.int(3), rng.int(2) ? rng.int(5) : 4294967295, rng.int(2) ? 1 + rng.int(9) : 0, rng.int(3) ? rng.int(100_000) : 0], 4 * i);
         const id = rng.int(2) ? rng.int(1 << 30) : 0;
-        const rank = type === MessageType.Query ? rng.int(4) : 0;
+        // a QUERY's answer rank; a CLAIM's handover flag (docs/protocol.md "Handover")
+        const rank = type === MessageType.Query ? rng.int(4) : type === MessageType.Claim ? rng.int(2) : 0;
         const bodies = codec.packList(type, id, rank, Buffer.concat(bytes), offsets, n, type === MessageType.Query ? null : fields, endpoints.map(encodeEndpoint));
         const got: string[] = [];
         for (const [bi, b] of bodies.entries()) {
@@ -58,8 +59,8 @@ describe('native packer against the reference codec', function () {
             got.push(...q.keys.map(formatClientKey));
           } else {
             const m = type === MessageType.Update ? decodeUpdate(b).entries : decodeClaim(b).proposals;
-            if (type === MessageType.Claim) assert.equal(decodeClaim(b).claimId, id);
-            const again = type === MessageType.Update ? encodeUpdate({ entries: m }) : encodeClaim({ claimId: id, proposals: m });
+            if (type === MessageType.Claim) assert.deepEqual([decodeClaim(b).claimId, decodeClaim(b).handover], [id, rank === 1]);
+            const again = type === MessageType.Update ? encodeUpdate({ entries: m }) : encodeClaim({ claimId: id, proposals: m, handover: rank === 1 });
             assert.equal(again.toString('hex'), b.toString('hex'), 'the reference encoding');
             for (const e of m) {
               const i = got.length;

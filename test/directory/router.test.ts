@@ -226,18 +226,20 @@ describe('router (pure, in-memory cluster)', () => {
   });
 
   // The links of one client straddle the moment a new node (4) counts as an
-  // arbiter: node 1 proposed before it, to the client's old arbiter (node
-  // 3), its CLAIMs lost until after the moment; node 2 proposed after it.
-  // Without a handover the two proposals go to different arbiters and both
-  // win (what split 2 of 2,000 bundles in the namespace test right after a
-  // restart); with one, node 2 asks the old arbiter first and both meet
-  // there. Multicast is off meanwhile: no UPDATE tells one arbiter what the
-  // other settled, as when it is lost.
+  // arbiter: node 1 proposed before it, and the client's old arbiter (node
+  // 3) settled its proposal, but the answer was lost; node 2 proposes after
+  // it. Without a handover node 2 goes to node 4, which has heard nothing and
+  // settles node 2's proposal, while node 1, asking node 3 again, takes node
+  // 3's: a split bundle (what split 1 or 2 of 2,000 bundles in the namespace
+  // test right after a restart).
+  // With a handover node 2 asks node 3 first and carries its entry on.
+  // Multicast is off meanwhile: no UPDATE repairs it, as when it is lost.
   for (const handoverMs of [0, 2000]) {
-    it(`a client whose links straddle the moment a new node counts as an arbiter: ${handoverMs ? 'one endpoint (handoverMs 2000)' : 'split without a handover (handoverMs 0)'}`, async () => {
+    it(`a client whose links straddle the moment a new node counts as an arbiter: ${handoverMs ? 'one entry everywhere (handoverMs 2000)' : 'split without a handover (handoverMs 0)'}`, async () => {
       const delay = 100;
       const { c, nodes } = cluster(4, { agreement: { enabled: true, retryMs: 5, timeoutMs: 1000, arbiterDelayMs: delay, handoverMs } }, 'round-robin');
       c.arbiterDelayMs = delay;
+      c.handoverHoldMs = handoverMs && handoverMs + 1000;
       // node 2's rotation a step ahead of node 1's: their proposals differ
       await nodes[1].router.route(parseClientKey('0/straddle-warm'));
       // node 4 restarts: ready, not an arbiter for `delay` ms
@@ -246,49 +248,77 @@ describe('router (pure, in-memory cluster)', () => {
       c.setReady(4, true);
       nodes[3].router.ready = true;
       const k = [...Array(1000).keys()].map((i) => parseClientKey(`0/straddle-${i}`)).find((x) => arbiterOf(x, [1, 2, 3, 4]) === 4 && arbiterOf(x, [1, 2, 3]) === 3)!;
-      const proposing = (n: number) => {
-        const r = nodes[n].router.counters;
-        const before = r.claimsSent;
-        return async () => {
-          while (r.claimsSent === before) await sleep(2);
-        };
-      };
       c.dropMulticast = true;
-      c.dropClaims = true;
-      const proposed1 = proposing(0);
+      c.dropRepliesTo.add(1);
       const first = nodes[0].router.route(k);
-      await proposed1();
-      assert.equal(nodes[0].router.counters.claimsHandedOver, 0, 'node 4 was no arbiter yet');
+      while (!nodes[2].directory.lookup(clientKeyBytes(k))) await sleep(2);
+      assert.equal(nodes[2].directory.lookup(clientKeyBytes(k))!.originNode, 1, 'node 3 settled node 1\'s proposal');
+      c.dropClaimsFrom.add(1); // and node 1's resends are lost until node 2 is done
       await sleep(delay + 30); // node 4 is an arbiter now, for every node
-      const proposed2 = proposing(1);
-      const second = nodes[1].router.route(k);
-      await proposed2();
-      c.dropClaims = false;
-      const [a, b] = await Promise.all([first, second]);
-      const won = nodes.reduce((s, n) => s + n.router.counters.claimsWon, 0) - 1; // less the warm-up client
+      const b = await nodes[1].router.route(k);
+      c.dropRepliesTo.delete(1);
+      c.dropClaimsFrom.delete(1);
+      const a = await first;
       if (!handoverMs) {
-        assert.notDeepEqual(a.endpoint, b.endpoint, 'nodes 3 and 4 each settled one proposal');
-        assert.equal(won, 2);
+        assert.notDeepEqual(a.endpoint, b.endpoint, 'node 1 took what node 3 settled, node 2 what node 4 settled');
         return;
       }
-      assert.deepEqual(a.endpoint, b.endpoint);
-      assert.equal(won, 1, 'one proposal won');
+      assert.deepEqual(a.endpoint, b.endpoint, 'the links');
+      const at3 = nodes[2].directory.lookup(clientKeyBytes(k))!;
+      assert.deepEqual(at3.endpoint, a.endpoint);
+      assert.deepEqual(nodes[3].directory.lookup(clientKeyBytes(k))?.endpoint, a.endpoint, 'node 4 stored what node 3 settled');
+      assert.equal(a.originNode, 1, 'node 1\'s proposal, settled first at node 3, stands');
       assert.equal(nodes[1].router.counters.claimsHandedOver, 1, 'node 2 asked node 3 first, then told node 4');
-      // the new arbiter holds what the old one settled: a later proposal adopts it
-      assert.deepEqual(nodes[3].directory.lookup(clientKeyBytes(k))?.endpoint, a.endpoint);
       assert.equal(nodes.reduce((s, n) => s + n.router.counters.agreementTimeouts, 0), 0);
     });
   }
 
-  // The end of a handover is a moment too, reckoned by each node: one whose
-  // view still has it (node 1) asks the old arbiter (node 3) first, one whose
-  // view has it over (node 2, handoverMs 0) goes to the new one (node 4)
-  // directly and gets there first. Both connect where node 4 says; node 3's
-  // entry, which would answer QUERYs, is replaced by an UPDATE above both.
-  it('the end of a handover: a proposal that skips the old arbiter first wins at the new one; the old one\'s entry is replaced', async () => {
+  // The same moment with the new arbiter holding (handoverHoldMs, as every
+  // node's responder does): node 2's proposal, which skipped the old arbiter,
+  // is left unanswered while node 4 holds nothing for the client, until node
+  // 1's handover brings the old arbiter's entry; node 2 then adopts it.
+  it('the end of a handover, the new arbiter holding: a proposal that skips the old arbiter waits for the handover and adopts its entry', async () => {
     const delay = 50;
     const c = new MemoryCluster();
     c.arbiterDelayMs = delay;
+    c.handoverHoldMs = 6000;
+    const nodes = [1, 2, 3, 4].map((id) => {
+      const directory = new MemoryDirectory(LIFETIMES);
+      const agreement = { enabled: true, retryMs: 5, timeoutMs: 1000, arbiterDelayMs: delay, handoverMs: id === 2 ? 0 : 5000 };
+      return { directory, router: new Router(opts(id, { agreement, updateRepeats: 4 }), directory, c.join(id, directory), new EndpointSet(endpoints), createPolicy('round-robin')) };
+    });
+    await nodes[1].router.route(parseClientKey('0/hold-warm')); // node 2's rotation a step ahead: the proposals differ
+    c.setReady(4, false);
+    nodes[3].router.ready = false;
+    c.setReady(4, true);
+    nodes[3].router.ready = true;
+    await sleep(delay + 30);
+    const k = [...Array(1000).keys()].map((i) => parseClientKey(`0/hold-${i}`)).find((x) => arbiterOf(x, [1, 2, 3, 4]) === 4 && arbiterOf(x, [1, 2, 3]) === 3)!;
+    c.dropMulticast = true;
+    c.dropClaimsFrom.add(1); // node 1's CLAIM to node 3 is late
+    const first = nodes[0].router.route(k);
+    while (nodes[0].router.counters.claimsSent === 0) await sleep(2);
+    const sent2 = nodes[1].router.counters.claimsSent;
+    const second = nodes[1].router.route(k); // to node 4 directly: held
+    while (nodes[1].router.counters.claimRetries < 3) await sleep(2);
+    assert.equal(nodes[3].directory.lookup(clientKeyBytes(k)), undefined, 'node 4 settled nothing meanwhile');
+    c.dropClaimsFrom.delete(1);
+    const [a, b] = await Promise.all([first, second]);
+    assert.deepEqual(b.endpoint, a.endpoint, 'both links where node 3 settled');
+    assert.equal(a.source, 'selected', 'node 1\'s proposal won at node 3 and was carried to node 4');
+    assert.equal(b.source, 'direct');
+    assert.ok(nodes[1].router.counters.claimsSent - sent2 > 3, 'node 2 asked again while node 4 held');
+    assert.equal(nodes[0].router.counters.handoverRepairs, 0, 'nothing to repair');
+    assert.equal(nodes.reduce((s, n) => s + n.router.counters.agreementTimeouts, 0), 0);
+    for (const n of [nodes[2], nodes[3]]) assert.deepEqual(n.directory.lookup(clientKeyBytes(k))?.endpoint, a.endpoint);
+  });
+
+  it('the end of a handover, the new arbiter not holding (a third-party node): a proposal that skips the old arbiter wins there first; the old one\'s entry is replaced', async () => {
+    const delay = 50;
+    const c = new MemoryCluster();
+    c.arbiterDelayMs = delay;
+    c.handoverHoldMs = 6000;
+    c.noHold.add(4); // node 4 does not hold
     const nodes = [1, 2, 3, 4].map((id) => {
       const directory = new MemoryDirectory(LIFETIMES);
       const agreement = { enabled: true, retryMs: 5, timeoutMs: 1000, arbiterDelayMs: delay, handoverMs: id === 2 ? 0 : 5000 };

@@ -14,7 +14,7 @@ export type MessageJson =
   | { query: { keys: string[]; queryId: number; answerRank: number } }
   | { reply: { queryId: number; entries: EntryJson[] } }
   | { update: { entries: EntryJson[] } }
-  | { claim: { claimId: number; proposals: EntryJson[] } }
+  | { claim: { claimId: number; proposals: EntryJson[]; handover?: boolean } }
   | { hello: { state: number; intervalMs: number; entries: number; readyForMs?: number } };
 
 const entryToJson = (e: Entry): EntryJson => ({
@@ -35,7 +35,7 @@ export function messageToJson(m: Message): MessageJson {
     case MessageType.Update:
       return { update: { entries: m.update.entries.map(entryToJson) } };
     case MessageType.Claim:
-      return { claim: { claimId: m.claim.claimId, proposals: m.claim.proposals.map(entryToJson) } };
+      return { claim: { claimId: m.claim.claimId, proposals: m.claim.proposals.map(entryToJson), ...(m.claim.handover ? { handover: true } : {}) } };
     case MessageType.Hello:
       return { hello: { ...m.hello } };
   }
@@ -45,7 +45,7 @@ export function messageFromJson(j: MessageJson): Message {
   if ('query' in j) return { type: MessageType.Query, query: { keys: j.query.keys.map(parseClientKey), queryId: j.query.queryId, answerRank: j.query.answerRank } };
   if ('reply' in j) return { type: MessageType.Reply, reply: { queryId: j.reply.queryId, entries: j.reply.entries.map(entryFromJson) } };
   if ('update' in j) return { type: MessageType.Update, update: { entries: j.update.entries.map(entryFromJson) } };
-  if ('claim' in j) return { type: MessageType.Claim, claim: { claimId: j.claim.claimId, proposals: j.claim.proposals.map(entryFromJson) } };
+  if ('claim' in j) return { type: MessageType.Claim, claim: { claimId: j.claim.claimId, proposals: j.claim.proposals.map(entryFromJson), handover: !!j.claim.handover } };
   return { type: MessageType.Hello, hello: { ...j.hello } };
 }
 
@@ -74,7 +74,7 @@ export function nativeToJson(type: number, o: Record<string, unknown>): MessageJ
     case MessageType.Update:
       return { update: { entries: (o.entries as NEntry[]).map(entry) } };
     case MessageType.Claim:
-      return { claim: { claimId: o.claimId as number, proposals: (o.proposals as NEntry[]).map(entry) } };
+      return { claim: { claimId: o.claimId as number, proposals: (o.proposals as NEntry[]).map(entry), ...(o.handover ? { handover: true } : {}) } };
     default:
       return { hello: { state: o.state as number, intervalMs: o.intervalMs as number, entries: o.entries as number, readyForMs: o.readyForMs as number } };
   }

@@ -34,6 +34,7 @@ const valid: { description: string; type: number; message: MessageJson }[] = [
   { description: 'UPDATE of three entries', type: 3, message: { update: { entries: [entry('0/a', '203.0.113.5', 443, 'a', 1, 1, 10), entry('0/b', '203.0.113.6', 443, 'b', 2, 1, 20), entry('0/c', '203.0.113.7', 443, 'c', 3, 1, 0)] } } },
   { description: 'CLAIM of one proposal', type: 8, message: { claim: { claimId: 77, proposals: [entry('2:192.0.2.7/alice', '198.51.100.10', 1701, 'lns-1', 1, 3, 3600)] } } },
   { description: 'CLAIM of two proposals, claim id 0', type: 8, message: { claim: { claimId: 0, proposals: [entry('0/x', '198.51.100.10', 1701, 'lns-1', 1, 3, 3600), entry('1:aa/y', '198.51.100.11', 1701, 'lns-2', 5, 3, 0)] } } },
+  { description: 'CLAIM in a handover: two proposals, another node\'s entry', type: 8, message: { claim: { claimId: 78, proposals: [entry('2:192.0.2.7/alice', '198.51.100.10', 1701, 'lns-1', 1, 4, 3600), entry('0/x', '198.51.100.11', 1701, 'lns-2', 2, 3, 60)], handover: true } } },
   { description: 'HELLO, ready', type: 9, message: { hello: { state: 1, intervalMs: 500, entries: 123456, readyForMs: 1500 } } },
   { description: 'HELLO, ready for longer than 2^32 ms (saturated)', type: 9, message: { hello: { state: 1, intervalMs: 500, entries: 1, readyForMs: 4294967295 } } },
   { description: 'HELLO, starting, all defaults', type: 9, message: { hello: { state: 0, intervalMs: 0, entries: 0, readyForMs: 0 } } },
