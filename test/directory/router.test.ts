@@ -273,27 +273,37 @@ describe('router (pure, in-memory cluster)', () => {
     });
   }
 
-  // The same moment with the new arbiter holding (handoverHoldMs, as every
-  // node's responder does): node 2's proposal, which skipped the old arbiter,
-  // is left unanswered while node 4 holds nothing for the client, until node
-  // 1's handover brings the old arbiter's entry; node 2 then adopts it.
-  it('the end of a handover, the new arbiter holding: a proposal that skips the old arbiter waits for the handover and adopts its entry', async () => {
+  // The end of a handover, as the next two tests build it: node 4 has just
+  // become an arbiter (nodes hold for 6 s), node 2 already counts its
+  // handover over (handoverMs 0), the others do not; k is a client of node 4
+  // now and of node 3 before; node 2's rotation a step ahead of node 1's.
+  async function handoverEnd(prefix: string, configure: (c: MemoryCluster) => void = () => {}) {
     const delay = 50;
     const c = new MemoryCluster();
     c.arbiterDelayMs = delay;
     c.handoverHoldMs = 6000;
+    configure(c);
     const nodes = [1, 2, 3, 4].map((id) => {
       const directory = new MemoryDirectory(LIFETIMES);
       const agreement = { enabled: true, retryMs: 5, timeoutMs: 1000, arbiterDelayMs: delay, handoverMs: id === 2 ? 0 : 5000 };
       return { directory, router: new Router(opts(id, { agreement, updateRepeats: 4 }), directory, c.join(id, directory), new EndpointSet(endpoints), createPolicy('round-robin')) };
     });
-    await nodes[1].router.route(parseClientKey('0/hold-warm')); // node 2's rotation a step ahead: the proposals differ
+    await nodes[1].router.route(parseClientKey(`0/${prefix}-warm`));
     c.setReady(4, false);
     nodes[3].router.ready = false;
     c.setReady(4, true);
     nodes[3].router.ready = true;
     await sleep(delay + 30);
-    const k = [...Array(1000).keys()].map((i) => parseClientKey(`0/hold-${i}`)).find((x) => arbiterOf(x, [1, 2, 3, 4]) === 4 && arbiterOf(x, [1, 2, 3]) === 3)!;
+    const k = [...Array(1000).keys()].map((i) => parseClientKey(`0/${prefix}-${i}`)).find((x) => arbiterOf(x, [1, 2, 3, 4]) === 4 && arbiterOf(x, [1, 2, 3]) === 3)!;
+    return { c, nodes, k };
+  }
+
+  // The same moment with the new arbiter holding (handoverHoldMs, as every
+  // node's responder does): node 2's proposal, which skipped the old arbiter,
+  // is left unanswered while node 4 holds nothing for the client, until node
+  // 1's handover brings the old arbiter's entry; node 2 then adopts it.
+  it('the end of a handover, the new arbiter holding: a proposal that skips the old arbiter waits for the handover and adopts its entry', async () => {
+    const { c, nodes, k } = await handoverEnd('hold');
     c.dropMulticast = true;
     c.dropClaimsFrom.add(1); // node 1's CLAIM to node 3 is late
     const first = nodes[0].router.route(k);
@@ -314,23 +324,7 @@ describe('router (pure, in-memory cluster)', () => {
   });
 
   it('the end of a handover, the new arbiter not holding (a third-party node): a proposal that skips the old arbiter wins there first; the old one\'s entry is replaced', async () => {
-    const delay = 50;
-    const c = new MemoryCluster();
-    c.arbiterDelayMs = delay;
-    c.handoverHoldMs = 6000;
-    c.noHold.add(4); // node 4 does not hold
-    const nodes = [1, 2, 3, 4].map((id) => {
-      const directory = new MemoryDirectory(LIFETIMES);
-      const agreement = { enabled: true, retryMs: 5, timeoutMs: 1000, arbiterDelayMs: delay, handoverMs: id === 2 ? 0 : 5000 };
-      return { directory, router: new Router(opts(id, { agreement, updateRepeats: 4 }), directory, c.join(id, directory), new EndpointSet(endpoints), createPolicy('round-robin')) };
-    });
-    await nodes[1].router.route(parseClientKey('0/end-warm')); // node 2's rotation a step ahead: the proposals differ
-    c.setReady(4, false);
-    nodes[3].router.ready = false;
-    c.setReady(4, true);
-    nodes[3].router.ready = true;
-    await sleep(delay + 30);
-    const k = [...Array(1000).keys()].map((i) => parseClientKey(`0/end-${i}`)).find((x) => arbiterOf(x, [1, 2, 3, 4]) === 4 && arbiterOf(x, [1, 2, 3]) === 3)!;
+    const { c, nodes, k } = await handoverEnd('end', (x) => x.noHold.add(4)); // node 4 does not hold
     c.dropMulticast = true;
     c.dropClaimsFrom.add(1); // node 1's CLAIM to node 3 is late
     const first = nodes[0].router.route(k);
