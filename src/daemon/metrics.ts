@@ -113,6 +113,7 @@ export class NodeMetrics {
       [{ node: 'self' }, s.identity.selfIncidents],
       [{ node: 'peer' }, s.identity.peerIncidents],
     ]);
+    counter('affinityd_digests_ignored_total', 'Peer digests that came while this node was syncing at start (or had digests off), not compared', [], (s) => one(s.antiEntropy?.digestsIgnored ?? 0));
     counter('affinityd_digest_mismatches_total', 'Peer digests that differed from this node\'s table', [], (s) => one(s.antiEntropy?.digestMismatches ?? 0));
     counter('affinityd_withdrawals_total', 'Withdraw markers sent and applied', ['direction'], (s) => [
       [{ direction: 'sent' }, s.withdrawals.sent],

@@ -178,9 +178,12 @@ describe('a cluster that grows: per-call costs at 3, 8 and 16 nodes in network n
         assert.ok(firstCallQueries + firstCallClaims <= 4, `a first call nobody could answer sent ${firstCallQueries} QUERYs and ${firstCallClaims} CLAIMs`);
         // one peer's table, not N: the first ask invites the rank-0 peer
         // only; when its answer is late (a slow host) the next ask invites
-        // two, and both answer, so the bound is per peer the joiner asked
+        // two, and both answer, so the bound is per peer the joiner asked.
+        // (A CI run once had 2,100 for 1,050 with one peer asked: a peer's
+        // DIGEST came during the sync and the joiner pulled every differing
+        // bucket, the whole table again; digests now wait for the sync.)
         const askedPeers = j.sync.outcome?.widestAsk === 0 ? N - 1 : (j.sync.outcome?.widestAsk ?? 1);
-        assert.ok(joinerEntries <= 1.2 * table * askedPeers, `the joiner received ${joinerEntries} entries for a table of ${table}, having asked ${askedPeers} peer(s) to answer`);
+        assert.ok(joinerEntries <= 1.2 * table * askedPeers, `the joiner received ${joinerEntries} entries for a table of ${table}, having asked ${askedPeers} peer(s) to answer: ${JSON.stringify({ outcome: j.sync.outcome, sessions: j.sync.sessions, antiEntropy: j.antiEntropy })}`);
         if (askedPeers > 1) console.log(`      the joiner's first ask went unanswered for the sync retry time: it asked ${askedPeers} peers, and received ${joinerEntries} entries for ${table}`);
         const three = figures.find((x) => x.nodes === 3);
         // flat from 8 to 16: twice the nodes, at most 1.5x the messages per

@@ -83,6 +83,26 @@ describe('directory maintenance on the memory doubles', () => {
     assert.equal(o?.entries, 300, 'one peer\'s table');
   });
 
+  it('bulk sync: digests that come while the joiner syncs are not compared (one table arrives, not a second by repair); its digests start once it is ready', async () => {
+    const c = new MemoryCluster();
+    // the peer sends a digest every 10 ms or so, always to the joiner (its only member)
+    const a = member(c, 1, { sync: { ...options(1).sync, enabled: false }, antiEntropy: { enabled: true, intervalMs: 10, buckets: 16 } });
+    for (let i = 0; i < 4000; i++) a.directory.apply(key(i), { endpoint: EP[i % 3], version: 1, originNode: 1, ttlSeconds: 300 });
+    await start(a.maintenance);
+    const j = member(c, 2, { sync: { ...options(2).sync, windowChunks: 2 }, antiEntropy: { enabled: true, intervalMs: 30, buckets: 16 } });
+    const o = await start(j.maintenance);
+    assert.equal(o?.end, 'complete');
+    const ae = j.maintenance.antiEntropy!.counters;
+    assert.equal(ae.repairs, 0, 'a digest compared against a half table started a repair');
+    // (a window asked again after retryMs comes twice: a few chunks more than the table, not a second table)
+    const received = j.maintenance.sessions.counters.entriesReceived;
+    assert.ok(received >= 4000 && received < 1.2 * 4000, `${received} entries received for a table of 4000`);
+    assert.equal(ae.digestsSent, 0, 'the joiner sent a digest before it was ready');
+    assert.ok(ae.digestsIgnored > 0, `no digest came while the joiner synced (${o?.ms} ms): the test did not test the overlap`);
+    await until('the joiner compares digests once ready', 2000, () => ae.digestsMatched > 0 && ae.digestsSent > 0);
+    assert.equal(ae.repairs, 0);
+  });
+
   it('withdraw: deleted everywhere, an older entry cannot come back, withdrawAll clears every node', async () => {
     const c = new MemoryCluster();
     const a = member(c, 1, { sync: { ...options(1).sync, enabled: false } });

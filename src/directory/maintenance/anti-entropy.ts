@@ -23,7 +23,8 @@ export interface AntiEntropyOptions {
 }
 
 export class AntiEntropy {
-  readonly counters = { digestErrors: 0, digestsSent: 0, digestsReceived: 0, digestsMatched: 0, digestMismatches: 0, bucketsPulled: 0, repairs: 0, malformed: 0 };
+  /** digestsIgnored: DIGESTs that came while this node was not comparing (syncing at start, or digests turned off). */
+  readonly counters = { digestErrors: 0, digestsSent: 0, digestsReceived: 0, digestsIgnored: 0, digestsMatched: 0, digestMismatches: 0, bucketsPulled: 0, repairs: 0, malformed: 0 };
   private timer?: NodeJS.Timeout;
   private readonly lastSentTo = new Map<number, number>();
   private own?: { atMs: number; buckets: number; digest: Promise<Buffer> };
@@ -95,6 +96,10 @@ export class AntiEntropy {
     if (!d) return void this.counters.malformed++;
     if (from.nodeId === this.o.nodeId) return;
     this.counters.digestsReceived++;
+    // not started: a node still taking its table in at start would find
+    // nearly every bucket different and pull the sender's whole table a
+    // second time (and make the sender pull a half table back)
+    if (this.stopped) return void this.counters.digestsIgnored++;
     void this.digest(d.bucketCount).then((own) => {
       if (this.stopped) return;
       const diff = differingBuckets(own, d.buckets);

@@ -31,6 +31,8 @@ export class DirectoryMaintenance {
   readonly antiEntropy?: AntiEntropy;
   /** Set by start() when bulk sync is on. */
   bulkSync?: BulkSync;
+  private digestsOn: boolean;
+  private started = false;
 
   constructor(directory: Directory, link: MaintenanceLink, private readonly o: MaintenanceOptions, private readonly log: Logger) {
     this.applier = new EntryApplier(directory, log);
@@ -38,20 +40,29 @@ export class DirectoryMaintenance {
     this.sessions = new SyncSessions(link, this.applier, o.sync);
     this.withdrawals = new Withdrawals(directory, link, { nodeId: o.nodeId });
     if (o.antiEntropy.enabled) this.antiEntropy = new AntiEntropy(directory, link, this.sessions, this.digestOptions(o.antiEntropy));
+    this.digestsOn = o.antiEntropy.enabled;
   }
 
   private digestOptions(a: MaintenanceOptions['antiEntropy']): AntiEntropyOptions {
     return { nodeId: this.o.nodeId, intervalMs: a.intervalMs, buckets: a.buckets };
   }
 
-  /** Starts the bulk sync (when on) and the digests; resolves when the node is ready. */
+  /**
+   * Starts the bulk sync (when on), and the digests once it is over (a
+   * digest compared against a half-synced table would pull the sender's
+   * whole table again); resolves when the node is ready.
+   */
   start(): Promise<BulkSyncOutcome | undefined> {
+    this.started = true;
     if (this.o.sync.enabled) this.bulkSync = new BulkSync(this.sessions, this.o.sync.timeoutMs, this.log);
-    this.antiEntropy?.start();
+    void this.ready.then(() => {
+      if (this.started && this.digestsOn) this.antiEntropy?.start();
+    });
     return this.ready;
   }
 
   stop(): void {
+    this.started = false;
     this.antiEntropy?.stop();
     this.bulkSync?.stop();
     this.sessions.cancelAll();
@@ -59,7 +70,8 @@ export class DirectoryMaintenance {
 
   /** New digest settings (a configuration reload). */
   reconfigure(a: MaintenanceOptions['antiEntropy']): void {
-    this.antiEntropy?.reconfigure(this.digestOptions(a), a.enabled);
+    this.digestsOn = a.enabled;
+    this.antiEntropy?.reconfigure(this.digestOptions(a), a.enabled && this.started && this.syncState === 'ready');
   }
 
   /** 'syncing' until the bulk sync at start is done or timed out; then 'ready'. */
