@@ -14,6 +14,16 @@
 // proxy, the endpoint and this client, which says where the time goes and
 // whether the client is the bottleneck.
 //
+// Each bulk transfer is made by a fresh client process
+// (bench/fixtures/frontend-bulk-client.ts), after the proxy and the endpoint
+// are idle again (settle()). This process has just made thousands of
+// connections; as the bulk client it spent 900-2,400 us of CPU per MiB
+// against 740-1,200 for a fresh process in the same kind of run (and
+// 310-410 after setup phases of 0.3 s), was the bottleneck, and single
+// rounds ranged 0.5x-1.2x HAProxy within one run (0.81-0.98x with the fresh
+// client). For the endpoint and the client it also reports KiB per read and
+// per write system call.
+//
 // The node runs from the compiled dist/ (built here if a source is newer),
 // with the Node options of the shipped unit (contrib/systemd/affinityd.service),
 // as `affinityd run` runs; HAProxy is tuned for the job as a user would tune
@@ -33,7 +43,7 @@
 // measured in the same rounds ("affinityd-splice-node"), against the default
 // kernel splice.
 // Usage: tsx bench/frontend.ts [seconds per measurement] [rounds] [--compare-node-flags="..."] [--compare-splice-node]
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -107,6 +117,16 @@ function cpuUs(pid: number | undefined): number {
   }
 }
 
+/** read and write system calls of a process so far (/proc/PID/io syscr, syscw): with the octets, how big its reads and writes were. */
+function ioCalls(pid: number | 'self'): [number, number] {
+  try {
+    const t = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return [Number(/syscr: (\d+)/.exec(t)?.[1] ?? NaN), Number(/syscw: (\d+)/.exec(t)?.[1] ?? NaN)];
+  } catch {
+    return [NaN, NaN];
+  }
+}
+
 function selfCpuUs(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
@@ -146,35 +166,22 @@ async function setupRate(port: number): Promise<Setup & { connections: number }>
   return { perSecond: Math.round(lat.length / elapsed), p50us: Math.round(lat[Math.floor(lat.length / 2)]), p99us: Math.round(lat[Math.floor(lat.length * 0.99)]), connections: lat.length };
 }
 
-/** MiB/s through one connection, both directions counted (BULK_OCTETS up, the same echoed down). */
-function throughput(port: number): Promise<number> {
+interface Bulk {
+  /** MiB/s through one connection, both directions counted (BULK_OCTETS up, the same echoed down). */
+  mibps: number;
+  /** the client's CPU over the transfer, and its read and write system calls */
+  cpuUs: number;
+  reads: number;
+  writes: number;
+}
+
+/** One bulk transfer by a fresh client process (bench/fixtures/frontend-bulk-client.ts says why). */
+function throughput(port: number): Promise<Bulk> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port });
-    let got = -1; // the greeting line is not payload
-    let t0 = 0n;
-    s.on('data', (d) => {
-      if (got < 0) {
-        got = d.length - d.indexOf('\n') - 1;
-        t0 = process.hrtime.bigint();
-        const chunk = Buffer.alloc(1 << 16, 1);
-        let sent = 0;
-        const pump = () => {
-          while (sent < BULK_OCTETS) {
-            sent += chunk.length;
-            if (!s.write(chunk)) return void s.once('drain', pump);
-          }
-        };
-        pump();
-        return;
-      }
-      got += d.length;
-      if (got >= BULK_OCTETS) {
-        const mibps = (2 * BULK_OCTETS) / (1 << 20) / (Number(process.hrtime.bigint() - t0) / 1e9);
-        s.destroy();
-        resolve(mibps);
-      }
+    execFile(process.execPath, [join(root, 'dist/bench/fixtures/frontend-bulk-client.js'), String(port), String(BULK_OCTETS)], { timeout: 300_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`bulk client: ${stderr || err.message}`));
+      resolve(JSON.parse(stdout) as Bulk);
     });
-    s.on('error', reject);
   });
 }
 
@@ -184,14 +191,48 @@ interface PathRound {
   /** CPU microseconds per connection (setup phase) and per MiB carried (bulk phase), by process. */
   cpuPerConnectionUs: { proxy: number; endpoint: number; client: number };
   cpuPerMiBUs: { proxy: number; endpoint: number; client: number };
+  /**
+   * KiB per read and per write system call of the endpoint and the client
+   * during the bulk phase (the echo endpoint reads what the proxy writes to
+   * it; small reads mean a proxy that passes octets on in small pieces, and
+   * more CPU per MiB in the processes at either end).
+   */
+  kibPerCall: { endpointRead: number; endpointWrite: number; clientRead: number; clientWrite: number };
+  /** How long the proxy and the endpoint took to be idle after the connections (settle()). */
+  settleMs: number;
+}
+
+/**
+ * Waits until the proxy and the endpoint are idle after the connections
+ * (the last calls' ends, access-log lines and collections are done), so
+ * that the bulk phase measures one connection's octets and not the tail of
+ * the setup phase; that tail is charged to the connections (CPU per
+ * connection is read after it). Idle: under 5 ms of CPU in 100 ms for both;
+ * at most 3 s. Returns how long it took.
+ */
+async function settle(proxyPid: number | undefined, endpointPid: number): Promise<number> {
+  const t0 = Date.now();
+  let last = [cpuUs(proxyPid), cpuUs(endpointPid)];
+  while (Date.now() - t0 < 3000) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = [cpuUs(proxyPid), cpuUs(endpointPid)];
+    const busy = Math.max(now[0] - last[0], now[1] - last[1]);
+    last = now;
+    if (busy < 5000) break;
+  }
+  return Date.now() - t0;
 }
 
 async function measure(port: number, proxyPid: number | undefined, endpointPid: number): Promise<PathRound> {
   const c0 = [cpuUs(proxyPid), cpuUs(endpointPid), selfCpuUs()];
   const setup = await setupRate(port);
+  const settleMs = await settle(proxyPid, endpointPid);
   const c1 = [cpuUs(proxyPid), cpuUs(endpointPid), selfCpuUs()];
-  const throughputMiBps = await throughput(port);
-  const c2 = [cpuUs(proxyPid), cpuUs(endpointPid), selfCpuUs()];
+  const io1 = ioCalls(endpointPid);
+  const bulk = await throughput(port);
+  const c2 = [cpuUs(proxyPid), cpuUs(endpointPid), selfCpuUs() + bulk.cpuUs];
+  const io2 = ioCalls(endpointPid);
+  const kib = (calls: number) => r2(BULK_OCTETS / 1024 / calls);
   const mib = (2 * BULK_OCTETS) / (1 << 20);
   const per = (a: number[], b: number[], n: number) => ({
     proxy: proxyPid ? Math.round((b[0] - a[0]) / n) : 0,
@@ -199,7 +240,7 @@ async function measure(port: number, proxyPid: number | undefined, endpointPid: 
     client: Math.round((b[2] - a[2]) / n),
   });
   const { connections, ...s } = setup;
-  return { setup: s, throughputMiBps: Math.round(throughputMiBps), cpuPerConnectionUs: per(c0, c1, connections), cpuPerMiBUs: per(c1, c2, mib) };
+  return { setup: s, throughputMiBps: Math.round(bulk.mibps), cpuPerConnectionUs: per(c0, c1, connections), cpuPerMiBUs: per(c1, c2, mib), kibPerCall: { endpointRead: kib(io2[0] - io1[0]), endpointWrite: kib(io2[1] - io1[1]), clientRead: kib(bulk.reads), clientWrite: kib(bulk.writes) }, settleMs };
 }
 
 const median = (xs: number[]): number => {
@@ -294,9 +335,10 @@ async function main(): Promise<void> {
         const m = await measure(p.port, p.pid, eps.child.pid!);
         (byRound[p.name] ??= []).push(m);
         console.log(
-          `round ${r + 1}/${rounds} ${p.name.padEnd(10)} ${fmt(m.setup.perSecond).padStart(8)} conn/s  p50 ${m.setup.p50us} us  p99 ${m.setup.p99us} us  bulk ${m.throughputMiBps} MiB/s` +
+          `round ${r + 1}/${rounds} ${p.name.padEnd(10)} ${fmt(m.setup.perSecond).padStart(8)} conn/s  p50 ${m.setup.p50us} us  p99 ${m.setup.p99us} us  settled in ${m.settleMs} ms  bulk ${m.throughputMiBps} MiB/s` +
             `  | CPU us/conn proxy ${m.cpuPerConnectionUs.proxy} endpoint ${m.cpuPerConnectionUs.endpoint} client ${m.cpuPerConnectionUs.client}` +
-            `; us/MiB proxy ${m.cpuPerMiBUs.proxy} endpoint ${m.cpuPerMiBUs.endpoint} client ${m.cpuPerMiBUs.client}`,
+            `; us/MiB proxy ${m.cpuPerMiBUs.proxy} endpoint ${m.cpuPerMiBUs.endpoint} client ${m.cpuPerMiBUs.client}` +
+            `; KiB per read/write endpoint ${m.kibPerCall.endpointRead}/${m.kibPerCall.endpointWrite} client ${m.kibPerCall.clientRead}/${m.kibPerCall.clientWrite}`,
         );
       }
     }
