@@ -42,6 +42,7 @@ export class AntiEntropy {
   }
 
   start(): void {
+    if (!this.stopped) return; // running already (one timer chain only)
     this.stopped = false;
     const next = () => {
       this.timer = setTimeout(() => {
