@@ -50,7 +50,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { fmt, writeResult } from './lib';
+import { fmt, ioCalls, writeResult } from './lib';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const seconds = Number(positional[0] ?? 3);
@@ -114,16 +114,6 @@ function cpuUs(pid: number | undefined): number {
     return ((Number(f[11]) + Number(f[12])) / 100) * 1e6; // clock ticks of 10 ms (USER_HZ 100)
   } catch {
     return 0;
-  }
-}
-
-/** read and write system calls of a process so far (/proc/PID/io syscr, syscw): with the octets, how big its reads and writes were. */
-function ioCalls(pid: number | 'self'): [number, number] {
-  try {
-    const t = readFileSync(`/proc/${pid}/io`, 'utf8');
-    return [Number(/syscr: (\d+)/.exec(t)?.[1] ?? NaN), Number(/syscw: (\d+)/.exec(t)?.[1] ?? NaN)];
-  } catch {
-    return [NaN, NaN];
   }
 }
 

@@ -1,6 +1,6 @@
 // Shared bits of the benchmarks: the machine, timing, result files.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 
@@ -14,6 +14,16 @@ export function machine(): Record<string, string | number> {
     /* keep os.release() */
   }
   return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, kernel, node: process.version, date: new Date().toISOString() };
+}
+
+/** Read and write system calls of a process so far (/proc/PID/io syscr, syscw); NaN where unreadable. */
+export function ioCalls(pid: number | 'self'): [number, number] {
+  try {
+    const t = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return [Number(/syscr: (\d+)/.exec(t)?.[1] ?? NaN), Number(/syscw: (\d+)/.exec(t)?.[1] ?? NaN)];
+  } catch {
+    return [NaN, NaN];
+  }
 }
 
 /** The benchmark key of client i: about 40 octets, as native/tools/query_loadgen.cc makes them. */
